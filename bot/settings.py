@@ -1,0 +1,97 @@
+"""The one settings object, built once from the environment.
+
+Nothing else in the bot reads ``os.environ``. Each command asks only for what it uses
+(``settings.require("browserstack")``), so ``fetch`` runs without any Slack setting. Secrets are
+``SecretStr``: they never appear in reprs, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names it and says how to fix it."""
+
+
+# Which settings each part of the bot needs: env var names, checked by ``Settings.require``.
+REQUIRED = {
+    "browserstack": ("BROWSERSTACK_USERNAME", "BROWSERSTACK_ACCESS_KEY"),
+}
+
+
+class Settings(BaseSettings):
+    """Every setting, named as its environment variable (case-insensitive)."""
+
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
+
+    # BrowserStack
+    browserstack_username: str | None = None
+    browserstack_access_key: SecretStr | None = None
+    browserstack_api_url: HttpUrl = HttpUrl("https://api.browserstack.com")
+    browserstack_filters_in: Literal["body", "query"] = Field(
+        "body", description="Send report filters as a JSON body or as query parameters."
+    )
+    browserstack_rate_burst: int = Field(5, ge=1)
+    browserstack_rate_per_minute: float = Field(15.0, gt=0)
+    browserstack_connect_timeout: float = Field(5.0, gt=0)
+    browserstack_read_timeout: float = Field(30.0, gt=0)
+    browserstack_retry_attempts: int = Field(5, ge=1)
+    # How long a report job may take before it is deleted and the asker told.
+    report_deadline_seconds: float = Field(900.0, gt=0)
+    report_poll_initial_seconds: float = Field(4.0, gt=0)
+    report_poll_max_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("browserstack_username", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def api_url(self) -> str:
+        return str(self.browserstack_api_url).rstrip("/")
+
+    def require(self, *parts: str) -> Settings:
+        """Raise SettingsError naming every missing setting that ``parts`` need."""
+        missing = [
+            name
+            for part in parts
+            for name in REQUIRED[part]
+            if not _is_set(getattr(self, name.lower()))
+        ]
+        if missing:
+            raise SettingsError(
+                f"Missing setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)}. "
+                "Set them in the environment (see README, 'Settings')."
+            )
+        return self
+
+
+def _is_set(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value().strip())
+    return value is not None and value != ""
+
+
+def load_settings() -> Settings:
+    """Build the settings from the environment, or raise SettingsError naming what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = "_".join(str(part) for part in item["loc"]).upper()
+            problems.append(f"{name}: {item['msg']}")
+        raise SettingsError("Invalid settings: " + "; ".join(problems)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use."""
+    return load_settings()
