@@ -1,0 +1,339 @@
+"""HTTP client for the BrowserStack Usage Reports API: the eight endpoints, nothing more.
+
+Every request passes through one process-wide token bucket (``shared_rate_limiter``), is retried
+with exponential backoff and jitter on 429, 5xx, timeouts and connection errors (stamina), and
+ends either in a typed result from ``models`` or in an exception from ``errors``. httpx never
+leaks past this module.
+
+Creating a job is not idempotent: a POST whose answer timed out may have queued a job, so it is
+retried only when it surely did not reach BrowserStack (connection refused, connect timeout) or
+when BrowserStack said so (429, 5xx).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import httpx
+import msgspec
+import stamina
+from pydantic import SecretStr
+
+from bot.browserstack import errors
+from bot.browserstack.models import (
+    JobCreated,
+    JobState,
+    JobStatusResponse,
+    MessageResponse,
+    Report,
+    ReportFilters,
+    ReportKind,
+    TeamReportResponse,
+    UserReportResponse,
+    classify_status,
+)
+from bot.browserstack.ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_REPORT_PATH = "/reports/usage/v1"
+_USER_AGENT = "usagebot/0.1 (+https://github.com/usagebot)"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to retry one request; ``timeout`` bounds all attempts together."""
+
+    attempts: int = 5
+    wait_initial: float = 1.0
+    wait_max: float = 30.0
+    wait_jitter: float = 1.0
+    timeout: float = 180.0
+    # No Retry-After is documented for 429: wait long enough for several tokens to refill.
+    rate_limited_wait: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """A job's status as BrowserStack gave it, with our reading of it."""
+
+    state: JobState
+    status: str
+    message: str
+
+
+# Requests reach BrowserStack a little later, and in a slightly different order, than they leave
+# our bucket (connection set-up, network jitter); if both buckets refilled at exactly the same pace
+# that jitter alone could trigger a 429. Each of our tokens therefore takes this much longer.
+NETWORK_MARGIN = 0.25
+_limiters: dict[tuple[str, str], TokenBucket] = {}
+_limiters_lock = threading.Lock()
+
+
+def shared_rate_limiter(
+    *,
+    account: tuple[str, str],
+    burst: int = 5,
+    per_minute: float = 15.0,
+    margin: float = NETWORK_MARGIN,
+) -> TokenBucket:
+    """The process-wide bucket for one BrowserStack account (host, username)."""
+    effective = 60.0 / (60.0 / per_minute + margin)
+    with _limiters_lock:
+        limiter = _limiters.get(account)
+        if limiter is None or (limiter.burst, limiter.per_minute) != (burst, effective):
+            limiter = TokenBucket(burst=burst, per_minute=effective)
+            _limiters[account] = limiter
+        return limiter
+
+
+def _utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+class BrowserStackClient:
+    """Synchronous, thread-safe client; one per process is enough."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        username: str,
+        access_key: str | SecretStr,
+        filters_in: Literal["body", "query"] = "body",
+        timeout: httpx.Timeout | None = None,
+        rate_limiter: TokenBucket | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        today: Callable[[], dt.date] = _utc_today,
+    ) -> None:
+        key = access_key.get_secret_value() if isinstance(access_key, SecretStr) else access_key
+        self.base_url = base_url.rstrip("/")
+        self.filters_in = filters_in
+        self.retry = retry or RetryPolicy()
+        self._today = today
+        self._limiter = rate_limiter or shared_rate_limiter(account=(self.base_url, username))
+        self._http = httpx.Client(
+            base_url=self.base_url + _REPORT_PATH,
+            auth=httpx.BasicAuth(username, key),
+            timeout=timeout or httpx.Timeout(30.0, connect=5.0),
+            transport=transport,
+            headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, transport: httpx.BaseTransport | None = None
+    ) -> BrowserStackClient:
+        """A client for the configured account, sharing the process-wide rate limiter."""
+        settings.require("browserstack")
+        assert settings.browserstack_username
+        assert settings.browserstack_access_key
+        return cls(
+            base_url=settings.api_url,
+            username=settings.browserstack_username,
+            access_key=settings.browserstack_access_key,
+            filters_in=settings.browserstack_filters_in,
+            timeout=httpx.Timeout(
+                settings.browserstack_read_timeout, connect=settings.browserstack_connect_timeout
+            ),
+            rate_limiter=shared_rate_limiter(
+                account=(settings.api_url, settings.browserstack_username),
+                burst=settings.browserstack_rate_burst,
+                per_minute=settings.browserstack_rate_per_minute,
+            ),
+            retry=RetryPolicy(attempts=settings.browserstack_retry_attempts),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"BrowserStackClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> BrowserStackClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # The eight endpoints, as four operations on either kind of report.
+
+    def create_job(self, kind: ReportKind, filters: ReportFilters | None = None) -> str:
+        """Queue a report job and return its id; filters are checked before anything is sent."""
+        filters = filters or ReportFilters()
+        try:
+            filters.validate(today=self._today())
+        except ValueError as error:
+            raise errors.InvalidFiltersError(str(error)) from None
+        params = filters.params()
+        send: dict[str, Any] = {"json": params} if self.filters_in == "body" else {"params": params}
+        created = self._call("POST", f"/{kind}", JobCreated, idempotent=False, **send)
+        if created.job_id is None:
+            raise errors.InvalidResponseError("no job id in the answer to creating a job")
+        log.info("created %s report job %s", kind, created.job_id)
+        return created.job_id
+
+    def job_status(self, kind: ReportKind, job_id: str) -> JobStatus:
+        answer = self._call("GET", f"/{kind}/{job_id}/status", JobStatusResponse)
+        if answer.status is None:
+            raise errors.InvalidResponseError("no status in the answer to a job status request")
+        return JobStatus(classify_status(answer.status), answer.status, answer.message or "")
+
+    def get_report(
+        self, kind: ReportKind, job_id: str, *, filters: ReportFilters | None = None
+    ) -> Report:
+        """Fetch a completed job's report; ``filters`` records what the job was created with."""
+        filters = filters or ReportFilters()
+        fetched_at = dt.datetime.now(dt.UTC)
+        if kind is ReportKind.USER:
+            users = self._call("GET", f"/user/{job_id}", UserReportResponse).data
+            if users is None:
+                raise errors.InvalidResponseError("the user report has no data")
+            return Report(kind, filters, fetched_at, users=users.users)
+        teams = self._call("GET", f"/team/{job_id}", TeamReportResponse).data
+        if teams is None:
+            raise errors.InvalidResponseError("the team report has no data")
+        return Report(kind, filters, fetched_at, teams=teams.teams)
+
+    def delete_job(self, kind: ReportKind, job_id: str) -> None:
+        """Dequeue a job, freeing its place in the account's shared job queue."""
+        self._call("DELETE", f"/{kind}/{job_id}/status", MessageResponse)
+        log.info("deleted %s report job %s", kind, job_id)
+
+    # Plumbing.
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        shape: type[T],
+        *,
+        idempotent: bool = True,
+        **kwargs: Any,
+    ) -> T:
+        policy = self.retry
+        retrying = stamina.retry_context(
+            on=functools.partial(self._backoff, idempotent=idempotent),
+            attempts=policy.attempts,
+            timeout=policy.timeout,
+            wait_initial=policy.wait_initial,
+            wait_max=policy.wait_max,
+            wait_jitter=policy.wait_jitter,
+        )
+        for attempt in retrying:
+            with attempt:
+                response = self._send(method, path, **kwargs)
+        answer = decode(shape, response.content)
+        if not answer.ok:  # type: ignore[attr-defined]
+            detail = answer.message or ""  # type: ignore[attr-defined]
+            raise errors.RequestRejectedError(status_code=response.status_code, detail=detail)
+        return answer
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        waited = self._limiter.acquire()
+        if waited > 1:
+            log.debug("rate limiter held %s %s for %.1f s", method, path, waited)
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except (httpx.ConnectTimeout, httpx.ConnectError) as error:
+            raise _NotSent(self.base_url) from error
+        except httpx.TimeoutException:
+            raise errors.TimeoutError(self.base_url) from None
+        except httpx.HTTPError:
+            raise errors.ConnectError(self.base_url) from None
+        log.debug("%s %s -> %s", method, path, response.status_code)
+        if response.status_code >= 400:
+            raise _status_error(response)
+        return response
+
+    def _backoff(self, error: Exception, *, idempotent: bool) -> bool | float:
+        """Stamina's backoff hook: whether to retry ``error``, or how long to wait first."""
+        if isinstance(error, errors.RateLimitedError):
+            if error.retry_after is not None:
+                return error.retry_after
+            base = self.retry.rate_limited_wait
+            return base + random.uniform(0, base / 4)  # noqa: S311 - jitter, not crypto
+        if isinstance(error, _NotSent | errors.ServerError):
+            return True
+        return isinstance(error, errors.TransportError) and idempotent
+
+
+class _NotSent(errors.ConnectError):
+    """The request never reached BrowserStack, so even a POST is safe to retry."""
+
+
+def decode(shape: type[T], body: bytes) -> T:
+    """Decode an answer into ``shape``, or raise InvalidResponseError saying what was wrong."""
+    try:
+        return _decoder(shape).decode(body)
+    except msgspec.DecodeError as error:
+        what = "not JSON" if _looks_like_html_or_garbage(body) else f"unexpected shape: {error}"
+        raise errors.InvalidResponseError(what) from None
+
+
+@functools.cache
+def _decoder(shape: type[T]) -> msgspec.json.Decoder[T]:
+    # strict=False accepts numbers and booleans sent as strings, as BrowserStack's docs suggest.
+    return msgspec.json.Decoder(shape, strict=False)
+
+
+def _looks_like_html_or_garbage(body: bytes) -> bool:
+    try:
+        msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return True
+    return False
+
+
+def _detail(response: httpx.Response) -> str:
+    """BrowserStack's own words about an error, from a JSON or a text body, kept short."""
+    try:
+        message = msgspec.json.decode(response.content).get("message")
+    except (msgspec.DecodeError, AttributeError):
+        message = None
+    text = message if isinstance(message, str) else response.text
+    return " ".join(text.split())[:300]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.strptime(value, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _status_error(response: httpx.Response) -> errors.APIError:
+    status = response.status_code
+    detail = _detail(response)
+    if status in (401, 403):
+        return errors.AuthenticationError(status_code=status, detail=detail)
+    if status == 404:
+        return errors.NotFoundError(detail=detail)
+    if status == 429:
+        return errors.RateLimitedError(detail=detail, retry_after=_retry_after(response))
+    if status >= 500:
+        return errors.ServerError(status_code=status, detail=detail)
+    return errors.RequestRejectedError(status_code=status, detail=detail)
