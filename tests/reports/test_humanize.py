@@ -1,0 +1,93 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.reports.humanize import NameMatch, find_by_name, relative_time
+
+NOW = datetime(2023, 7, 3, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("ago", "expected"),
+    [
+        (timedelta(0), "just now"),
+        (timedelta(seconds=59), "just now"),
+        (timedelta(minutes=-5), "just now"),
+        (timedelta(days=-3), "just now"),
+        (timedelta(minutes=1), "1 minute ago"),
+        (timedelta(minutes=5, seconds=30), "5 minutes ago"),
+        (timedelta(minutes=59, seconds=59), "59 minutes ago"),
+        (timedelta(hours=1), "1 hour ago"),
+        (timedelta(hours=3), "3 hours ago"),
+        (timedelta(hours=23, minutes=59), "23 hours ago"),
+        (timedelta(hours=24), "yesterday"),
+        (timedelta(hours=47), "yesterday"),
+        (timedelta(days=2), "2 days ago"),
+        (timedelta(days=3, hours=0.4), "3 days ago"),
+        (timedelta(days=13), "13 days ago"),
+        (timedelta(days=14), "2 weeks ago"),
+        (timedelta(days=59), "8 weeks ago"),
+        (timedelta(days=60), "2 months ago"),
+        (timedelta(days=125), "4 months ago"),
+        (timedelta(days=364), "11 months ago"),
+        (timedelta(days=365), "over a year ago"),
+        (timedelta(days=3000), "over a year ago"),
+    ],
+)
+def test_relative_time(ago: timedelta, expected: str) -> None:
+    assert relative_time(NOW - ago, now=NOW) == expected
+
+
+def test_relative_time_never_for_none() -> None:
+    assert relative_time(None, now=NOW) == "never"
+
+
+def test_relative_time_reads_naive_times_as_utc() -> None:
+    naive = datetime(2023, 7, 3, 9, 0)
+    assert relative_time(naive, now=NOW) == "3 hours ago"
+
+
+TEAMS = ["Acme team", "Acme Inc. (Org)", "Beta", "Gamma QA"]
+EMAILS = ["steve@example.com", "stella@example.com", "bob@example.org"]
+HOSTILE = "<!channel> & *bold* `code`"
+
+
+@pytest.mark.parametrize(
+    ("names", "query", "match", "suggestions"),
+    [
+        pytest.param(TEAMS, "acme team", "Acme team", (), id="case-insensitive exact"),
+        pytest.param(TEAMS, "  Beta ", "Beta", (), id="surrounding spaces"),
+        pytest.param(TEAMS, "bet", "Beta", (), id="unique prefix"),
+        pytest.param(TEAMS, "qa", "Gamma QA", (), id="unique substring"),
+        pytest.param(
+            TEAMS, "Acme", None, ("Acme team", "Acme Inc. (Org)"), id="ambiguous substring"
+        ),
+        pytest.param(TEAMS, "Acme tem", None, ("Acme team",), id="typo suggests"),
+        pytest.param(TEAMS, "zzzz", None, (), id="nothing close"),
+        pytest.param(TEAMS, "", None, (), id="empty query"),
+        pytest.param([], "Acme", None, (), id="no names"),
+        pytest.param(EMAILS, "STEVE@example.com", "steve@example.com", (), id="email exact"),
+        pytest.param(EMAILS, "stve@example.com", None, tuple(EMAILS[:2]), id="email typo"),
+        pytest.param(EMAILS, "example.com", None, tuple(EMAILS[:2]), id="email domain ambiguous"),
+        pytest.param(["Acme", "ACME"], "ACME", "ACME", (), id="exact spelling breaks case tie"),
+        pytest.param(["Acme", "ACME"], "acme", None, ("ACME", "Acme"), id="case tie unresolved"),
+        pytest.param([HOSTILE, "Beta"], HOSTILE.upper(), HOSTILE, (), id="hostile unchanged"),
+    ],
+)
+def test_find_by_name(
+    names: list[str], query: str, match: str | None, suggestions: tuple[str, ...]
+) -> None:
+    found = find_by_name(names, query)
+    assert found == NameMatch(query=query, match=match, suggestions=suggestions)
+    assert found.found is (match is not None)
+
+
+def test_find_by_name_limits_suggestions() -> None:
+    names = [f"Team {i}" for i in range(10)]
+    assert len(find_by_name(names, "team", limit=3).suggestions) == 3
+    assert find_by_name(names, "Tem 1", limit=1).suggestions == ("Team 1",)
+
+
+def test_find_by_name_ranks_prefix_matches_first() -> None:
+    found = find_by_name(["Mobile Acme", "Acme Mobile Web"], "acme")
+    assert found.suggestions == ("Acme Mobile Web", "Mobile Acme")
