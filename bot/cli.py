@@ -1,0 +1,173 @@
+"""Command line: ``python -m bot {fetch,sandbox,demo,serve}``.
+
+Every failure a user can meet ends in one line on stderr and a non-zero exit status, never a
+traceback: the messages come from the exception trees of the modules that raise them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot.browserstack import errors
+from bot.browserstack.client import BrowserStackClient
+from bot.browserstack.jobs import JobProgress, PollSchedule, run_report
+from bot.browserstack.models import Product, ReportFilters, ReportKind
+from bot.browserstack.sandbox import cli as sandbox_cli
+from bot.export import FORMATS, write_report
+from bot.settings import Settings, SettingsError, get_settings
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-31") from None
+
+
+def _product(text: str) -> Product:
+    try:
+        return Product.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="usagebot: BrowserStack usage, in Slack and here."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fetch = commands.add_parser(
+        "fetch",
+        help="run a usage report and write it out",
+        description="Create a report job on BROWSERSTACK_API_URL, wait for it, and print it.",
+    )
+    fetch.add_argument("kind", choices=[k.value for k in ReportKind], help="one row per ...")
+    fetch.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="first day")
+    fetch.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day")
+    fetch.add_argument(
+        "--product",
+        type=_product,
+        metavar="P",
+        help="Live, Automate, App-Live or App-Automate (default: all products)",
+    )
+    fetch.add_argument("--format", choices=FORMATS, default="table", dest="fmt")
+    fetch.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here, not stdout")
+    fetch.set_defaults(handler=cmd_fetch)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="serve a BrowserStack Usage Reports sandbox on loopback",
+        description="A faithful stand-in for BrowserStack's Usage Reports API, with a "
+        "synthetic organisation, for demos and tests.",
+    )
+    sandbox_cli.add_arguments(sandbox)
+    sandbox.set_defaults(handler=cmd_sandbox)
+
+    demo = commands.add_parser("demo", help="run the sandbox and the fetch pipeline end to end")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except SettingsError as error:
+        print(f"usagebot: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("usagebot: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_fetch(args: argparse.Namespace, *, settings: Settings | None = None) -> int:
+    settings = (settings or get_settings()).require("browserstack")
+    filters = ReportFilters(start=args.since, end=args.until, product=args.product)
+    kind = ReportKind(args.kind)
+    started = time.monotonic()
+    progress = _Progress(started)
+    print(f"Requesting the {kind} report from {settings.api_url} ...", file=sys.stderr)
+    try:
+        with BrowserStackClient.from_settings(settings) as client:
+            report = run_report(
+                client,
+                kind,
+                filters,
+                deadline=settings.report_deadline_seconds,
+                schedule=PollSchedule(
+                    initial=settings.report_poll_initial_seconds,
+                    maximum=settings.report_poll_max_seconds,
+                ),
+                on_status=progress,
+            )
+    except errors.BrowserStackError as error:
+        print(f"usagebot: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    now = dt.datetime.now(dt.UTC)
+    rows = len(report.rows)
+    print(
+        f"Report ready: {rows:,} {kind}{'s' if rows != 1 else ''} "
+        f"in {time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
+    try:
+        if args.output:
+            with args.output.open("w", encoding="utf-8", newline="") as out:
+                write_report(report, out, fmt=args.fmt, now=now)
+            print(f"Wrote {args.output}", file=sys.stderr)
+        else:
+            write_report(report, sys.stdout, fmt=args.fmt, now=now)
+    except OSError as error:
+        print(f"usagebot: could not write {args.output}: {error.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+class _Progress:
+    """Prints each job status change on stderr with the time elapsed."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+
+    def __call__(self, progress: JobProgress) -> None:
+        elapsed = int(time.monotonic() - self.started)
+        print(
+            f"  job {progress.job_id}: {progress.status} ({elapsed // 60}:{elapsed % 60:02d})",
+            file=sys.stderr,
+        )
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    # Serve the configured credentials unless given on the command line, so that one set of
+    # BROWSERSTACK_* variables serves both the sandbox and the bot pointed at it.
+    settings = get_settings()
+    if getattr(args, "username", None) is None:
+        args.username = settings.browserstack_username
+    if getattr(args, "access_key", None) is None and settings.browserstack_access_key:
+        args.access_key = settings.browserstack_access_key.get_secret_value()
+    return sandbox_cli.run(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return run_demo()

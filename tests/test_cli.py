@@ -1,0 +1,201 @@
+"""``python -m bot fetch`` as a user runs it: a real process against the sandbox."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.browserstack.sandbox import SandboxServer
+from tests.conftest import ACCESS_KEY, USERNAME, SandboxFactory
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def run_bot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BROWSERSTACK_", "SLACK_"))}
+    base.update(env or {})
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env=base,
+        timeout=60,
+        check=False,
+    )
+
+
+def sandbox_env(server: SandboxServer, **extra: str) -> dict[str, str]:
+    return {
+        "BROWSERSTACK_USERNAME": USERNAME,
+        "BROWSERSTACK_ACCESS_KEY": ACCESS_KEY,
+        "BROWSERSTACK_API_URL": server.url,
+        "REPORT_POLL_INITIAL_SECONDS": "0.05",
+        "REPORT_POLL_MAX_SECONDS": "0.2",
+        **extra,
+    }
+
+
+@pytest.fixture
+def live(sandbox_factory: SandboxFactory) -> SandboxServer:
+    # The CLI runs with today's real date, so the sandbox must too.
+    return sandbox_factory(today=None)
+
+
+def assert_one_clean_line(stderr: str, *needles: str) -> None:
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("usagebot: ")
+    for needle in needles:
+        assert needle in last
+    assert ACCESS_KEY not in stderr
+
+
+def test_json_is_the_data_object(live: SandboxServer) -> None:
+    result = run_bot("fetch", "user", "--format", "json", env=sandbox_env(live))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    steve = json.loads((FIXTURES / "seed_user_report.json").read_text())["data"]["users"][0]
+    assert set(data) == {"users"}
+    assert steve in data["users"]
+    assert "job " in result.stderr
+    assert "completed" in result.stderr
+    assert "Report ready" in result.stderr
+
+
+def test_csv_to_file(live: SandboxServer, tmp_path: Path) -> None:
+    out = tmp_path / "teams.csv"
+    result = run_bot(
+        "fetch",
+        "team",
+        "--product",
+        "Automate",
+        "--format",
+        "csv",
+        "-o",
+        str(out),
+        env=sandbox_env(live),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    acme = next(row for row in rows if row["name"] == "Acme team")
+    assert acme["user_count"] == "10"
+    assert acme["automate.max_parallels_used"] == "2"
+    assert not any(column.startswith("live_testing.") for column in rows[0])
+
+
+def test_table(live: SandboxServer) -> None:
+    result = run_bot("fetch", "team", env=sandbox_env(live))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Team report, ")
+    assert any(line.startswith("Team ") and "Members" in line for line in lines)
+
+
+def test_period_and_product_reach_the_report(live: SandboxServer) -> None:
+    result = run_bot(
+        "fetch",
+        "user",
+        "--since",
+        "2026-10-01",
+        "--until",
+        "2026-10-31",
+        "--product",
+        "app-live",
+        "--format",
+        "json",
+        env=sandbox_env(live),
+    )
+    assert result.returncode == 0, result.stderr
+    users = json.loads(result.stdout)["users"]
+    assert {key for u in users for key in u["usage"]["product_data"]} == {"app_live_testing"}
+
+
+def test_bad_credentials(live: SandboxServer) -> None:
+    env = sandbox_env(live, BROWSERSTACK_ACCESS_KEY="wrong-key")
+    result = run_bot("fetch", "user", env=env)
+    assert result.returncode == 1
+    assert_one_clean_line(result.stderr, "refused the credentials")
+    assert "wrong-key" not in result.stderr
+
+
+def test_unreachable_host() -> None:
+    env = {
+        "BROWSERSTACK_USERNAME": "u",
+        "BROWSERSTACK_ACCESS_KEY": ACCESS_KEY,
+        "BROWSERSTACK_API_URL": "http://127.0.0.1:9",
+        "BROWSERSTACK_RETRY_ATTEMPTS": "1",
+    }
+    result = run_bot("fetch", "team", env=env)
+    assert result.returncode == 1
+    assert_one_clean_line(result.stderr, "Could not reach BrowserStack at http://127.0.0.1:9")
+
+
+def test_job_timed_out(sandbox_factory: SandboxFactory) -> None:
+    from bot.browserstack.sandbox import FaultConfig
+
+    server = sandbox_factory(today=None, faults=FaultConfig(stuck_rate=1.0))
+    result = run_bot("fetch", "team", env=sandbox_env(server, REPORT_DEADLINE_SECONDS="0.5"))
+    assert result.returncode == 1
+    assert_one_clean_line(result.stderr, "still not ready", "cancelled")
+    assert server.stats.jobs_deleted == 1
+
+
+def test_missing_settings() -> None:
+    result = run_bot("fetch", "team")
+    assert result.returncode == 2
+    assert_one_clean_line(result.stderr, "BROWSERSTACK_USERNAME", "BROWSERSTACK_ACCESS_KEY")
+
+
+def test_invalid_period(live: SandboxServer) -> None:
+    result = run_bot(
+        "fetch", "user", "--since", "2026-10-10", "--until", "2026-10-01", env=sandbox_env(live)
+    )
+    assert result.returncode == 1
+    assert_one_clean_line(result.stderr, "before the start date")
+    assert live.stats.requests == 0
+
+
+def test_argument_errors_are_usage_errors() -> None:
+    result = run_bot("fetch", "user", "--since", "yesterday")
+    assert result.returncode == 2
+    assert "is not a date like" in result.stderr
+    result = run_bot("fetch", "user", "--product", "Percy")
+    assert result.returncode == 2
+    assert "unknown product" in result.stderr
+
+
+def test_sandbox_command_serves_the_configured_credentials() -> None:
+    import select
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BROWSERSTACK_")}
+    env.update(BROWSERSTACK_USERNAME="from-env", BROWSERSTACK_ACCESS_KEY=ACCESS_KEY)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "sandbox", "--port", "0", "--users", "20"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stderr is not None
+        ready, _, _ = select.select([process.stderr], [], [], 30)
+        assert ready, "the sandbox did not start"
+        banner = process.stderr.readline()
+        assert "access key hidden" in banner
+        assert ACCESS_KEY not in banner
+        url = banner.split(" listening on ")[1].split()[0]
+        import httpx
+
+        auth = ("from-env", ACCESS_KEY)
+        assert httpx.post(f"{url}/reports/usage/v1/team", auth=auth).status_code == 200
+        assert httpx.post(f"{url}/reports/usage/v1/team", auth=("x", "y")).status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
