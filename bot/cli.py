@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_cli.add_arguments(sandbox)
     sandbox.set_defaults(handler=cmd_sandbox)
 
+    serve = commands.add_parser(
+        "serve",
+        help="run the Slack app (Socket Mode with SLACK_APP_TOKEN, else HTTP on $PORT)",
+        description="Run the Slack app and its scheduler until stopped.",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
     demo = commands.add_parser("demo", help="run the sandbox and the fetch pipeline end to end")
     demo.set_defaults(handler=cmd_demo)
     return parser
@@ -165,6 +172,17 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     if getattr(args, "access_key", None) is None and settings.browserstack_access_key:
         args.access_key = settings.browserstack_access_key.get_secret_value()
     return sandbox_cli.run(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.runtime import Usagebot
+    from bot.server import serve
+
+    settings = get_settings().require("browserstack", "slack")
+    if not settings.socket_mode:
+        settings.require("slack_http")
+    logging.getLogger("bot").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    return serve(Usagebot(settings))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

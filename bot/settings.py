@@ -10,7 +10,14 @@ from __future__ import annotations
 import functools
 from typing import Literal
 
-from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +28,9 @@ class SettingsError(Exception):
 # Which settings each part of the bot needs: env var names, checked by ``Settings.require``.
 REQUIRED = {
     "browserstack": ("BROWSERSTACK_USERNAME", "BROWSERSTACK_ACCESS_KEY"),
+    "slack": ("SLACK_BOT_TOKEN",),
+    # HTTP mode verifies every request's signature; Socket Mode needs the app-level token instead.
+    "slack_http": ("SLACK_SIGNING_SECRET",),
 }
 
 
@@ -47,11 +57,53 @@ class Settings(BaseSettings):
     report_deadline_seconds: float = Field(900.0, gt=0)
     report_poll_initial_seconds: float = Field(4.0, gt=0)
     report_poll_max_seconds: float = Field(30.0, gt=0)
+    # How long a finished report answers new questions before BrowserStack is asked again.
+    report_cache_seconds: float = Field(3600.0, ge=0)
 
-    @field_validator("browserstack_username", mode="before")
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: HttpUrl = HttpUrl("https://slack.com/api/")
+    port: int = Field(3000, ge=0, le=65535)
+    # Who may use the bot: Slack user ids and/or one user group id. Empty: every full member.
+    allowed_users: str = ""
+    allowed_usergroup: str | None = None
+
+    # Storage: pending requests, cached reports and the scheduler's jobs.
+    database_url: str = "sqlite:///usagebot.sqlite"
+
+    @field_validator(
+        "browserstack_username",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "allowed_usergroup",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("slack_bot_token", "slack_app_token")
+    @classmethod
+    def _token_kind(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        prefix = "xoxb-" if info.field_name == "slack_bot_token" else "xapp-"
+        if value is not None and not value.get_secret_value().startswith(prefix):
+            raise ValueError(f"should start with {prefix!r} (is it the right token?)")
+        return value
+
+    @property
+    def slack_api_base(self) -> str:
+        return str(self.slack_api_url).rstrip("/") + "/"
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @property
+    def allowed_user_ids(self) -> frozenset[str]:
+        return frozenset(u for u in self.allowed_users.replace(",", " ").split() if u)
 
     @property
     def api_url(self) -> str:

@@ -1,0 +1,106 @@
+"""Who may use the bot, and who they are (``/usage me`` needs the asker's email).
+
+By default every full member of the workspace may; guests (single- and multi-channel) get a
+polite refusal, since usage data is internal. Settings narrow it to listed user ids and/or the
+members of one user group. Answers from Slack are cached for a few minutes so that a burst of
+commands costs one ``users.info`` per person.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    user_id: str
+    email: str | None
+    guest: bool
+    bot: bool
+    deleted: bool
+
+
+class AccessPolicy:
+    """Decides, per Slack user id, whether the bot answers."""
+
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        allowed_users: frozenset[str] = frozenset(),
+        allowed_usergroup: str | None = None,
+        ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.allowed_users = allowed_users
+        self.allowed_usergroup = allowed_usergroup
+        self.ttl = ttl
+        self._clock = clock
+        self._people: dict[str, tuple[float, Person]] = {}
+        self._group: tuple[float, frozenset[str]] | None = None
+        self._lock = threading.Lock()
+
+    def person(self, user_id: str) -> Person:
+        """The user as Slack knows them, cached for ``ttl`` seconds."""
+        now = self._clock()
+        with self._lock:
+            cached = self._people.get(user_id)
+        if cached and now - cached[0] < self.ttl:
+            return cached[1]
+        user = self.client.users_info(user=user_id)["user"]
+        person = Person(
+            user_id=user_id,
+            email=(user.get("profile") or {}).get("email"),
+            guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
+            bot=bool(user.get("is_bot")),
+            deleted=bool(user.get("deleted")),
+        )
+        with self._lock:
+            self._people[user_id] = (now, person)
+        return person
+
+    def refusal(self, user_id: str) -> str | None:
+        """None when ``user_id`` may use the bot, else a polite sentence saying why not."""
+        try:
+            person = self.person(user_id)
+        except SlackApiError as error:
+            log.warning("users.info for %s failed: %s", user_id, error.response.get("error"))
+            return "I could not check your account with Slack just now. Please try again."
+        if person.guest or person.bot or person.deleted:
+            return (
+                "Sorry, usage reports are for full members of this workspace; guest accounts "
+                "cannot use them. Ask a workspace admin if you need the figures."
+            )
+        if not self.allowed_users and not self.allowed_usergroup:
+            return None
+        if user_id in self.allowed_users or user_id in self._group_members():
+            return None
+        return (
+            "Sorry, usage reports are limited to the people your workspace admins chose. "
+            "Ask one of them to add you if you need access."
+        )
+
+    def _group_members(self) -> frozenset[str]:
+        if not self.allowed_usergroup:
+            return frozenset()
+        now = self._clock()
+        if self._group and now - self._group[0] < self.ttl:
+            return self._group[1]
+        try:
+            users = self.client.usergroups_users_list(usergroup=self.allowed_usergroup)["users"]
+        except SlackApiError as error:
+            log.warning("usergroups.users.list failed: %s", error.response.get("error"))
+            return self._group[1] if self._group else frozenset()
+        members = frozenset(users)
+        self._group = (now, members)
+        return members

@@ -1,0 +1,371 @@
+"""``/usage`` end to end on loopback: signed requests in, the sandbox behind, Slack's stand-in out.
+
+Nothing is patched: the bot runs its real HTTP endpoint (cheroot + Bolt), scheduler and SQLite
+database; BrowserStack is the sandbox server and Slack is the stand-in (Web API and response_url).
+Waiting is on the stand-in's condition variable (``wait_for``), never a sleep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bot.browserstack.sandbox import FaultConfig, SandboxServer
+from bot.slack.standin import Msg, SlackStandIn, form_body, sign, slash_command
+from tests.conftest import SandboxFactory
+from tests.slack.harness import ANA, BEN, CHANNEL, GUEST, Stack, slack_users
+
+OTHER_CHANNEL = "C0OUTSIDE"
+
+
+@pytest.fixture
+def standin() -> Iterator[SlackStandIn]:
+    with SlackStandIn(
+        bot_token="xoxb-test-token", users=slack_users(), member_channels={CHANNEL}
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def make_stack(
+    sandbox_factory: SandboxFactory, standin: SlackStandIn, tmp_path: Path
+) -> Iterator[object]:
+    stacks: list[Stack] = []
+
+    def start(sandbox: SandboxServer | None = None, **settings: object) -> Stack:
+        stack = Stack(
+            sandbox=sandbox or sandbox_factory(today=None),
+            standin=standin,
+            db=tmp_path / "bot.sqlite",
+            settings_extra=settings,
+        ).start()
+        stacks.append(stack)
+        return stack
+
+    yield start
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture
+def stack(make_stack) -> Stack:
+    return make_stack()
+
+
+def answers(standin: SlackStandIn, user: str, needle: str, channel: str = CHANNEL) -> list[Msg]:
+    """What ``user`` sees in ``channel`` that contains ``needle`` and is not a placeholder."""
+    return [
+        m
+        for m in standin.visible_to(user, channel)
+        if needle in m.text and ":hourglass" not in str(m.blocks)
+    ]
+
+
+def wait_answer(standin: SlackStandIn, user: str, needle: str, channel: str = CHANNEL) -> Msg:
+    return standin.wait_for(lambda s: (answers(s, user, needle, channel) or [None])[-1])
+
+
+def test_team_report_answers_privately(stack: Stack) -> None:
+    started = time.perf_counter()
+    response = stack.driver.command("team Acme team", user=ANA, channel=CHANNEL)
+    acked = time.perf_counter() - started
+    assert response.status_code == 200
+    assert "Generating the team report for Acme team" in response.json()["text"]
+    assert acked < 3  # Slack's own limit; the benchmark measures the real figure
+
+    answer = wait_answer(stack.standin, ANA, "Acme team")
+    assert answer.ephemeral
+    assert answer.visible_to == ANA
+    assert "Acme team" in str(answer.blocks)
+    # The placeholder was replaced, not left behind; nothing was posted in the channel.
+    assert len(stack.standin.ephemeral(CHANNEL, ANA)) == 1
+    assert stack.standin.channel_messages(CHANNEL) == []
+    assert stack.sandbox.stats.jobs_created == 1
+
+
+def test_cached_answer_needs_no_new_job(stack: Stack) -> None:
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    wait_answer(stack.standin, ANA, "team")
+    stack.driver.command("team Acme team", user=BEN, channel=CHANNEL)
+    answer = wait_answer(stack.standin, BEN, "Acme team")
+    assert answer.visible_to == BEN
+    assert stack.sandbox.stats.jobs_created == 1  # teams and team share the team dataset
+
+
+def test_identical_requests_in_flight_share_one_job(make_stack, sandbox_factory) -> None:
+    stack = make_stack(sandbox_factory(today=None, queued_seconds=0.5, processing_seconds=0.3))
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(
+            pool.map(
+                lambda who: stack.driver.command("idle", user=who, channel=CHANNEL), [ANA, BEN]
+            )
+        )
+    assert [r.status_code for r in responses] == [200, 200]
+    for who in (ANA, BEN):
+        wait_answer(stack.standin, who, "idle")
+    assert stack.sandbox.stats.jobs_created == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("teams", "team"),
+        ("user steve@example.com", "Steve"),
+        ("me", "Steve"),  # Ana's Slack email is steve@example.com
+        ("idle automate", "idle"),
+        ("top live 5", "Top"),
+        ("team acme TEAM last 30d", "Acme team"),
+    ],
+)
+def test_every_command_form_answers(stack: Stack, text: str, needle: str) -> None:
+    assert stack.driver.command(text, user=ANA, channel=CHANNEL).status_code == 200
+    answer = wait_answer(stack.standin, ANA, needle)
+    assert answer.ephemeral
+
+
+def test_help_is_the_ack_itself(stack: Stack) -> None:
+    response = stack.driver.command("help", user=ANA, channel=CHANNEL)
+    body = response.json()
+    assert "/usage team" in str(body["blocks"])
+    assert stack.sandbox.stats.requests == 0
+
+
+def test_mistakes_get_an_example_not_a_trace(stack: Stack) -> None:
+    body = stack.driver.command("tem Acme", user=ANA, channel=CHANNEL).json()
+    text = str(body["blocks"])
+    assert "Did you mean" in text
+    assert "/usage team" in text
+    assert "Traceback" not in text
+    assert stack.sandbox.stats.requests == 0
+
+
+def test_unknown_team_suggests_names(stack: Stack) -> None:
+    stack.driver.command("team Acm", user=ANA, channel=CHANNEL)
+    answer = wait_answer(stack.standin, ANA, "Acm")
+    assert "Acme team" in str(answer.blocks)
+    assert "/usage team" in str(answer.blocks)
+
+
+def test_guests_are_politely_refused(stack: Stack) -> None:
+    stack.driver.command("teams", user=GUEST, channel=CHANNEL)
+    refusal = wait_answer(stack.standin, GUEST, "can't")
+    assert "guest" in str(refusal.blocks)
+    assert stack.sandbox.stats.jobs_created == 0
+
+
+def test_allowed_users_setting(make_stack) -> None:
+    stack = make_stack(allowed_users=BEN)
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    assert "limited" in str(wait_answer(stack.standin, ANA, "can't").blocks)
+    stack.driver.command("teams", user=BEN, channel=CHANNEL)
+    wait_answer(stack.standin, BEN, "team")
+
+
+def test_public_posts_in_the_channel(stack: Stack) -> None:
+    stack.driver.command("teams public", user=ANA, channel=CHANNEL)
+    posted = stack.standin.wait_for(lambda s: s.channel_messages(CHANNEL))
+    assert not posted[0].ephemeral
+    # The private placeholder is gone once the answer is public.
+    stack.standin.wait_for(lambda s: not s.ephemeral(CHANNEL, ANA))
+
+
+def test_public_thread_puts_details_under_the_summary(stack: Stack) -> None:
+    stack.driver.command("teams public thread", user=ANA, channel=CHANNEL)
+    summary = stack.standin.wait_for(lambda s: (s.channel_messages(CHANNEL) or [None])[0])
+    replies = stack.standin.wait_for(lambda s: s.thread(CHANNEL, summary.ts)[1:])
+    assert all(reply.thread_ts == summary.ts for reply in replies)
+
+
+def test_private_thread_goes_to_a_direct_message(stack: Stack) -> None:
+    stack.driver.command("idle thread", user=ANA, channel=CHANNEL)
+    dm = stack.standin.dm_channel(ANA)
+    summary = stack.standin.wait_for(lambda s: (s.channel_messages(dm) or [None])[0])
+    stack.standin.wait_for(lambda s: s.thread(dm, summary.ts)[1:])
+    assert stack.standin.channel_messages(CHANNEL) == []
+
+
+def test_share_button_posts_in_the_channel(stack: Stack) -> None:
+    stack.driver.command("user steve@example.com", user=ANA, channel=CHANNEL)
+    wait_answer(stack.standin, ANA, "Steve")
+    assert stack.driver.click("share", user=ANA, channel=CHANNEL).status_code == 200
+    shared = stack.standin.wait_for(lambda s: s.channel_messages(CHANNEL))
+    assert f"<@{ANA}>" in str(shared[0].blocks)  # "Shared by"
+    assert "Steve" in str(shared[0].blocks)
+
+
+def test_only_the_asker_can_share(stack: Stack) -> None:
+    stack.driver.command("user steve@example.com", user=ANA, channel=CHANNEL)
+    answer = wait_answer(stack.standin, ANA, "Steve")
+    button = next(
+        e
+        for b in answer.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "share"
+    )
+    # Ben cannot see Ana's private answer; a forged click with its request id must not work.
+    stack.driver.click("share", button["value"], user=BEN, channel=CHANNEL, message_ts=answer.ts)
+    stack.standin.wait_for(lambda s: s.ephemeral(CHANNEL, BEN))
+    assert stack.standin.channel_messages(CHANNEL) == []
+
+
+def test_details_button_on_a_private_answer(stack: Stack) -> None:
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    wait_answer(stack.standin, ANA, "team")
+    stack.driver.click("details", user=ANA, channel=CHANNEL)
+    dm = stack.standin.dm_channel(ANA)
+    summary = stack.standin.wait_for(lambda s: (s.channel_messages(dm) or [None])[0])
+    stack.standin.wait_for(lambda s: s.thread(dm, summary.ts)[1:])
+
+
+def test_cancel_deletes_the_job(make_stack, sandbox_factory) -> None:
+    stack = make_stack(sandbox_factory(today=None, queued_seconds=60))
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    stack.standin.wait_for(lambda s: "queued" in str(s.ephemeral(CHANNEL, ANA)[-1].blocks))
+    stack.driver.click("cancel", user=ANA, channel=CHANNEL)
+    stack.standin.wait_for(lambda s: "Cancelled" in s.ephemeral(CHANNEL, ANA)[-1].text)
+    assert stack.sandbox.stats.jobs_deleted == 1
+
+
+def test_cancel_keeps_the_job_when_someone_else_waits(make_stack, sandbox_factory) -> None:
+    stack = make_stack(sandbox_factory(today=None, queued_seconds=1.0))
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    stack.driver.command("teams", user=BEN, channel=CHANNEL)
+    stack.driver.click("cancel", user=ANA, channel=CHANNEL)
+    stack.standin.wait_for(lambda s: "Cancelled" in s.ephemeral(CHANNEL, ANA)[-1].text)
+    wait_answer(stack.standin, BEN, "team")
+    assert stack.sandbox.stats.jobs_deleted == 0
+
+
+def test_mention_in_a_thread_answers_in_that_thread(stack: Stack) -> None:
+    parent = stack.standin.record_user_message(channel=CHANNEL, user=BEN, text="who uses Acme?")
+    response = stack.driver.mention(
+        "team Acme team", user=BEN, channel=CHANNEL, thread_ts=parent.ts, event_id="Ev1"
+    )
+    assert response.status_code == 200
+    reply = stack.standin.wait_for(
+        lambda s: [
+            m
+            for m in s.thread(CHANNEL, parent.ts)
+            if "Acme team" in str(m.blocks) and ":hourglass" not in str(m.blocks)
+        ]
+    )
+    assert reply[0].thread_ts == parent.ts
+    # Slack retries an event it thinks was missed: the retry changes nothing.
+    stack.driver.event(stack.driver.last_event, retry_num=1)
+    assert stack.sandbox.stats.jobs_created == 1
+
+
+def test_personal_figures_by_mention_stay_private(stack: Stack) -> None:
+    parent = stack.standin.record_user_message(channel=CHANNEL, user=ANA, text="hmm")
+    stack.driver.mention("me", user=ANA, channel=CHANNEL, thread_ts=parent.ts, event_id="Ev2")
+    answer = wait_answer(stack.standin, ANA, "Steve")
+    assert answer.ephemeral
+    assert answer.thread_ts == parent.ts
+    public = [m for m in stack.standin.thread(CHANNEL, parent.ts) if not m.ephemeral]
+    assert [m.user for m in public] == [ANA, ANA]  # the question and the mention, nothing of ours
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        ({}, "unsigned"),
+        ({"X-Slack-Signature": "v0=" + "0" * 64}, "forged"),
+        ("stale", "stale"),
+    ],
+)
+def test_unsigned_forged_and_stale_requests_are_refused(
+    stack: Stack, headers: dict[str, str] | str, why: str
+) -> None:
+    body = form_body(
+        slash_command("teams", user_id=ANA, channel_id=CHANNEL, response_url="http://x.test/r")
+    )
+    all_headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if headers == "stale":
+        all_headers.update(sign(body, "test-signing-secret", timestamp=int(time.time()) - 600))
+    else:
+        all_headers.update(sign(body, "test-signing-secret"))
+        all_headers.update(headers)  # type: ignore[arg-type]
+        if why == "unsigned":
+            del all_headers["X-Slack-Signature"]
+            del all_headers["X-Slack-Request-Timestamp"]
+    response = stack.driver._http.post(stack.driver.app_url, content=body, headers=all_headers)
+    assert response.status_code == 401
+    assert stack.sandbox.stats.requests == 0
+
+
+def test_healthz(stack: Stack) -> None:
+    import httpx
+
+    response = httpx.get(f"{stack.http.url}/healthz")
+    assert response.status_code == 200
+    assert response.json()["ok"] is True
+
+
+def test_restart_mid_poll_answers_exactly_once(make_stack, sandbox_factory) -> None:
+    sandbox = sandbox_factory(today=None, queued_seconds=0.8, processing_seconds=0.4)
+    stack = make_stack(sandbox)
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    stack.standin.wait_for(lambda s: "queued" in str(s.ephemeral(CHANNEL, ANA)[-1].blocks))
+    stack.stop(wait=False)  # killed mid-poll: the job is queued at BrowserStack
+    stack.start()
+    wait_answer(stack.standin, ANA, "team")
+    assert sandbox.stats.jobs_created == 1  # the same job was picked up again
+    finals = [
+        c
+        for c in stack.standin.calls_to("response_url")
+        if "replace_original" in c.args and ":hourglass" not in str(c.args.get("blocks"))
+    ]
+    assert len(finals) == 1
+
+
+@pytest.mark.parametrize(
+    ("faults", "settings", "words"),
+    [
+        (FaultConfig(fail_rate=1.0), {}, "could not make the report"),
+        (FaultConfig(stuck_rate=1.0), {"report_deadline_seconds": 0.5}, "took too long"),
+        (FaultConfig(error_rate=1.0), {"report_deadline_seconds": 0.3}, "not answering"),
+    ],
+)
+def test_browserstack_failures_end_in_a_clear_message(
+    make_stack, sandbox_factory, faults: FaultConfig, settings: dict, words: str
+) -> None:
+    stack = make_stack(sandbox_factory(today=None, faults=faults), **settings)
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    failure = stack.standin.wait_for(
+        lambda s: [m for m in s.ephemeral(CHANNEL, ANA) if words in str(m.blocks).lower()]
+    )
+    assert failure
+
+
+def test_bad_browserstack_credentials(make_stack, sandbox_factory) -> None:
+    stack = make_stack(sandbox_factory(today=None, access_key="something-else"))
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    refused = stack.standin.wait_for(
+        lambda s: [m for m in s.ephemeral(CHANNEL, ANA) if "credentials" in str(m.blocks)]
+    )
+    assert "access key" in str(refused[0].blocks)
+
+
+def test_slack_rate_limits_are_retried(stack: Stack) -> None:
+    stack.standin.fail_next("chat.postMessage", status=429, retry_after=0, count=1)
+    stack.driver.command("teams public", user=ANA, channel=CHANNEL)
+    stack.standin.wait_for(lambda s: s.channel_messages(CHANNEL))
+    assert len(stack.standin.calls_to("chat.postMessage")) == 2
+
+
+def test_spent_response_url_falls_back_to_an_ephemeral_post(stack: Stack) -> None:
+    stack.standin.fail_next("response_url", status=404, count=10)
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    stack.standin.wait_for(lambda s: s.calls_to("chat.postEphemeral"))
+    wait_answer(stack.standin, ANA, "team")
+
+
+def test_public_in_a_channel_the_bot_is_not_in(stack: Stack) -> None:
+    stack.driver.command("teams public", user=ANA, channel=OTHER_CHANNEL)
+    posted = stack.standin.wait_for(lambda s: s.channel_messages(OTHER_CHANNEL))
+    assert not posted[0].ephemeral

@@ -1,0 +1,703 @@
+"""Every message type: golden files, hostile names, huge reports, buttons and splitting.
+
+Golden files live in ``tests/slack/golden/<name>.json``. After an intended change to a template
+or a view, regenerate them and review the diff::
+
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/slack/test_views.py
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from bot.browserstack.models import (
+    Product,
+    ProductAccess,
+    ProductData,
+    ProductUsage,
+    TeamRecord,
+    TeamReportResponse,
+    Usage,
+    UserRecord,
+    UserReportResponse,
+)
+from bot.reports import analysis
+from bot.slack import views
+from bot.slack.messages import Answer, Message, escape_mrkdwn, validate
+
+GOLDEN = Path(__file__).parent / "golden"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+# Three days after the seed's timestamps (2023-06-30T11:33:40Z).
+NOW = datetime(2023, 7, 3, 12, 0, tzinfo=UTC)
+PERIOD = "16 Jun – 30 Jun 2023"
+SHARER = "U0SHARER"
+REQUEST = "req-42"
+
+
+@dataclass(frozen=True)
+class Form:
+    syntax: str
+    example: str
+    explanation: str
+
+
+FORMS = (
+    Form("help", "help", "Show this list."),
+    Form("team <name>", "team Mobile QA", "One team's usage."),
+    Form("teams", "teams last month", "Every team side by side."),
+    Form("idle [product]", "idle automate", "People with access who ran no tests."),
+    Form("last <N>d", "teams last 30d", "The last N days."),
+    Form("live | automate", "top automate", "Only that product."),
+    Form("thread", "team Mobile QA thread", "Details in a thread reply."),
+    Form("public", "teams public", "Post in the channel."),
+)
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+def seed_users() -> list[UserRecord]:
+    decoder = msgspec.json.Decoder(UserReportResponse, strict=False)
+    report = decoder.decode((FIXTURES / "seed_user_report.json").read_bytes())
+    assert report.data is not None
+    return report.data.users
+
+
+def seed_teams() -> list[TeamRecord]:
+    decoder = msgspec.json.Decoder(TeamReportResponse, strict=False)
+    report = decoder.decode((FIXTURES / "seed_team_report.json").read_bytes())
+    assert report.data is not None
+    return report.data.teams
+
+
+def stamp(days_ago: float | None) -> str | None:
+    return None if days_ago is None else (NOW - timedelta(days=days_ago)).isoformat()
+
+
+IDLE = ProductUsage(tests_run=0, minutes_used=0)
+
+
+def user(
+    name: str,
+    email: str,
+    team: str | None,
+    *,
+    access: tuple[Product, ...],
+    data: dict[Product, ProductUsage],
+    active: float | None = None,
+    tested: float | None = None,
+) -> UserRecord:
+    return UserRecord(
+        name=name,
+        email=email,
+        role="User",
+        team=team,
+        product_access=ProductAccess(**{p.value: True for p in access}),
+        usage=Usage(
+            last_activity=stamp(active),
+            last_test=stamp(tested),
+            product_data=ProductData(**{p.value: entry for p, entry in data.items()}),
+        ),
+    )
+
+
+def team(
+    name: str,
+    *,
+    data: dict[Product, ProductUsage],
+    tested: float | None = None,
+    user_count: int = 5,
+) -> TeamRecord:
+    return TeamRecord(
+        name=name,
+        user_count=user_count,
+        type="team",
+        product_access=ProductAccess(**{p.value: True for p in data}),
+        usage=Usage(
+            last_test=stamp(tested),
+            product_data=ProductData(**{p.value: entry for p, entry in data.items()}),
+        ),
+    )
+
+
+LIVE, AUTOMATE, APP_LIVE, APP_AUTOMATE = list(Product)
+
+
+def users() -> list[UserRecord]:
+    return [
+        *seed_users(),
+        user(
+            "Ana Lima",
+            "ana@example.com",
+            "Mobile QA",
+            access=(LIVE, AUTOMATE),
+            data={LIVE: IDLE, AUTOMATE: ProductUsage(tests_run=25)},
+            active=10,
+            tested=10,
+        ),
+        user(
+            "Bob Stone",
+            "bob@example.com",
+            "Mobile QA",
+            access=(LIVE,),
+            data={LIVE: IDLE},
+            active=40,
+        ),
+        user(
+            "Cleo Park",
+            "cleo@example.com",
+            "Web",
+            access=(APP_LIVE, APP_AUTOMATE),
+            data={APP_LIVE: ProductUsage(minutes_used=50, tests_run=5), APP_AUTOMATE: IDLE},
+            active=2,
+            tested=2,
+        ),
+        user(
+            "Dan Wu",
+            "dan@example.com",
+            None,
+            access=(AUTOMATE,),
+            data={AUTOMATE: IDLE},
+            active=200,
+            tested=200,
+        ),
+    ]
+
+
+def teams() -> list[TeamRecord]:
+    automate = ProductUsage(
+        current_parallels_allocated=10, max_parallels_used=2, parallel_consumption_type="team"
+    )
+    return [
+        *seed_teams(),
+        team(
+            "Mobile QA",
+            data={LIVE: ProductUsage(minutes_used=500), AUTOMATE: automate},
+            tested=1,
+        ),
+        team("Web", data={APP_LIVE: ProductUsage(minutes_used=50)}, tested=20),
+        team("Dormant", data={LIVE: ProductUsage(minutes_used=0)}),
+    ]
+
+
+COMMON: dict[str, Any] = {"period_label": PERIOD, "request_id": REQUEST}
+
+
+def build_team(shared_by: str | None = None) -> Answer:
+    members = analysis.members_of(users(), "Mobile QA")
+    mobile = next(record for record in teams() if record.name == "Mobile QA")
+    summary = analysis.team_summary(mobile, members=members, now=NOW)
+    return views.team_answer(
+        summary,
+        now=NOW,
+        buttons=("share", "details"),
+        shared_by=shared_by,
+        members=[analysis.user_summary(u, now=NOW) for u in members],
+        members_limit=1,
+        **COMMON,
+    )
+
+
+def build_teams() -> Answer:
+    records = teams()
+    overview = analysis.org_overview(records, users=users(), now=NOW)
+    return views.teams_answer(
+        overview,
+        now=NOW,
+        buttons=("share", "details"),
+        rightsizing=analysis.parallel_rightsizing(records),
+        **COMMON,
+    )
+
+
+def build_user() -> Answer:
+    summary = analysis.user_summary(seed_users()[0], now=NOW)
+    return views.user_answer(summary, now=NOW, buttons=("share", "details"), **COMMON)
+
+
+def build_idle() -> Answer:
+    report = analysis.idle_seats(users(), now=NOW)
+    return views.idle_answer(
+        report, product_label=None, now=NOW, buttons=("share", "details"), **COMMON
+    )
+
+
+def build_top() -> Answer:
+    top = analysis.top_users(users(), n=10)
+    return views.top_answer(top, product_label=None, buttons=("share",), **COMMON)
+
+
+GOLDEN_CASES: dict[str, Callable[[], Answer | Message]] = {
+    "help": lambda: views.help_message(FORMS),
+    "error": lambda: views.error_message(
+        title="I didn't understand that",
+        problem="“tomorrow” is not a period I know.",
+        example="teams last 30d",
+        hint="Periods: last <N>d, this month, last month, since <date>.",
+    ),
+    "not_found": lambda: views.not_found_message(
+        what="team",
+        query="Acm",
+        suggestions=["Acme team", "Acme"],
+        example_prefix="/usage team",
+    ),
+    "placeholder": lambda: views.placeholder_message(
+        title="Generating the team report for Acme",
+        period_label=PERIOD,
+        status="queued, 2 jobs ahead",
+        elapsed="40 s",
+        request_id=REQUEST,
+    ),
+    "cancelled": lambda: views.cancelled_message(
+        title="Cancelled the team report for Acme", by_user="U0CANCEL", note=None
+    ),
+    "team": lambda: build_team(shared_by=SHARER),
+    "teams": build_teams,
+    "user": build_user,
+    "idle": build_idle,
+    "top": build_top,
+}
+
+
+def dump(blocks: object) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def as_json(result: Answer | Message) -> dict[str, Any]:
+    if isinstance(result, Message):
+        return result.payload()
+    return {
+        "summary": result.summary.payload(),
+        "details": [message.payload() for message in result.details],
+        "csv": None
+        if result.csv is None
+        else {
+            "filename": result.csv.filename,
+            "title": result.csv.title,
+            "content": result.csv.content.splitlines(),
+        },
+    }
+
+
+def all_messages(result: Answer | Message) -> list[Message]:
+    if isinstance(result, Message):
+        return [result]
+    return [result.summary, *result.details]
+
+
+# --- golden files ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", GOLDEN_CASES)
+def test_golden(name: str) -> None:
+    result = GOLDEN_CASES[name]()
+    actual = as_json(result)
+    path = GOLDEN / f"{name}.json"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
+    assert path.exists(), f"no golden file {path.name}: run with UPDATE_GOLDEN=1"
+    assert actual == json.loads(path.read_text())
+    for message in all_messages(result):
+        validate(message)
+
+
+# --- hostile inputs ----------------------------------------------------------------------------
+
+HOSTILE = [
+    "<!channel>",
+    "<!here> ping",
+    "<@U123>",
+    "<https://evil.test|click>",
+    "<!subteam^S123|@admins> <#C123>",
+    "*bold* _it_ ~s~ `code`",
+    "&amp; &lt; A&B",
+    "😀 café 中文",
+    "x" * 5_000,
+    "<!channel>" * 600,
+    "line one\nline two\r\n\ttabbed",
+    'quote " and \\ backslash \\" \\n',
+    "",
+]
+LEGIT_MENTION = re.compile(r"<@U0[A-Z0-9]+>")
+LOOSE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
+
+
+def hostile_users(s: str) -> list[UserRecord]:
+    # The hostile text in every outside field, in several users so lists have several lines.
+    return [
+        user(
+            f"{s}{i}",
+            f"{s}{i}@example.com",
+            f"{s} team {i % 3}",
+            access=(LIVE, AUTOMATE),
+            data={LIVE: IDLE, AUTOMATE: ProductUsage(tests_run=i + 1)},
+            active=i,
+            tested=i,
+        )
+        for i in range(30)
+    ]
+
+
+def hostile_teams(s: str) -> list[TeamRecord]:
+    automate = ProductUsage(
+        current_parallels_allocated=8, max_parallels_used=1, parallel_consumption_type=s
+    )
+    return [
+        TeamRecord(
+            name=f"{s}{i}",
+            type=s,
+            user_count=3,
+            product_access=ProductAccess(automate=True),
+            usage=Usage(
+                last_test=stamp(i), product_data=ProductData(automate=automate, live_testing=None)
+            ),
+        )
+        for i in range(30)
+    ]
+
+
+def hostile_results(s: str) -> Iterator[Answer | Message]:
+    records = hostile_users(s)
+    summary = analysis.team_summary(hostile_teams(s)[0], members=records, now=NOW)
+    common = {"period_label": s, "request_id": REQUEST, "shared_by": SHARER}
+    buttons = ("share", "details", "cancel")
+    yield views.help_message([Form(s, s, s), Form(f"team {s}", f"team {s}", s)])
+    yield views.error_message(title=s, problem=s, example=s, hint=s)
+    yield views.not_found_message(what=s, query=s, suggestions=[s, s + "2"], example_prefix=s)
+    yield views.placeholder_message(
+        title=s, period_label=s, status=s, elapsed=s, request_id=REQUEST
+    )
+    yield views.cancelled_message(title=s, by_user=SHARER, note=s)
+    yield views.team_answer(
+        summary,
+        now=NOW,
+        buttons=buttons,
+        members=[analysis.user_summary(u, now=NOW) for u in records],
+        **common,
+    )
+    yield views.team_answer(summary, now=NOW, buttons=buttons, **common)
+    yield views.teams_answer(
+        analysis.org_overview(hostile_teams(s), users=records, now=NOW),
+        now=NOW,
+        buttons=buttons,
+        rightsizing=analysis.parallel_rightsizing(hostile_teams(s)),
+        **common,
+    )
+    yield views.user_answer(
+        analysis.user_summary(records[0], now=NOW), now=NOW, buttons=buttons, **common
+    )
+    yield views.idle_answer(
+        analysis.idle_seats(records, now=NOW), product_label=s, now=NOW, buttons=buttons, **common
+    )
+    yield views.top_answer(
+        analysis.top_users(records, n=50), product_label=s, buttons=buttons, **common
+    )
+
+
+def mrkdwn_texts(message: Message) -> Iterator[str]:
+    """The fallback and every mrkdwn text object: what Slack parses for mentions and links."""
+    yield message.text
+
+    def walk(node: object) -> Iterator[str]:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                yield node["text"]
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value)
+
+    yield from walk(message.blocks)
+
+
+@pytest.mark.parametrize("s", HOSTILE, ids=[repr(s[:20]) for s in HOSTILE])
+def test_hostile_strings_stay_text(s: str) -> None:
+    results = list(hostile_results(s))
+    texts = []
+    for result in results:
+        for message in all_messages(result):
+            validate(message)
+            payload = json.dumps(message.payload())
+            assert json.loads(payload) == message.payload()
+            for text in mrkdwn_texts(message):
+                texts.append(text)
+                bare = LEGIT_MENTION.sub("", text)
+                # We emit no links: any < or > left would be Slack syntax from outside.
+                assert "<" not in bare, text[:200]
+                assert ">" not in bare, text[:200]
+                assert not LOOSE_AMPERSAND.search(text), text[:200]
+    # The hostile text is shown, escaped exactly once (not dropped, not double-escaped).
+    visible = escape_mrkdwn(" ".join(s.split())[:10])
+    assert visible in " ".join(texts)
+
+
+def test_hostile_shared_by_and_by_user_are_refused() -> None:
+    with pytest.raises(ValueError, match="user id"):
+        views.cancelled_message(title="t", by_user="U1>|<!channel", note=None)
+    with pytest.raises(ValueError, match="user id"):
+        build_team(shared_by="<!channel>")
+
+
+def test_plain_text_keeps_names_as_typed_within_limits() -> None:
+    summary = analysis.team_summary(hostile_teams("<b> & " + "n" * 400)[0], now=NOW)
+    answer = views.team_answer(summary, now=NOW, buttons=(), **COMMON)
+    header = answer.summary.blocks[0]
+    assert header["type"] == "header"
+    assert header["text"]["text"].startswith("<b> & nnn")  # plain_text: Slack shows it as is
+    assert len(header["text"]["text"]) == 150
+
+
+# --- large inputs ------------------------------------------------------------------------------
+
+
+def many_idle_users(n: int) -> list[UserRecord]:
+    access = ProductAccess(live_testing=True, automate=True)
+    used = ProductUsage(tests_run=3)
+    return [
+        UserRecord(
+            name=f"User {i}",
+            email=f"user{i}@example.com",
+            team=f"Team {i % 700}",
+            product_access=access,
+            usage=Usage(
+                last_activity=stamp(i % 90),
+                product_data=ProductData(live_testing=IDLE, automate=used if i % 4 else IDLE),
+            ),
+        )
+        for i in range(n)
+    ]
+
+
+def csv_rows(content: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(content)))
+
+
+def assert_answer_valid(answer: Answer) -> None:
+    for message in all_messages(answer):
+        validate(message)
+    assert len(answer.details) <= views.MAX_DETAIL_MESSAGES
+
+
+def detail_items(answer: Answer, pattern: str) -> int:
+    return sum(
+        len(re.findall(pattern, block["text"]["text"], flags=re.MULTILINE))
+        for message in answer.details
+        for block in message.blocks
+        if block["type"] == "section"
+    )
+
+
+def more_in_details(answer: Answer) -> int:
+    last = answer.details[-1].blocks[-1]
+    assert last["type"] == "context"
+    found = re.search(r"and ([\d,]+) more", last["elements"][0]["text"])
+    assert found, last
+    return int(found.group(1).replace(",", ""))
+
+
+def test_fifty_thousand_idle_members() -> None:
+    report = analysis.idle_seats(many_idle_users(50_000), now=NOW)
+    answer = views.idle_answer(
+        report, product_label=None, now=NOW, buttons=("share", "details"), **COMMON
+    )
+    assert_answer_valid(answer)
+    assert len(answer.details) == views.MAX_DETAIL_MESSAGES
+    shown = detail_items(answer, r"^• \*User \d+\*")
+    assert shown + more_in_details(answer) == len(report.members) == 50_000
+    assert answer.csv is not None
+    assert answer.csv.content.count("\n") == 50_001  # a header and one line per member
+    rows = csv_rows(answer.csv.content)
+    assert len(rows) == 50_001
+    assert {row[1] for row in rows[1:]} == {m.email for m in report.members}
+    summary = dump(answer.summary.blocks)
+    assert "… and 49,990 more (details in thread)" in summary
+
+
+def test_two_thousand_teams() -> None:
+    records = [
+        team(
+            f"Team {i:04}",
+            data={
+                LIVE: ProductUsage(minutes_used=i),
+                AUTOMATE: ProductUsage(
+                    current_parallels_allocated=10,
+                    max_parallels_used=i % 10,
+                    parallel_consumption_type="team",
+                ),
+            },
+            tested=i % 30,
+        )
+        for i in range(2_000)
+    ]
+    overview = analysis.org_overview(records, now=NOW)
+    rightsizing = analysis.parallel_rightsizing(records)
+    answer = views.teams_answer(
+        overview, now=NOW, buttons=("share", "details"), rightsizing=rightsizing, **COMMON
+    )
+    assert_answer_valid(answer)
+    shown = detail_items(answer, r"^`\d+\.` \*Team")
+    assert 100 < shown < 2_000
+    assert shown + more_in_details(answer) == 2_000
+    assert answer.csv is not None
+    assert answer.csv.content.count("\n") == 2_001
+    assert [row[1] for row in csv_rows(answer.csv.content)[1:]] == [t.name for t in overview.teams]
+    assert "… and 1,985 more (details in thread)" in dump(answer.summary.blocks)
+    assert "Parallels that could be freed" in dump(answer.details[0].blocks)
+
+
+def test_fifty_top_users() -> None:
+    records = many_idle_users(500)
+    top = analysis.top_users(records, n=50)
+    assert len(top) == 50
+    answer = views.top_answer(top, product_label=None, buttons=("share", "details"), **COMMON)
+    assert_answer_valid(answer)
+    assert answer.csv is None
+    assert detail_items(answer, r"^`\d+\.`") == 40  # the summary shows the first 10
+    assert "… and 40 more (details in thread)" in dump(answer.summary.blocks)
+
+
+def test_team_with_five_thousand_members() -> None:
+    records = many_idle_users(5_000)
+    for record in records:
+        record.team = "Big"
+    acme = seed_teams()[0]
+    summary = analysis.team_summary(acme, members=records, now=NOW, top=50)
+    members = [analysis.user_summary(u, now=NOW) for u in records]
+    answer = views.team_answer(
+        summary, now=NOW, buttons=("details",), members=members, members_limit=10, **COMMON
+    )
+    assert_answer_valid(answer)
+    assert answer.csv is not None
+    assert len(csv_rows(answer.csv.content)) == 5_001
+    shown = detail_items(answer, r"^• \*User")
+    assert shown + more_in_details(answer) == 5_000
+
+
+def test_long_names_cut_the_summary_list_early() -> None:
+    records = hostile_users("&" * 300)
+    top = analysis.top_users(records, n=30)
+    answer = views.top_answer(top, product_label=None, buttons=(), **COMMON)
+    assert_answer_valid(answer)
+    text = answer.summary.blocks[-1]["text"]["text"]
+    shown = len(re.findall(r"^`\d+\.`", text, flags=re.MULTILINE))
+    assert shown < 10
+    assert f"… and {30 - shown} more (details in thread)" in text
+    # The thread picks up where the summary stopped.
+    first = answer.details[0].blocks[1]["text"]["text"]
+    assert first.startswith(f"`{shown + 1}.`")
+
+
+# --- buttons and behaviour ---------------------------------------------------------------------
+
+
+def actions(message: Message) -> list[dict[str, Any]]:
+    blocks = [b for b in message.blocks if b["type"] == "actions"]
+    return blocks[0]["elements"] if blocks else []
+
+
+def test_buttons() -> None:
+    answer = build_idle()
+    assert [b["action_id"] for b in actions(answer.summary)] == ["share", "details"]
+    assert {b["value"] for b in actions(answer.summary)} == {REQUEST}
+    share = actions(answer.summary)[0]
+    assert share["style"] == "primary"
+    assert share["text"]["text"] == "Share in channel"
+    placeholder = views.placeholder_message(
+        title="t", period_label="p", status="s", elapsed=None, request_id="r9"
+    )
+    (cancel,) = actions(placeholder)
+    assert cancel["action_id"] == "cancel"
+    assert cancel["style"] == "danger"
+    assert cancel["value"] == "r9"
+    assert set(cancel["confirm"]) >= {"title", "text", "confirm", "deny"}
+
+
+def test_no_buttons_no_actions_block() -> None:
+    answer = views.top_answer([], product_label="Automate", buttons=(), **COMMON)
+    assert actions(answer.summary) == []
+    assert answer.details == ()
+    assert "Nobody used Automate" in dump(answer.summary.blocks)
+
+
+def test_details_button_only_when_there_are_details() -> None:
+    answer = build_user()
+    assert answer.details == ()
+    assert [b["action_id"] for b in actions(answer.summary)] == ["share"]
+
+
+def test_unknown_button_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown buttons"):
+        views.top_answer([], product_label=None, buttons=("delete",), **COMMON)
+
+
+def test_shared_by_adds_a_context_line() -> None:
+    shared = build_team(shared_by=SHARER).summary
+    assert f"Shared by <@{SHARER}>" in dump(shared.blocks)
+    assert "Shared by" not in dump(build_team().summary.blocks)
+
+
+def test_help_groups_commands_then_options_and_teaches_privacy_and_threads() -> None:
+    text = dump(views.help_message(FORMS).blocks)
+    for form in FORMS:
+        assert escape_mrkdwn(f"/usage {form.example}") in text
+    assert text.index("*Commands*") < text.index("/usage idle") < text.index("*Options*")
+    assert text.index("*Options*") < text.index("/usage last &lt;N&gt;d")
+    assert "private" in text
+    assert "unless you add `public`" in text
+    assert "@usagebot &lt;command&gt;" in text
+
+
+def test_error_example_gets_the_command_name_once() -> None:
+    plain = views.error_message(title="t", problem="p", example="teams")
+    prefixed = views.error_message(title="t", problem="p", example="/usage teams")
+    assert "Try `/usage teams`" in dump(plain.blocks)
+    assert "Try `/usage teams`" in dump(prefixed.blocks)
+
+
+def test_not_found_suggests_commands_to_type() -> None:
+    message = views.not_found_message(
+        what="user", query="stev", suggestions=["steve@example.com"], example_prefix="/usage user"
+    )
+    text = message.blocks[0]["text"]["text"]
+    assert "No user matches `stev`." in text
+    assert "• `/usage user steve@example.com`" in text
+    none = views.not_found_message(
+        what="team", query="zzz", suggestions=(), example_prefix="/usage team"
+    )
+    assert "Did you mean" not in dump(none.blocks)
+
+
+def test_csv_cells_cannot_run_as_formulas() -> None:
+    records = hostile_users("=HYPERLINK(1)")
+    report = analysis.idle_seats(records, now=NOW)
+    csv_file = views._idle_csv(report, PERIOD)
+    rows = csv_rows(csv_file.content)[1:]
+    assert all(row[0].startswith("'=HYPERLINK") for row in rows)
+
+
+def test_relative_times_use_now() -> None:
+    later = NOW + timedelta(days=30)
+    summary = analysis.user_summary(seed_users()[0], now=NOW)
+    answer = views.user_answer(summary, now=later, buttons=(), **COMMON)
+    assert "Last active *4 weeks ago*" in dump(answer.summary.blocks)
+
+
+def test_help_renders_the_bots_own_forms() -> None:
+    from bot.slack.commands import USAGE_FORMS
+
+    text = "\n".join(mrkdwn_texts(views.help_message(USAGE_FORMS)))
+    for form in USAGE_FORMS:
+        assert escape_mrkdwn(f"/usage {form.example}") in text
