@@ -84,7 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
-    demo = commands.add_parser("demo", help="run the sandbox and the fetch pipeline end to end")
+    demo = commands.add_parser(
+        "demo",
+        help="the bot on embedded defaults, with a console standing in for Slack",
+        description="Start the BrowserStack sandbox, a Slack stand-in and the bot; type /usage "
+        "commands and see what Slack would show. Without a terminal, plays a scripted session.",
+    )
+    demo.add_argument("--script", action="store_true", help="play the scripted session")
+    demo.add_argument("--fetch", action="store_true", help="show the fetch pipeline instead")
     demo.set_defaults(handler=cmd_demo)
     return parser
 
@@ -188,4 +195,4 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
-    return run_demo()
+    return run_demo(fetch=args.fetch, script=args.script)

@@ -441,6 +441,16 @@ class Store:
             ).all()
         return [_request(row) for row in rows]
 
+    def open_requests(self) -> int:
+        """Requests not yet answered: zero when the bot has nothing left to do."""
+        open_states = (RequestState.WAITING.value, RequestState.ANSWERING.value)
+        with self._tx() as tx:
+            return tx.execute(
+                sa.select(sa.func.count())
+                .select_from(requests)
+                .where(requests.c.state.in_(open_states))
+            ).scalar_one()
+
     def use_response_url(self, request_id: str) -> int:
         """Count one use of the request's response_url (Slack allows 5); return the new count."""
         with self._tx() as tx:

@@ -82,7 +82,8 @@ class SlackDelivery:
 
     def answer(self, request: PendingRequest, report: Report) -> None:
         command = request.command
-        public = bool(command.get("public"))
+        # A visible placeholder (a mention in a thread) is answered in place, in public.
+        public = bool(command.get("public")) or request.placeholder_ts is not None
         threaded = bool(command.get("thread"))
         buttons = () if public and threaded else ("details",) if public else ("share", "details")
         result = answers.compose(
@@ -97,7 +98,7 @@ class SlackDelivery:
             self.show(request, result)
         elif public:
             self.post_public(request, result, threaded=threaded)
-        elif threaded:
+        elif threaded and result.details:
             self.send_direct(request, result)
         else:
             self.show(request, result.summary)

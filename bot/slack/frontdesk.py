@@ -95,7 +95,8 @@ class FrontDesk:
             if cancelled is not None:
                 self.delivery.cancelled(cancelled, by_user=cancelled.user_id)
             return
-        if submitted.outcome in ("started", "joined"):
+        # The ack's placeholder already says "starting"; only news is worth a response_url use.
+        if submitted.outcome in ("started", "joined") and submitted.status != "starting":
             self.delivery.progress(submitted.request, submitted.status)
 
     def _email_of(self, user_id: str) -> str | None:

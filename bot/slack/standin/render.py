@@ -103,8 +103,12 @@ def _inline(text: str, color: bool) -> str:
         protected.append(rendered)
         return f"\ue001{len(protected) - 1}\ue002"
 
+    # Slack shows entities unescaped inside code spans too: `&lt;name&gt;` reads `<name>`.
     text = _INLINE_CODE.sub(
-        lambda m: protect(_style(_unescape(m[1]), "code", color) if color else m[0]), text
+        lambda m: protect(
+            _style(_unescape(m[1]), "code", color) if color else f"`{_unescape(m[1])}`"
+        ),
+        text,
     )
     text = _ANGLE.sub(lambda m: protect(_angle(m[1], color)), text)
     text = "\n".join(
