@@ -199,3 +199,24 @@ def test_sandbox_command_serves_the_configured_credentials() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, "SLACK_BOT_TOKEN"),
+        (
+            {"SLACK_BOT_TOKEN": "xoxp-a-user-token"},
+            "SLACK_BOT_TOKEN: Value error, should start with 'xoxb-'",
+        ),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),  # HTTP mode needs it
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}, "SLACK_APP_TOKEN"),
+    ],
+)
+def test_serve_stops_at_once_naming_the_setting(env: dict[str, str], named: str) -> None:
+    base = {"BROWSERSTACK_USERNAME": "u", "BROWSERSTACK_ACCESS_KEY": ACCESS_KEY}
+    result = run_bot("serve", env={**base, **env})
+    assert result.returncode == 2
+    assert_one_clean_line(result.stderr, named)
+    for value in env.values():
+        assert value not in result.stderr  # named, never echoed

@@ -369,3 +369,37 @@ def test_public_in_a_channel_the_bot_is_not_in(stack: Stack) -> None:
     stack.driver.command("teams public", user=ANA, channel=OTHER_CHANNEL)
     posted = stack.standin.wait_for(lambda s: s.channel_messages(OTHER_CHANNEL))
     assert not posted[0].ephemeral
+
+
+def test_allowed_usergroup(make_stack, standin: SlackStandIn) -> None:
+    standin.usergroups["S0ADMINS"] = [BEN]
+    stack = make_stack(allowed_usergroup="S0ADMINS")
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    assert "limited" in str(wait_answer(stack.standin, ANA, "can't").blocks)
+    stack.driver.command("teams", user=BEN, channel=CHANNEL)
+    wait_answer(stack.standin, BEN, "team")
+
+
+def test_socket_mode_http_serves_only_health(stack: Stack) -> None:
+    import httpx
+
+    from bot.server import HttpServer
+
+    health_only = HttpServer(stack.bot, host="127.0.0.1", port=0, slack_endpoint=False).start()
+    try:
+        body = form_body(
+            slash_command("teams", user_id=ANA, channel_id=CHANNEL, response_url="http://x.test/r")
+        )
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            **sign(body, "test-signing-secret"),
+        }
+        # Socket Mode turns signature checks off: its HTTP port must not take events at all.
+        assert (
+            httpx.post(f"{health_only.url}/slack/events", content=body, headers=headers).status_code
+            == 404
+        )
+        assert httpx.get(f"{health_only.url}/healthz").status_code == 200
+    finally:
+        health_only.stop()
+    assert stack.sandbox.stats.requests == 0
