@@ -24,8 +24,8 @@ FAST_RETRY = RetryPolicy(
 class FakeClock:
     """A monotonic clock that only moves when told; ``wait`` advances it instead of sleeping."""
 
-    def __init__(self) -> None:
-        self.now = 1000.0
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
         self._lock = threading.Lock()
 
     def __call__(self) -> float:

@@ -10,24 +10,14 @@ import pytest
 from bot.browserstack.models import Product, ReportKind
 from bot.browserstack.sandbox.faults import FaultConfig, FaultInjector, JobOutcome
 from bot.browserstack.sandbox.jobs import JobStatus, JobStore, QueueFullError, new_job_id
+from tests.conftest import FakeClock
 
 START, END = dt.date(2024, 6, 1), dt.date(2024, 6, 14)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1000.0)
 
 
 @pytest.fixture

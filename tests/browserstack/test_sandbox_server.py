@@ -17,6 +17,7 @@ import pytest
 from bot.browserstack import models
 from bot.browserstack.models import Product, ReportKind
 from bot.browserstack.sandbox import FaultConfig, JobStatus, SandboxConfig, SandboxServer
+from tests.conftest import FakeClock
 
 TODAY = dt.date(2024, 6, 14)
 AUTH = ("sandbox", "sandbox-key")
@@ -26,20 +27,9 @@ DECODER = msgspec.json.Decoder(models.UserReportResponse, strict=False)
 TLS = ssl.create_default_context()
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(5000.0)
 
 
 @pytest.fixture

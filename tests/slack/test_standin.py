@@ -29,6 +29,7 @@ from bot.slack.standin import (
     url_verification,
 )
 from bot.slack.standin.payloads import form_body
+from tests.conftest import FakeClock
 
 TOKEN = "xoxb-test"
 SECRET = "signing-secret"
@@ -47,20 +48,9 @@ USERS = {
 }
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture

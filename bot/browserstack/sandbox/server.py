@@ -29,12 +29,10 @@ import hmac
 import json
 import logging
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,6 +41,7 @@ from bot.browserstack.ratelimit import TokenBucket
 from bot.browserstack.sandbox.faults import FaultConfig, FaultInjector, Reply, server_error, spoil
 from bot.browserstack.sandbox.jobs import Job, JobStatus, JobStore, QueueFullError
 from bot.browserstack.sandbox.org import SyntheticOrg
+from bot.loopback import LoopbackServer
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +135,7 @@ class SandboxServer:
             if config.rate_limit
             else None
         )
-        self._httpd = _HTTPServer((host, port), _Handler)
-        self._httpd.sandbox = self
+        self._httpd = LoopbackServer((host, port), self, name="BrowserStack sandbox")
         self._thread: threading.Thread | None = None
 
     @property
@@ -182,6 +180,11 @@ class SandboxServer:
         self.stop()
 
     # --- answering ---------------------------------------------------------------------------
+
+    def unreadable(self) -> Reply:
+        """A request body that could not be read."""
+        self.stats.answered(400)
+        return _error(400, "Unreadable request body")
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
         """Answer one request; the HTTP handler only moves bytes."""
@@ -343,69 +346,3 @@ def _json(status: int, payload: dict[str, Any]) -> Reply:
 
 def _error(status: int, message: str) -> Reply:
     return _json(status, {"success": False, "message": message})
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # Idle keep-alive connections must not hold up stop(): their threads are daemons anyway.
-    block_on_close = False
-    # The stdlib's backlog of 5 drops a burst of connections, which then wait 1 s for a SYN retry.
-    request_queue_size = 128
-    sandbox: SandboxServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up (a timeout during a slow fault) are routine, not worth a traceback.
-        # socketserver calls this from inside its except block, so the exception is at hand.
-        log.debug(
-            "BrowserStack sandbox: connection from %s failed",
-            client_address,
-            exc_info=sys.exc_info(),
-        )
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects of a real API
-    # Headers and body leave in one write: two small writes meet Nagle and delayed ACKs,
-    # which cost 40 ms per request on Linux loopback.
-    wbufsize = 1 << 16
-    disable_nagle_algorithm = True
-    server_version = "BrowserStack-Sandbox"
-    sys_version = ""
-    server: _HTTPServer
-
-    def _serve(self) -> None:
-        try:
-            body = self._read_body()
-        except ValueError:
-            reply = _error(400, "Unreadable request body")
-            self.server.sandbox.stats.answered(400)
-            self.close_connection = True
-        else:
-            reply = self.server.sandbox.handle(self.command, self.path, self.headers, body)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            while self.rfile.readline().strip():  # trailers, up to the blank line
-                pass
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        return self.rfile.read(length) if length else b""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # The stdlib writes every request to stderr; the sandbox keeps quiet unless asked.
-        log.debug("sandbox %s %s", self.address_string(), format % args)

@@ -27,18 +27,18 @@ import hmac
 import json
 import logging
 import secrets
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
+
+from bot.loopback import LoopbackServer
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +211,7 @@ class SlackStandIn:
             "files.getUploadURLExternal": self._upload_url,
             "files.completeUploadExternal": self._complete_upload,
         }
-        self._httpd = _HTTPServer((host, port), _Handler)
-        self._httpd.standin = self
+        self._httpd = LoopbackServer((host, port), self, name="Slack stand-in")
         self._thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -417,6 +416,10 @@ class SlackStandIn:
         return "\n".join(lines)
 
     # --- answering -------------------------------------------------------------------------------
+
+    def unreadable(self) -> _Reply:
+        """A request body that could not be read."""
+        return _text(400, "invalid_request")
 
     def handle(self, verb: str, target: str, headers: Mapping[str, str], body: bytes) -> _Reply:
         """Answer one request; the HTTP handler only moves bytes."""
@@ -894,65 +897,3 @@ def _webhook_fault(fault: _Fault) -> _Reply:
     if fault.status == 429:
         return _text(429, "rate_limited", (("Retry-After", str(fault.retry_after)),))
     return _text(fault.status, _STATUS_ERRORS.get(fault.status, "fatal_error"))
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # Idle keep-alive connections must not hold up stop(): their threads are daemons anyway.
-    block_on_close = False
-    # The stdlib's backlog of 5 drops a burst of connections, which then wait 1 s for a SYN retry.
-    request_queue_size = 128
-    standin: SlackStandIn
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up are routine, not worth a traceback.
-        log.debug(
-            "Slack stand-in: connection from %s failed", client_address, exc_info=sys.exc_info()
-        )
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in one write: two small writes meet Nagle and delayed ACKs,
-    # which cost 40 ms per request on Linux loopback.
-    wbufsize = 1 << 16
-    disable_nagle_algorithm = True
-    server_version = "Slack-StandIn"
-    sys_version = ""
-    server: _HTTPServer
-
-    def _serve(self) -> None:
-        try:
-            body = self._read_body()
-        except ValueError:
-            reply = _text(400, "invalid_request")
-            self.close_connection = True
-        else:
-            reply = self.server.standin.handle(self.command, self.path, self.headers, body)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            while self.rfile.readline().strip():  # trailers, up to the blank line
-                pass
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        return self.rfile.read(length) if length else b""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # The stdlib writes every request to stderr; the stand-in keeps quiet unless asked.
-        log.debug("slack stand-in %s %s", self.address_string(), format % args)
