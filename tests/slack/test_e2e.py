@@ -403,3 +403,26 @@ def test_socket_mode_http_serves_only_health(stack: Stack) -> None:
     finally:
         health_only.stop()
     assert stack.sandbox.stats.requests == 0
+
+
+def test_long_lists_attach_a_csv_in_the_thread(make_stack, sandbox_factory) -> None:
+    stack = make_stack(sandbox_factory(today=None, users=3000))
+    stack.driver.command("idle public thread", user=ANA, channel=CHANNEL)
+    upload = stack.standin.wait_for(lambda s: s.files)[0]
+    summary = stack.standin.channel_messages(CHANNEL)[0]
+    assert upload.channel == CHANNEL
+    assert upload.thread_ts == summary.ts
+    rows = upload.content.decode().splitlines()
+    assert rows[0].startswith("name,email")
+    assert len(rows) > 300  # every idle member, far more than the thread replies show
+
+
+def test_ephemeral_refused_falls_back_to_a_direct_message(stack: Stack) -> None:
+    stack.standin.fail_next("response_url", status=404, count=10)
+    stack.standin.fail_next("chat.postEphemeral", error="channel_not_found", count=10)
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    dm = stack.standin.dm_channel(ANA)
+    answer = stack.standin.wait_for(
+        lambda s: [m for m in s.channel_messages(dm) if ":hourglass" not in str(m.blocks)]
+    )
+    assert "All teams" in answer[-1].text
