@@ -6,7 +6,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from bot.browserstack.models import Product, Report
+import msgspec
+
+from bot.browserstack.models import Product, ProductData, Report
 from bot.reports import analysis
 from bot.reports.humanize import find_by_name
 from bot.slack import views
@@ -59,6 +61,9 @@ def compose(
     product = Product(command["product"]) if command.get("product") else None
     period = command["period_label"]
     common = {"request_id": request_id, "buttons": buttons, "shared_by": shared_by}
+    if product is not None and verb not in (Verb.IDLE, Verb.TOP):
+        # idle and top take the product themselves (and judge "fully idle" on every product).
+        report = only_product(report, product)
     if verb is Verb.TEAM:
         by_name = {team.name: team for team in report.teams}
         match = find_by_name(by_name, command["target"] or "")
@@ -90,6 +95,24 @@ def compose(
         label = product.label if product else None
         return views.top_answer(top, product_label=label, period_label=period, **common)
     raise ValueError(f"no report answers {verb}")
+
+
+def only_product(report: Report, product: Product) -> Report:
+    """The report as BrowserStack's product filter would have made it: one product's entries."""
+
+    def narrow(record: Any) -> Any:
+        kept = msgspec.structs.replace(
+            ProductData(), **{product.value: record.usage.product_data.get(product)}
+        )
+        usage = msgspec.structs.replace(record.usage, product_data=kept)
+        return msgspec.structs.replace(record, usage=usage)
+
+    return msgspec.structs.replace(
+        report,
+        filters=msgspec.structs.replace(report.filters, product=product),
+        users=[narrow(user) for user in report.users],
+        teams=[narrow(team) for team in report.teams],
+    )
 
 
 def _user(

@@ -79,7 +79,9 @@ class FrontDesk:
         try:
             submitted = self.service.submit(
                 request.kind,  # type: ignore[arg-type]
-                request.filters,
+                # Always the report of every product: a product is a view over it, so that
+                # "/usage idle automate" and "/usage idle" share one BrowserStack job.
+                request.period.filters(None),
                 command=command,
                 user_id=origin.user_id,
                 channel_id=origin.channel_id,

@@ -426,3 +426,15 @@ def test_ephemeral_refused_falls_back_to_a_direct_message(stack: Stack) -> None:
         lambda s: [m for m in s.channel_messages(dm) if ":hourglass" not in str(m.blocks)]
     )
     assert "All teams" in answer[-1].text
+
+
+def test_a_product_is_a_view_over_the_shared_report(stack: Stack) -> None:
+    stack.driver.command("idle", user=ANA, channel=CHANNEL)
+    wait_answer(stack.standin, ANA, "idle")
+    stack.driver.command("user steve@example.com live", user=BEN, channel=CHANNEL)
+    answer = wait_answer(stack.standin, BEN, "Steve")
+    assert stack.sandbox.stats.jobs_created == 1  # the all-products report answered both
+    shown = str(answer.blocks)
+    assert "180 minutes" in shown  # Steve's Live minutes
+    assert "120 minutes" not in shown  # his App Live minutes: not the product asked for
+    assert "not in this report" in shown
