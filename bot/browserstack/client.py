@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import httpx
 import msgspec
 import stamina
+import stamina.instrumentation
 from pydantic import SecretStr
 
 from bot.browserstack import errors
@@ -46,6 +47,15 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _log_retry(details: stamina.instrumentation.RetryDetails) -> None:
+    # stamina's own hook logs every retry at WARNING, which would put a line on the CLI's stderr
+    # for each transient hiccup; a retry is routine, and only the final failure is news.
+    log.info("retry %d in %.1f s after %s", details.retry_num, details.wait_for, details.caused_by)
+
+
+stamina.instrumentation.set_on_retry_hooks([_log_retry])
 
 T = TypeVar("T")
 _REPORT_PATH = "/reports/usage/v1"
