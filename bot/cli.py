@@ -84,6 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
+    digest = commands.add_parser(
+        "digest",
+        help="print this week's idle-seat digest (or post it with --post)",
+        description="Fetch the user and team reports of the last IDLE_DAYS days and show the "
+        "weekly digest as it would be posted: summary, then the thread. Needs no Slack setting "
+        "unless --post.",
+    )
+    digest.add_argument("--post", action="store_true", help="post it now to the digest channels")
+    digest.add_argument(
+        "--force", action="store_true", help="with --post: post even if this week's is already out"
+    )
+    digest.set_defaults(handler=cmd_digest)
+
     demo = commands.add_parser(
         "demo",
         help="the bot on embedded defaults, with a console standing in for Slack",
@@ -190,6 +203,62 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.require("slack_http")
     logging.getLogger("bot").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     return serve(Usagebot(settings))
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from slack_sdk import WebClient
+
+    from bot.digest.history import DigestHistory
+    from bot.digest.post import DigestPoster, Route, routes
+    from bot.reports.store import create_engine
+    from bot.slack.delivery import retry_handlers
+    from bot.slack.standin.render import render_message
+
+    settings = get_settings().require("browserstack")
+    slack = None
+    if args.post:
+        settings.require("slack", "digest")
+        assert settings.slack_bot_token is not None
+        slack = WebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_base,
+            retry_handlers=retry_handlers(),
+        )
+    engine = create_engine(settings.database_url)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        with BrowserStackClient.from_settings(settings) as client:
+            poster = DigestPoster(
+                settings=settings, browserstack=client, history=DigestHistory(engine), slack=slack
+            )
+            print("Fetching the user and team reports for the digest ...", file=sys.stderr)
+            if args.post:
+                failed = False
+                for outcome in poster.post_all(now=now, force=args.force):
+                    where = outcome.route.channel + (
+                        f" ({outcome.route.team})" if outcome.route.team else ""
+                    )
+                    print(f"{outcome.week} {where}: {outcome.reason}", file=sys.stderr)
+                    failed |= not outcome.posted and outcome.reason != "already posted"
+                return EXIT_FAILED if failed else EXIT_OK
+            users, teams = poster.fetch(now)
+            for route in routes(settings) or [Route("")]:
+                _, messages = poster.build(users, teams, route, now=now, chart=False)
+                heading = f"Digest for {route.channel or '(no DIGEST_CHANNEL set)'}"
+                print(f"=== {heading}{f', team {route.team}' if route.team else ''} ===\n")
+                print(render_message(messages.summary.payload(), width=100))
+                for reply in messages.details:
+                    print("  ↳ in thread:")
+                    print(render_message(reply.payload(), width=100))
+                if messages.csv:
+                    lines = messages.csv.content.count("\n")
+                    print(f"  ↳ in thread: {messages.csv.filename} ({lines - 1:,} idle members)\n")
+    except errors.BrowserStackError as error:
+        print(f"usagebot: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        engine.dispose()
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -12,15 +12,18 @@ from slack_sdk import WebClient
 from bot import scheduling
 from bot.browserstack.client import BrowserStackClient
 from bot.browserstack.jobs import PollSchedule
+from bot.browserstack.models import Report
+from bot.digest.history import DigestHistory
+from bot.digest.post import DigestPoster, Route, routes
+from bot.digest.schedule import ensure_digest_job
 from bot.reports.service import ReportService, Timing
 from bot.reports.store import Store, create_engine
 from bot.settings import Settings
-from bot.slack import views
 from bot.slack.access import AccessPolicy
 from bot.slack.app import create_app
 from bot.slack.delivery import SlackDelivery, retry_handlers
 from bot.slack.frontdesk import FrontDesk
-from bot.slack.messages import Message
+from bot.slack.messages import Answer
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,9 @@ class Usagebot:
         )
         self.scheduler = scheduling.build_scheduler(self.engine)
         self.polls = scheduling.Polls(self.scheduler)
-        self.delivery = SlackDelivery(client=self.slack, store=self.store, clock=clock)
+        self.delivery = SlackDelivery(
+            client=self.slack, store=self.store, clock=clock, idle_exclude=settings.idle_exclusions
+        )
         self.service = ReportService(
             store=self.store,
             client=self.browserstack,
@@ -78,12 +83,21 @@ class Usagebot:
             allowed_users=settings.allowed_user_ids,
             allowed_usergroup=settings.allowed_usergroup,
         )
+        self.digest = DigestPoster(
+            settings=settings,
+            browserstack=self.browserstack,
+            history=DigestHistory(self.engine),
+            slack=self.slack,
+            clock=clock,
+        )
+        self.delivery.digest_preview = self._digest_preview
         self.frontdesk = FrontDesk(
             service=self.service,
             delivery=self.delivery,
             access=self.access,
             store=self.store,
             clock=clock,
+            digest_period=self.digest.period,
         )
         self.app: App = create_app(self, client=self.slack)
 
@@ -95,9 +109,14 @@ class Usagebot:
 
     def start(self) -> None:
         """Start polling; resume whatever a previous run left unfinished."""
-        scheduling.install(self.service)
-        self.scheduler.start()
+        scheduling.install(self.service, self.digest)
+        # Paused until the jobs are in order, so that a digest missed during an outage is seen
+        # (and run late) rather than replaced by next week's.
+        self.scheduler.start(paused=True)
+        if routes(self.settings):
+            ensure_digest_job(self.scheduler, self.settings, scheduling.run_weekly_digest)
         resumed = self.service.recover(has_poll=self.polls.has)
+        self.scheduler.resume()
         pending = len(self.store.pending_datasets())
         log.info("usagebot started: %d reports in progress, %d resumed", pending, resumed)
 
@@ -113,9 +132,8 @@ class Usagebot:
         pending = len(self.store.pending_datasets())
         return {"ok": self.scheduler.running, "reports_in_progress": pending}
 
-    def digest_preview_unavailable(self) -> Message:
-        return views.error_message(
-            title="No digest preview yet",
-            problem="The weekly idle-seat digest is not set up in this version of the bot.",
-            example="/usage idle",
-        )
+    def _digest_preview(self, report: Report, now: dt.datetime) -> Answer:
+        """``/usage digest``: this week's digest as it would be posted, for the asker only."""
+        channel = self.settings.digest_channel or ""
+        _, messages = self.digest.build(report, None, Route(channel), now=now, chart=False)
+        return messages.answer

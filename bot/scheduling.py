@@ -21,18 +21,20 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
 if TYPE_CHECKING:
+    from bot.digest.post import DigestPoster
     from bot.reports.service import ReportService
 
 log = logging.getLogger(__name__)
 
 _service: ReportService | None = None
+_digest: DigestPoster | None = None
 
 
-def install(service: ReportService | None) -> None:
-    """Make ``service`` the one the job functions below work with (None to detach)."""
+def install(service: ReportService | None, digest: DigestPoster | None = None) -> None:
+    """Make these the ones the job functions below work with (None to detach)."""
     # The scheduler's pickled jobs can carry only names and ids: this is their way in.
-    global _service
-    _service = service
+    global _service, _digest
+    _service, _digest = service, digest
 
 
 def poll_dataset(key: str) -> None:
@@ -41,6 +43,14 @@ def poll_dataset(key: str) -> None:
         log.error("poll of %s ran before the service was installed", key)
         return
     _service.poll(key)
+
+
+def run_weekly_digest() -> None:
+    """Job: post the weekly idle-seat digest (once per week and channel, whatever happens)."""
+    if _digest is None:
+        log.error("the weekly digest ran before the bot was installed")
+        return
+    _digest.run_scheduled()
 
 
 def poll_job_id(key: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     Field,
@@ -19,6 +20,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.browserstack.models import Product
 
 
 class SettingsError(Exception):
@@ -31,6 +34,7 @@ REQUIRED = {
     "slack": ("SLACK_BOT_TOKEN",),
     # HTTP mode verifies every request's signature; Socket Mode needs the app-level token instead.
     "slack_http": ("SLACK_SIGNING_SECRET",),
+    "digest": ("DIGEST_CHANNEL",),
 }
 
 
@@ -73,12 +77,27 @@ class Settings(BaseSettings):
     # Storage: pending requests, cached reports and the scheduler's jobs.
     database_url: str = "sqlite:///usagebot.sqlite"
 
+    # The weekly idle-seat digest
+    digest_channel: str | None = None
+    digest_cron: str = "0 9 * * mon"
+    digest_timezone: str = "UTC"
+    # A digest missed by an outage is still posted (marked late) if the bot is back within this.
+    digest_grace_hours: float = Field(24.0, ge=0)
+    # "Team name=C0123,Other team=C0456": each team's own digest goes to its channel too.
+    digest_team_channels: str = ""
+    idle_days: int = Field(30, ge=1, le=366)
+    # Service accounts and the like, never counted as idle: comma-separated emails.
+    idle_exclude: str = ""
+    # Monthly price of one seat per product, for the cost of idle seats: "automate=129,live=29".
+    seat_prices: str = ""
+
     @field_validator(
         "browserstack_username",
         "slack_bot_token",
         "slack_signing_secret",
         "slack_app_token",
         "allowed_usergroup",
+        "digest_channel",
         mode="before",
     )
     @classmethod
@@ -92,6 +111,61 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith(prefix):
             raise ValueError(f"should start with {prefix!r} (is it the right token?)")
         return value
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as error:
+            raise ValueError(f"not a crontab expression like '0 9 * * mon' ({error})") from None
+        return value
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use a name like Europe/Berlin"
+            ) from None
+        return value
+
+    @field_validator("digest_team_channels")
+    @classmethod
+    def _team_channels(cls, value: str) -> str:
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            team, _, channel = pair.rpartition("=")
+            if not team.strip() or not channel.strip():
+                raise ValueError(f"{pair!r} is not 'Team name=CHANNEL_ID'")
+        return value
+
+    @field_validator("seat_prices")
+    @classmethod
+    def _prices(cls, value: str) -> str:
+        _parse_prices(value)
+        return value
+
+    @property
+    def digest_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.digest_timezone)
+
+    @property
+    def team_channels(self) -> dict[str, str]:
+        """Team name -> channel id, from DIGEST_TEAM_CHANNELS."""
+        pairs = (p.strip().rpartition("=") for p in self.digest_team_channels.split(","))
+        return {team.strip(): channel.strip() for team, _, channel in pairs if team.strip()}
+
+    @property
+    def idle_exclusions(self) -> frozenset[str]:
+        return frozenset(e.strip().lower() for e in self.idle_exclude.split(",") if e.strip())
+
+    @property
+    def seat_price_map(self) -> dict[Product, float]:
+        return _parse_prices(self.seat_prices)
 
     @property
     def slack_api_base(self) -> str:
@@ -123,6 +197,19 @@ class Settings(BaseSettings):
                 "Set them in the environment (see README, 'Settings')."
             )
         return self
+
+
+def _parse_prices(value: str) -> dict[Product, float]:
+    prices: dict[Product, float] = {}
+    for pair in filter(None, (p.strip() for p in value.split(","))):
+        name, _, price = pair.partition("=")
+        try:
+            prices[Product.parse(name)] = float(price)
+        except ValueError:
+            raise ValueError(
+                f"{pair!r} is not 'product=monthly price', e.g. automate=129"
+            ) from None
+    return prices
 
 
 def _is_set(value: object) -> bool:

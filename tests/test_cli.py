@@ -220,3 +220,18 @@ def test_serve_stops_at_once_naming_the_setting(env: dict[str, str], named: str)
     assert_one_clean_line(result.stderr, named)
     for value in env.values():
         assert value not in result.stderr  # named, never echoed
+
+
+def test_digest_prints_without_any_slack_setting(live: SandboxServer, tmp_path: Path) -> None:
+    env = sandbox_env(live, DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite'}")
+    result = run_bot("digest", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Weekly idle-seat digest" in result.stdout
+    assert "in thread:" in result.stdout
+    assert "idle members)" in result.stdout  # the CSV that would be attached
+
+
+def test_digest_post_needs_slack_and_a_channel(live: SandboxServer) -> None:
+    result = run_bot("digest", "--post", env=sandbox_env(live, SLACK_BOT_TOKEN="xoxb-1"))
+    assert result.returncode == 2
+    assert_one_clean_line(result.stderr, "DIGEST_CHANNEL")

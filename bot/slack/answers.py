@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -43,6 +43,7 @@ def title(command: dict[str, Any]) -> str:
         Verb.ME: "Generating your usage report",
         Verb.IDLE: "Looking for idle seats",
         Verb.TOP: "Finding the top users",
+        Verb.DIGEST: "Preparing a preview of the weekly digest",
     }.get(verb, "Generating the report")
 
 
@@ -55,6 +56,7 @@ def compose(
     buttons: Sequence[str],
     shared_by: str | None = None,
     idle_exclude: Sequence[str] = (),
+    digest_preview: Callable[[Report, dt.datetime], Answer] | None = None,
 ) -> Answer | Message:
     """The answer to ``command`` from ``report``; a "did you mean" message when nothing matches."""
     verb = Verb(command["verb"])
@@ -90,6 +92,8 @@ def compose(
         )
         label = product.label if product else None
         return views.idle_answer(idle, period_label=period, product_label=label, now=now, **common)
+    if verb is Verb.DIGEST and digest_preview is not None:
+        return digest_preview(report, now)
     if verb is Verb.TOP:
         top = analysis.top_users(report.users, product=product, n=command["count"])
         label = product.label if product else None

@@ -61,6 +61,8 @@ class SlackDelivery:
         self.client = client
         self.store = store
         self.idle_exclude = tuple(idle_exclude)
+        # Set by the runtime: renders ``/usage digest`` from a user report.
+        self.digest_preview: Callable[[Report, dt.datetime], Answer] | None = None
         self._clock = clock
 
     # Notifier
@@ -93,6 +95,7 @@ class SlackDelivery:
             request_id=request.id,
             buttons=buttons,
             idle_exclude=self.idle_exclude,
+            digest_preview=self.digest_preview,
         )
         if isinstance(result, Message):
             self.show(request, result)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
+from bot.browserstack.models import ReportFilters, ReportKind
 from bot.reports.service import ReportService
 from bot.reports.store import PendingRequest, RequestExists, RequestState, Store
 from bot.slack import answers, views
@@ -47,7 +48,9 @@ class FrontDesk:
         access: AccessPolicy,
         store: Store,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        digest_period: Callable[[dt.datetime], ReportFilters] | None = None,
     ) -> None:
+        self.digest_period = digest_period
         self.service = service
         self.delivery = delivery
         self.access = access
@@ -67,6 +70,12 @@ class FrontDesk:
             if not email:
                 refusal = "I could not find that person's email address in Slack."
         command = answers.command_record(request, source=source, email=email)
+        kind, filters = request.kind, request.period.filters(None)
+        if request.verb is Verb.DIGEST and self.digest_period is not None:
+            # The digest covers its own period (IDLE_DAYS), whatever the command said.
+            kind, filters = ReportKind.USER, self.digest_period(self._clock())
+            days = (filters.end - filters.start).days  # type: ignore[operator]
+            command["period_label"] = f"the last {days} days"
         if refusal is not None:
             refused = views.error_message(title="I can't answer that", problem=refusal)
             self._tell_now(origin, request_id, command, refused)
@@ -78,10 +87,10 @@ class FrontDesk:
             placeholder_ts = self._post_placeholder(origin, command, request_id)
         try:
             submitted = self.service.submit(
-                request.kind,  # type: ignore[arg-type]
+                kind,  # type: ignore[arg-type]
                 # Always the report of every product: a product is a view over it, so that
                 # "/usage idle automate" and "/usage idle" share one BrowserStack job.
-                request.period.filters(None),
+                filters,
                 command=command,
                 user_id=origin.user_id,
                 channel_id=origin.channel_id,
@@ -210,6 +219,7 @@ class FrontDesk:
             buttons=buttons,
             shared_by=shared_by,
             idle_exclude=self.delivery.idle_exclude,
+            digest_preview=self.delivery.digest_preview,
         )
         return request, result if isinstance(result, Answer) else None
 

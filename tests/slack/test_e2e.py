@@ -438,3 +438,12 @@ def test_a_product_is_a_view_over_the_shared_report(stack: Stack) -> None:
     assert "180 minutes" in shown  # Steve's Live minutes
     assert "120 minutes" not in shown  # his App Live minutes: not the product asked for
     assert "not in this report" in shown
+
+
+def test_digest_preview_is_private(make_stack) -> None:
+    stack = make_stack(digest_channel="C0DIGEST", idle_days=30)
+    stack.driver.command("digest", user=ANA, channel=CHANNEL)
+    preview = wait_answer(stack.standin, ANA, "idle seat")
+    assert preview.ephemeral
+    assert "the last 30 days" in str(preview.blocks)
+    assert stack.standin.channel_messages("C0DIGEST") == []  # a preview posts nothing

@@ -31,9 +31,6 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
     if request.verb is Verb.HELP:
         ack(**views.help_message(USAGE_FORMS).payload())
         return
-    if request.verb is Verb.DIGEST:
-        ack(**bot.digest_preview_unavailable().payload())
-        return
     request_id = new_request_id()
     placeholder = views.placeholder_message(
         title=answers.title(answers.command_record(request, source="command")),

@@ -41,9 +41,6 @@ def handle_mention(
     if request.verb is Verb.HELP:
         say(thread_ts=thread_ts, **views.help_message(USAGE_FORMS).payload())
         return
-    if request.verb is Verb.DIGEST:
-        say(thread_ts=thread_ts, **bot.digest_preview_unavailable().payload())
-        return
     origin = Origin(
         user_id=event["user"],
         channel_id=event["channel"],

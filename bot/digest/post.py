@@ -1,0 +1,187 @@
+"""Posting the weekly digest: fetch the reports, claim the week, post, remember what was shown.
+
+The org-wide digest goes to ``DIGEST_CHANNEL`` and each team in ``DIGEST_TEAM_CHANNELS`` gets its
+own in its channel. Each (ISO week, channel) is claimed in the database before posting, so a
+restart, a second running instance or a misfire never posts twice; a post that fails releases
+its claim so that a later run can try again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.browserstack.client import BrowserStackClient
+from bot.browserstack.jobs import PollSchedule, run_report
+from bot.browserstack.models import Report, ReportFilters, ReportKind
+from bot.digest.history import DigestHistory
+from bot.digest.render import DigestMessages, prepare
+from bot.digest.rules import Digest, digest_period, week_key
+from bot.digest.schedule import digest_trigger, is_late
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One digest: the whole organisation's (``team`` None) or one team's, to one channel."""
+
+    channel: str
+    team: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    route: Route
+    week: str
+    posted: bool
+    reason: str  # "posted", "already posted", or what went wrong
+
+
+def routes(settings: Settings) -> list[Route]:
+    """Where the digests go: the org-wide channel, then each team's own."""
+    found = [Route(settings.digest_channel)] if settings.digest_channel else []
+    found += [Route(channel, team) for team, channel in settings.team_channels.items()]
+    return found
+
+
+class DigestPoster:
+    """Makes and posts digests; ``slack`` may be None for a preview without any Slack setting."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        browserstack: BrowserStackClient,
+        history: DigestHistory,
+        slack: WebClient | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.settings = settings
+        self.browserstack = browserstack
+        self.history = history
+        self.slack = slack
+        self._clock = clock
+
+    def period(self, now: dt.datetime) -> ReportFilters:
+        start, end = digest_period(now, idle_days=self.settings.idle_days)
+        return ReportFilters(start=start, end=end)
+
+    def fetch(self, now: dt.datetime) -> tuple[Report, Report]:
+        """The user report of the digest's period, and the team report for rightsizing."""
+        filters = self.period(now)
+        schedule = PollSchedule(
+            initial=self.settings.report_poll_initial_seconds,
+            maximum=self.settings.report_poll_max_seconds,
+        )
+        deadline = self.settings.report_deadline_seconds
+        users = run_report(
+            self.browserstack, ReportKind.USER, filters, deadline=deadline, schedule=schedule
+        )
+        teams = run_report(
+            self.browserstack, ReportKind.TEAM, filters, deadline=deadline, schedule=schedule
+        )
+        return users, teams
+
+    def build(
+        self,
+        users: Report,
+        teams: Report | None,
+        route: Route,
+        *,
+        now: dt.datetime,
+        late: bool = False,
+        chart: bool = True,
+    ) -> tuple[Digest, DigestMessages]:
+        """One route's digest, compared with the last one posted to its channel."""
+        week = week_key(now, self.settings.digest_zone)
+        previous = self.history.previous_snapshot(route.channel, week) if route.channel else None
+        return prepare(
+            users.users,
+            teams.teams if teams else None,
+            start=users.filters.start or now.date(),
+            end=users.filters.end or now.date(),
+            now=now,
+            exclude=self.settings.idle_exclusions,
+            seat_prices=self.settings.seat_price_map,
+            previous=previous,
+            team=route.team,
+            late=late,
+            chart=chart,
+        )
+
+    def run_scheduled(self) -> list[Outcome]:
+        """The scheduler's weekly run; late when it catches up after an outage."""
+        now = self._clock()
+        late = is_late(digest_trigger(self.settings), now)
+        if late:
+            log.warning("posting the weekly digest late, after a missed run")
+        return self.post_all(now=now, late=late)
+
+    def post_all(
+        self, *, now: dt.datetime, late: bool = False, force: bool = False
+    ) -> list[Outcome]:
+        """Post every route's digest not yet posted this week (all of them with ``force``)."""
+        week = week_key(now, self.settings.digest_zone)
+        due = [r for r in routes(self.settings) if force or not self.history.entry(week, r.channel)]
+        outcomes = [
+            Outcome(r, week, False, "already posted") for r in routes(self.settings) if r not in due
+        ]
+        if not due:
+            return outcomes
+        users, teams = self.fetch(now)
+        for route in due:
+            outcomes.append(self._post_one(route, users, teams, now=now, late=late, force=force))
+        return outcomes
+
+    def _post_one(
+        self,
+        route: Route,
+        users: Report,
+        teams: Report,
+        *,
+        now: dt.datetime,
+        late: bool,
+        force: bool,
+    ) -> Outcome:
+        week = week_key(now, self.settings.digest_zone)
+        claimed = self.history.claim(week, route.channel, now=now, late=late)
+        if not claimed and not force:
+            return Outcome(route, week, False, "already posted")
+        digest, messages = self.build(users, teams, route, now=now, late=late)
+        try:
+            ts = self._post(route.channel, messages)
+        except SlackApiError as error:
+            reason = error.response.get("error", "slack_error")
+            log.error("could not post the digest to %s: %s", route.channel, reason)
+            if claimed:
+                self.history.release(week, route.channel)
+            return Outcome(route, week, False, f"Slack refused: {reason}")
+        self.history.finish(week, route.channel, now=now, snapshot=digest.snapshot, message_ts=ts)
+        return Outcome(route, week, True, "posted")
+
+    def _post(self, channel: str, messages: DigestMessages) -> str:
+        assert self.slack is not None, "posting needs a Slack client"
+        posted = self.slack.chat_postMessage(channel=channel, **messages.summary.payload())
+        ts = posted["ts"]
+        for reply in messages.details:
+            self.slack.chat_postMessage(channel=channel, thread_ts=ts, **reply.payload())
+        for upload in (messages.csv, messages.chart):
+            if upload is None:
+                continue
+            content = upload.content
+            self.slack.files_upload_v2(
+                channel=channel,
+                thread_ts=ts,
+                filename=upload.filename,
+                title=upload.title,
+                file=io.BytesIO(content.encode() if isinstance(content, str) else content),
+            )
+        return ts

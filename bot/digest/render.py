@@ -1,0 +1,301 @@
+"""The digest as Slack messages: a summary, thread replies, a CSV of every idle member, a chart.
+
+Built the way ``bot.slack.views`` builds answers, with its helpers: list lines come from the
+macros of ``templates/_lines.json.j2`` (which escape every outside string), the summary from
+``templates/digest.json.j2``, thread replies from the generic ``templates/details.json.j2`` packed
+to Slack's limits by ``pack``, and every message is validated by ``render``. Unlike ``/usage idle``,
+the CSV always comes along when anyone is idle: the digest is what people act on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from bot.browserstack.models import Product, TeamRecord, UserRecord
+from bot.digest.chart import seat_chart
+from bot.digest.rules import Digest, Snapshot, build_digest, period_text, seat_key
+from bot.reports.analysis import IdleMember
+from bot.reports.humanize import relative_time
+from bot.slack import views
+from bot.slack.messages import Answer, CsvFile, Line, Message, fit_lines, line, pack, render
+
+__all__ = ["DigestMessages", "ImageFile", "prepare", "render_digest"]
+
+# Thread replies: as many as /usage answers post, for the same reason (one post a second).
+MAX_DETAIL_MESSAGES = views.MAX_DETAIL_MESSAGES
+SUMMARY_LIST_JSON = views.SUMMARY_LIST_JSON
+LINES_IN_SUMMARY = 5
+NEW = " · :new: newly idle"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFile:
+    """An image to upload in the digest's thread."""
+
+    filename: str
+    title: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DigestMessages:
+    """The summary to post, its thread replies in order, and the files to upload in the thread."""
+
+    summary: Message
+    details: tuple[Message, ...]
+    csv: CsvFile | None  # None when nobody is idle
+    chart: ImageFile | None  # None when not asked for, or nobody holds a seat
+
+    @property
+    def answer(self) -> Answer:
+        """The summary, replies and CSV as ``bot.slack.delivery`` posts an answer."""
+        return Answer(summary=self.summary, details=self.details, csv=self.csv)
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        return (self.summary, *self.details)
+
+
+def _period(digest: Digest) -> str:
+    days = (digest.end - digest.start).days
+    span = "the last day" if days == 1 else f"the last {days} days"
+    return f"{span}, {period_text(digest.start, digest.end)}"
+
+
+def _money(amount: float, currency: str) -> str:
+    # Cents only where they matter: "$7.50" a month, but "$1,170" rather than "$1,170.00".
+    if amount >= 100 or float(amount).is_integer():
+        return f"{currency}{amount:,.0f}"
+    return f"{currency}{amount:,.2f}"
+
+
+def _new_products(member: IdleMember, new: Collection[tuple[str, str]]) -> tuple[Product, ...]:
+    return tuple(p for p in member.idle_products if seat_key(member.email, p) in new)
+
+
+def _member_line(member: IdleMember, *, now: datetime, new: Collection[tuple[str, str]]) -> str:
+    text = line("idle_member", member, relative_time(member.last_activity, now=now))
+    fresh = _new_products(member, new) if new else ()
+    if not fresh:
+        return text
+    if len(fresh) == len(member.idle_products):
+        return text + NEW
+    return text + NEW + ": " + ", ".join(p.label for p in fresh)
+
+
+def _summary_context(
+    digest: Digest, *, now: datetime, currency: str, has: Sequence[str]
+) -> dict[str, object]:
+    def listed(lines: Iterator[str], total: int) -> tuple[list[str], int]:
+        kept = fit_lines(lines, max_lines=LINES_IN_SUMMARY, max_json=SUMMARY_LIST_JSON)
+        return kept, total - len(kept)
+
+    # A team's own digest has one team: "teams with the most idle seats" would repeat it.
+    idle_teams = digest.idle.teams if digest.team is None else ()
+    teams, teams_more = listed((line("idle_team_row", t) for t in idle_teams), len(idle_teams))
+    change = digest.change
+    newly_idle = change.newly_idle if change else ()
+    newly, newly_more = listed(
+        (line("idle_member", m, relative_time(m.last_activity, now=now), True) for m in newly_idle),
+        len(newly_idle),
+    )
+    rows = digest.rightsizing
+    rightsizing, rightsizing_more = listed((line("rightsizing_row", r) for r in rows), len(rows))
+    total = digest.monthly_cost
+    return {
+        "digest": digest,
+        "team": digest.team,
+        "period": _period(digest),
+        "late": digest.late,
+        "fields": [line("seat_field", seat) for seat in digest.seats],
+        "cost_total": _money(total, currency) if total else None,
+        "costs": [
+            f"{c.product.label}: {c.idle_seats:,} × {_money(c.price, currency)}"
+            for c in digest.costs
+            if c.monthly
+        ],
+        "unpriced": [p.label for p in digest.unpriced],
+        "change": change,
+        "newly": newly,
+        "newly_more": newly_more,
+        "teams": teams,
+        "teams_more": teams_more,
+        "rightsizing": rightsizing,
+        "rightsizing_more": rightsizing_more,
+        "rightsizing_count": len(rows),
+        "freeable": digest.freeable_parallels,
+        "thread": has,
+    }
+
+
+def _details(digest: Digest, *, now: datetime) -> tuple[Message, ...]:
+    new = digest.change.new_seats if digest.change else frozenset()
+
+    def lines() -> Iterator[Line]:
+        if digest.rightsizing:
+            yield Line("*Parallels that could be freed*", heading=True)
+            shown = digest.rightsizing[: views.MAX_RIGHTSIZING_LINES]
+            yield from (Line(line("rightsizing_row", row), counted=False) for row in shown)
+            if len(digest.rightsizing) > len(shown):
+                rest = len(digest.rightsizing) - len(shown)
+                yield Line(f"_… and {rest:,} more_", counted=False)
+        for team in digest.idle.teams:
+            yield Line(line("idle_team", team), heading=True)
+            yield from (Line(_member_line(m, now=now, new=new)) for m in team.members)
+
+    packed = pack(lines(), max_messages=MAX_DETAIL_MESSAGES)
+    parts = len(packed.pages)
+    more = len(digest.idle.members) - packed.placed if packed.cut else 0
+    title = "Idle members by team" if digest.team is None else f"Idle members: {digest.team}"
+    return tuple(
+        render(
+            "details",
+            title=title,
+            part=part,
+            parts=parts,
+            sections=sections,
+            more=more if part == parts else 0,
+            # The digest always attaches its CSV, so whatever is cut here is there.
+            with_csv=True,
+        )
+        for part, sections in enumerate(packed.pages, start=1)
+    )
+
+
+def _csv(digest: Digest) -> CsvFile | None:
+    members = digest.idle.members
+    if not members:
+        return None
+    change = digest.change
+    new = change.new_seats if change else frozenset()
+    # Only these members have newly idle seats: no need to look the others' seats up.
+    newly = {id(m) for m in change.newly_idle} if change else set()
+    prices = {c.product: c.price for c in digest.costs}
+    # Members share a few tuples of products: name each once (50,000 rows add up).
+    named: dict[tuple[Product, ...], str] = {}
+
+    def names(products: tuple[Product, ...]) -> str:
+        text = named.get(products)
+        if text is None:
+            text = named[products] = "; ".join(p.label for p in products)
+        return text
+
+    header = [
+        "name",
+        "email",
+        "team",
+        "role",
+        "idle_products",
+        "products",
+        "not_reported",
+        "fully_idle",
+        "never_used",
+        "newly_idle",
+        "last_activity",
+        "days_inactive",
+    ]
+    if prices:
+        header.append("idle_cost_monthly")
+
+    # Cells as views._csv writes them, but only BrowserStack's strings go through its _cell (which
+    # defuses what a spreadsheet would run as a formula): ours are known safe, and calling it on
+    # 600,000 cells took a second.
+    cell = views._cell
+    yes_no = ("no", "yes")
+
+    def row(m: IdleMember) -> list[object]:
+        cells: list[object] = [
+            cell(m.name),
+            cell(m.email),
+            cell(m.team),
+            cell(m.role),
+            names(m.idle_products),
+            names(m.products),
+            names(m.unknown_products),
+            yes_no[m.fully_idle],
+            yes_no[m.never_used],
+            "" if change is None else names(_new_products(m, new) if id(m) in newly else ()),
+            m.last_activity.isoformat() if m.last_activity else "",
+            "" if m.days_inactive is None else m.days_inactive,
+        ]
+        if prices:
+            cells.append(round(sum(prices.get(p, 0.0) for p in m.idle_products), 2))
+        return cells
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(map(row, members))
+    title = f"Idle seats{': ' + digest.team if digest.team else ''}, {_period(digest)}"
+    filename = f"idle-seats{_suffix(digest.team)}-{digest.end}.csv"
+    return CsvFile(filename=filename, title=title, content=out.getvalue())
+
+
+def _suffix(team: str | None) -> str:
+    """``-acme-team`` for a team's file names: ASCII letters, digits and dashes only."""
+    if not team:
+        return ""
+    words = "".join(c if c.isascii() and c.isalnum() else " " for c in team.casefold()).split()
+    return "-" + "-".join(words)[:40] if words else ""
+
+
+def render_digest(
+    digest: Digest, *, now: datetime, chart: bool = True, currency: str = "$"
+) -> DigestMessages:
+    """The digest's messages; ``chart=False`` skips drawing (a preview in a terminal)."""
+    details = _details(digest, now=now)
+    attachment = _csv(digest)
+    png = seat_chart(digest) if chart else None
+    image = None
+    if png is not None:
+        image = ImageFile(
+            filename=f"seat-use{_suffix(digest.team)}-{digest.end}.png",
+            title=f"Seat use, {_period(digest)}",
+            content=png,
+        )
+    has = [
+        what
+        for what, present in (
+            ("idle members by team", details),
+            ("a CSV of every idle member", attachment),
+            ("a chart of seat use", image),
+        )
+        if present
+    ]
+    summary = render("digest", **_summary_context(digest, now=now, currency=currency, has=has))
+    return DigestMessages(summary=summary, details=details, csv=attachment, chart=image)
+
+
+def prepare(
+    users: Sequence[UserRecord],
+    teams: Sequence[TeamRecord] | None = None,
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    exclude: Collection[str] = (),
+    seat_prices: Mapping[Product, float] | None = None,
+    currency: str = "$",
+    previous: Snapshot | None = None,
+    team: str | None = None,
+    late: bool = False,
+    chart: bool = True,
+) -> tuple[Digest, DigestMessages]:
+    """Build and render one channel's digest: what the scheduler, the CLI and ``/usage`` need."""
+    digest = build_digest(
+        users,
+        teams=teams,
+        now=now,
+        start=start,
+        end=end,
+        exclude=exclude,
+        seat_prices=seat_prices,
+        previous=previous,
+        team=team,
+        late=late,
+    )
+    return digest, render_digest(digest, now=now, chart=chart, currency=currency)

@@ -1,0 +1,334 @@
+"""What the weekly idle-seat digest says, from a user report (and optionally a team report).
+
+Pure: the clock is passed in, nothing is read or written. The idle rules themselves are
+``bot.reports.analysis``'s (``idle_seats``, ``seat_counts``, ``parallel_rightsizing``); this module
+only adds what a weekly digest needs on top of them:
+
+- a *snapshot*: the set of idle seats, as ``(email, product)`` pairs (email case-folded, product
+  by its report key), kept in the digest's history so that next week can tell what changed;
+- the *change* since the last posted digest: seats *newly idle*, seats *back in use* (idle then,
+  used now), and seats *released* (idle then, no longer held: access removed or member gone);
+- idle seats per team (held vs used), the monthly cost of idle seats when prices are configured,
+  and the parallels that teams could give back.
+
+Excluded emails (service accounts) are left out of everything, last week's snapshot included, so
+adding an exclusion never reads as "released".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+from bot.browserstack.models import Product, TeamRecord, UserRecord
+from bot.reports.analysis import (
+    IdleMember,
+    IdleSeatsReport,
+    RightsizingRow,
+    SeatCount,
+    SeatState,
+    idle_seats,
+    members_of,
+    parallel_rightsizing,
+    seat_counts,
+    seat_state,
+)
+
+__all__ = [
+    "DEFAULT_IDLE_DAYS",
+    "Digest",
+    "SeatCost",
+    "SeatKey",
+    "Snapshot",
+    "TeamSeats",
+    "WeekChange",
+    "build_digest",
+    "digest_period",
+    "period_text",
+    "seat_key",
+    "week_key",
+]
+
+DEFAULT_IDLE_DAYS = 30
+
+SeatKey = tuple[str, str]
+"""One seat: (case-folded email, ``Product`` value)."""
+
+
+def _email_key(email: str) -> str:
+    # The same normalisation analysis.idle_seats applies to exclusions.
+    return email.strip().casefold()
+
+
+def seat_key(email: str, product: Product) -> SeatKey:
+    """The key of one member's seat on one product, as snapshots store it."""
+    return (_email_key(email), product.value)
+
+
+def week_key(moment: datetime, tz: tzinfo) -> str:
+    """The ISO week of ``moment`` in the digest's time zone, such as ``2026-W48``."""
+    if moment.tzinfo is None:
+        raise ValueError("week_key needs an aware datetime")
+    year, week, _ = moment.astimezone(tz).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def digest_period(now: datetime, *, idle_days: int = DEFAULT_IDLE_DAYS) -> tuple[date, date]:
+    """The report's dates: the last ``idle_days`` days up to today (UTC, as BrowserStack counts)."""
+    if idle_days < 1:
+        raise ValueError(f"idle_days must be at least 1, not {idle_days}")
+    # The same span as ``/usage ... last 30d``, so the digest and the command agree.
+    today = now.astimezone(UTC).date()
+    return today - timedelta(days=idle_days), today
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _day(day: date) -> str:
+    # Not strftime: %b follows the process locale.
+    return f"{day.day} {_MONTHS[day.month - 1]}"
+
+
+def period_text(start: date, end: date) -> str:
+    """``3 Nov – 3 Dec 2026``; the year twice only when the period spans two."""
+    if start.year != end.year:
+        return f"{_day(start)} {start.year} – {_day(end)} {end.year}"
+    return f"{_day(start)} – {_day(end)} {end.year}"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The idle seats a posted digest showed, and the ISO week it was posted for."""
+
+    week: str
+    seats: frozenset[SeatKey]
+
+
+@dataclass(frozen=True, slots=True)
+class WeekChange:
+    """What changed since the previous digest (``since``: that digest's week)."""
+
+    since: str
+    newly_idle: tuple[IdleMember, ...]  # members with at least one newly idle seat
+    new_seats: frozenset[SeatKey]
+    back_in_use_seats: int
+    released_seats: int
+
+    @property
+    def newly_idle_seats(self) -> int:
+        return len(self.new_seats)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing changed."""
+        return not (self.newly_idle_seats or self.back_in_use_seats or self.released_seats)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamSeats:
+    """One team's seats: held (access, reported), used, idle; ``name`` None for no team."""
+
+    name: str | None
+    seats: int
+    used: int
+    idle: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeatCost:
+    """What one product's idle seats cost a month at the configured price per seat."""
+
+    product: Product
+    idle_seats: int
+    price: float
+    monthly: float
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Everything the digest's summary and thread show, and the snapshot to keep for next week."""
+
+    start: date
+    end: date
+    generated_at: datetime
+    team: str | None
+    late: bool
+    idle: IdleSeatsReport
+    team_seats: tuple[TeamSeats, ...]  # most idle seats first
+    change: WeekChange | None  # None: the first digest for this channel
+    costs: tuple[SeatCost, ...]  # empty when no price is configured
+    unpriced: tuple[Product, ...]  # products with idle seats but no price, when some are priced
+    rightsizing: tuple[RightsizingRow, ...]
+    teams_reported: bool  # a team report was given, so rightsizing is meaningful
+    snapshot: frozenset[SeatKey]
+
+    @property
+    def seats(self) -> tuple[SeatCount, ...]:
+        """Seats per product that someone holds (or might: not reported)."""
+        return tuple(s for s in self.idle.seats if s.seats or s.unknown)
+
+    @property
+    def idle_seats(self) -> int:
+        return self.idle.idle_seats
+
+    @property
+    def idle_members(self) -> int:
+        return len(self.idle.members)
+
+    @property
+    def fully_idle(self) -> int:
+        return self.idle.fully_idle
+
+    @property
+    def never_used(self) -> int:
+        return self.idle.never_used
+
+    @property
+    def monthly_cost(self) -> float | None:
+        """The idle seats' monthly cost; None when no price is configured."""
+        return sum(c.monthly for c in self.costs) if self.costs else None
+
+    @property
+    def freeable_parallels(self) -> int:
+        return sum(row.freed for row in self.rightsizing)
+
+
+# --- the parts ---------------------------------------------------------------------------------
+
+
+def _idle_keys(members: Sequence[IdleMember]) -> list[tuple[SeatKey, ...]]:
+    """Each member's idle seats as snapshot keys, in the order of ``members``."""
+    # Members share a few tuples of products; Enum.value is slow enough to matter at 50,000.
+    values: dict[tuple[Product, ...], tuple[str, ...]] = {}
+    keys = []
+    for member in members:
+        products = member.idle_products
+        named = values.get(products)
+        if named is None:
+            named = values[products] = tuple(p.value for p in products)
+        email = _email_key(member.email)
+        keys.append(tuple((email, value) for value in named))
+    return keys
+
+
+def _change(
+    report: IdleSeatsReport,
+    keys: Sequence[tuple[SeatKey, ...]],
+    snapshot: frozenset[SeatKey],
+    previous: Snapshot,
+    users: Sequence[UserRecord],
+    skip: Collection[str],
+) -> WeekChange:
+    before = frozenset(k for k in previous.seats if k[0] not in skip)
+    new = snapshot - before
+    gone = before - snapshot
+    newly = tuple(m for m, own in zip(report.members, keys, strict=True) if not new.isdisjoint(own))
+    # A seat no longer idle is back in use if its member now uses it; released if they no longer
+    # hold it. One that is now unreported (a product-filtered report) is neither: we cannot tell.
+    gone_emails = {email for email, _ in gone}
+    current = {_email_key(u.email): u for u in users if _email_key(u.email) in gone_emails}
+    back = released = 0
+    for email, product in gone:
+        user = current.get(email)
+        state = seat_state(user, Product(product)) if user is not None else SeatState.NO_ACCESS
+        if state is SeatState.USED:
+            back += 1
+        elif state is SeatState.NO_ACCESS:
+            released += 1
+    return WeekChange(
+        since=previous.week,
+        newly_idle=newly,
+        new_seats=new,
+        back_in_use_seats=back,
+        released_seats=released,
+    )
+
+
+def _team_seats(users: Iterable[UserRecord]) -> tuple[TeamSeats, ...]:
+    groups: dict[str | None, list[UserRecord]] = {}
+    for user in users:
+        # Grouped by the exact name, as idle_seats groups its idle teams.
+        groups.setdefault(user.team, []).append(user)
+    rows = []
+    for name, group in groups.items():
+        counts = seat_counts(group)
+        seats = sum(c.seats for c in counts)
+        if seats:
+            used = sum(c.used for c in counts)
+            rows.append(TeamSeats(name=name, seats=seats, used=used, idle=seats - used))
+    rows.sort(key=lambda t: (-t.idle, -t.seats, t.name is None, (t.name or "").casefold()))
+    return tuple(rows)
+
+
+def _costs(
+    report: IdleSeatsReport, prices: Mapping[Product, float]
+) -> tuple[tuple[SeatCost, ...], tuple[Product, ...]]:
+    for product, price in prices.items():
+        if not isinstance(product, Product):
+            raise TypeError(f"seat prices are keyed by Product, not {product!r}")
+        if not math.isfinite(price) or price < 0:
+            raise ValueError(f"the seat price of {product.label} must be a number ≥ 0, not {price}")
+    if not prices:
+        return (), ()
+    costs, unpriced = [], []
+    for count in report.seats:
+        price = prices.get(count.product)
+        if price is None:
+            if count.idle:
+                unpriced.append(count.product)
+        elif count.idle:
+            costs.append(SeatCost(count.product, count.idle, price, count.idle * price))
+    return tuple(costs), tuple(unpriced)
+
+
+# --- the digest --------------------------------------------------------------------------------
+
+
+def build_digest(
+    users: Sequence[UserRecord],
+    *,
+    teams: Sequence[TeamRecord] | None = None,
+    now: datetime,
+    start: date,
+    end: date,
+    exclude: Collection[str] = (),
+    seat_prices: Mapping[Product, float] | None = None,
+    previous: Snapshot | None = None,
+    team: str | None = None,
+    late: bool = False,
+) -> Digest:
+    """The digest of a user report covering ``start``..``end``; one team's when ``team`` is given.
+
+    ``previous`` is the snapshot of the last digest posted to the same channel (None: the first).
+    ``seat_prices`` are monthly prices per seat; products without one get no cost.
+    """
+    if end < start:
+        raise ValueError(f"the period ends ({end}) before it starts ({start})")
+    if team is not None:
+        users = members_of(users, team)
+        wanted = team.strip().casefold()
+        teams = None if teams is None else [t for t in teams if t.name.strip().casefold() == wanted]
+    skip = {_email_key(email) for email in exclude}
+    report = idle_seats(users, exclude=skip, now=now)
+    kept = [u for u in users if _email_key(u.email) not in skip] if skip else users
+    keys = _idle_keys(report.members)
+    snapshot = frozenset(key for own in keys for key in own)
+    costs, unpriced = _costs(report, seat_prices or {})
+    return Digest(
+        start=start,
+        end=end,
+        generated_at=now,
+        team=team,
+        late=late,
+        idle=report,
+        team_seats=_team_seats(kept),
+        change=None if previous is None else _change(report, keys, snapshot, previous, kept, skip),
+        costs=costs,
+        unpriced=unpriced,
+        rightsizing=tuple(parallel_rightsizing(teams)) if teams is not None else (),
+        teams_reported=teams is not None,
+        snapshot=snapshot,
+    )
