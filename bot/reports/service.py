@@ -45,7 +45,9 @@ class Notifier(Protocol):
 
     def fail(self, request: PendingRequest, error: errors.BrowserStackError) -> None: ...
 
-    def cancelled(self, request: PendingRequest, *, by_user: str | None) -> None: ...
+    def cancelled(
+        self, request: PendingRequest, *, by_user: str | None, note: str | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,13 +252,18 @@ class ReportService:
         if request is None or not self.store.claim(request_id):
             return CancelOutcome(cancelled=False, job_deleted=False, others_waiting=0)
         self.store.mark(request_id, RequestState.CANCELLED, now=self._clock())
-        others = self.store.waiting_requests(request.dataset_key) if request.dataset_key else []
-        deleted = False
         dataset = self.store.dataset(request.dataset_key) if request.dataset_key else None
-        if dataset is not None and self.store.abandon_dataset(dataset.key):
-            self._cancel_poll(dataset.key)
-            deleted = self._delete_job(dataset)
-        self._tell(self.notifier.cancelled, request, by_user=by_user)
+        deleted, note = False, None
+        if dataset is not None and dataset.state is DatasetState.PENDING:
+            if self.store.abandon_dataset(dataset.key):
+                self._cancel_poll(dataset.key)
+                deleted = self._delete_job(dataset)
+                if deleted:
+                    note = "BrowserStack's report job was deleted, freeing its place in the queue."
+            else:
+                note = "Someone else is waiting for the same report, so it goes on for them."
+        others = self.store.waiting_requests(request.dataset_key) if request.dataset_key else []
+        self._tell(self.notifier.cancelled, request, by_user=by_user, note=note)
         return CancelOutcome(cancelled=True, job_deleted=deleted, others_waiting=len(others))
 
     def _delete_job(self, dataset: Dataset) -> bool:

@@ -109,11 +109,13 @@ class SlackDelivery:
     def fail(self, request: PendingRequest, error: errors.BrowserStackError) -> None:
         self.show(request, views.error_message(**failure_text(error)))
 
-    def cancelled(self, request: PendingRequest, *, by_user: str | None) -> None:
+    def cancelled(
+        self, request: PendingRequest, *, by_user: str | None, note: str | None = None
+    ) -> None:
         message = views.cancelled_message(
             title=answers.title(request.command).replace("Generating", "Cancelled"),
             by_user=by_user,
-            note=None,
+            note=note,
         )
         self.show(request, message)
 
