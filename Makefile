@@ -24,6 +24,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/report_parse.py
+	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/slack_app.py
 
 # Reinstall whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
