@@ -15,10 +15,9 @@ The organisation, as of ``NOW`` (Monday 23 November 2026, 08:00 UTC):
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
-
-import msgspec
+from typing import Any
 
 from bot.browserstack.models import (
     Product,
@@ -26,11 +25,11 @@ from bot.browserstack.models import (
     ProductData,
     ProductUsage,
     TeamRecord,
-    TeamReportResponse,
     Usage,
     UserRecord,
-    UserReportResponse,
 )
+from tests import records
+from tests.records import seed_teams, seed_users
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -43,45 +42,11 @@ HOSTILE = "<!channel> & <@U123> *bold*"
 
 
 def stamp(days_ago: float | None) -> str | None:
-    return None if days_ago is None else (NOW - timedelta(days=days_ago)).isoformat()
+    return records.stamp(days_ago, now=NOW)
 
 
-def seed_users() -> list[UserRecord]:
-    decoder = msgspec.json.Decoder(UserReportResponse, strict=False)
-    report = decoder.decode((FIXTURES / "seed_user_report.json").read_bytes())
-    assert report.data is not None
-    return report.data.users
-
-
-def seed_teams() -> list[TeamRecord]:
-    decoder = msgspec.json.Decoder(TeamReportResponse, strict=False)
-    report = decoder.decode((FIXTURES / "seed_team_report.json").read_bytes())
-    assert report.data is not None
-    return report.data.teams
-
-
-def user(
-    name: str,
-    email: str,
-    team: str | None,
-    *,
-    access: tuple[Product, ...],
-    data: dict[Product, ProductUsage],
-    active: float | None = None,
-    tested: float | None = None,
-) -> UserRecord:
-    return UserRecord(
-        name=name,
-        email=email,
-        role="User",
-        team=team,
-        product_access=ProductAccess(**{p.value: True for p in access}),
-        usage=Usage(
-            last_activity=stamp(active),
-            last_test=stamp(tested),
-            product_data=ProductData(**{p.value: entry for p, entry in data.items()}),
-        ),
-    )
+def user(name: str, email: str, team: str | None, **fields: Any) -> UserRecord:
+    return records.user_record(name, email, team, now=NOW, **fields)
 
 
 def team(name: str, *, allocated: int, peak: int, kind: str = "team") -> TeamRecord:

@@ -14,10 +14,8 @@ from bot.browserstack.models import (
     ProductData,
     ProductUsage,
     TeamRecord,
-    TeamReportResponse,
     Usage,
     UserRecord,
-    UserReportResponse,
 )
 from bot.reports.analysis import (
     IdleSeatsReport,
@@ -34,6 +32,8 @@ from bot.reports.analysis import (
     top_users,
     user_summary,
 )
+from tests import records
+from tests.records import seed_teams, seed_users
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 # Three days after the seed's timestamps (2023-06-30T11:33:40Z).
@@ -47,20 +47,6 @@ LIVE, AUTOMATE, APP_LIVE, APP_AUTOMATE = (
 HOSTILE = "<!channel> & *bold* <@U123>"
 
 
-def seed_users() -> list[UserRecord]:
-    decoder = msgspec.json.Decoder(UserReportResponse, strict=False)
-    report = decoder.decode((FIXTURES / "seed_user_report.json").read_bytes())
-    assert report.data is not None
-    return report.data.users
-
-
-def seed_teams() -> list[TeamRecord]:
-    decoder = msgspec.json.Decoder(TeamReportResponse, strict=False)
-    report = decoder.decode((FIXTURES / "seed_team_report.json").read_bytes())
-    assert report.data is not None
-    return report.data.teams
-
-
 def steve() -> UserRecord:
     return seed_users()[0]
 
@@ -70,7 +56,7 @@ def acme() -> TeamRecord:
 
 
 def stamp(days_ago: float | None) -> str | None:
-    return None if days_ago is None else (NOW - timedelta(days=days_ago)).isoformat()
+    return records.stamp(days_ago, now=NOW)
 
 
 def use(**fields: Any) -> ProductUsage:

@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 from bot.browserstack.models import (
@@ -28,14 +27,14 @@ from bot.browserstack.models import (
     ProductData,
     ProductUsage,
     TeamRecord,
-    TeamReportResponse,
     Usage,
     UserRecord,
-    UserReportResponse,
 )
 from bot.reports import analysis
 from bot.slack import views
 from bot.slack.messages import Answer, Message, escape_mrkdwn, validate
+from tests import records
+from tests.records import seed_teams, seed_users
 
 GOLDEN = Path(__file__).parent / "golden"
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -68,49 +67,15 @@ FORMS = (
 # --- inputs ------------------------------------------------------------------------------------
 
 
-def seed_users() -> list[UserRecord]:
-    decoder = msgspec.json.Decoder(UserReportResponse, strict=False)
-    report = decoder.decode((FIXTURES / "seed_user_report.json").read_bytes())
-    assert report.data is not None
-    return report.data.users
-
-
-def seed_teams() -> list[TeamRecord]:
-    decoder = msgspec.json.Decoder(TeamReportResponse, strict=False)
-    report = decoder.decode((FIXTURES / "seed_team_report.json").read_bytes())
-    assert report.data is not None
-    return report.data.teams
-
-
 def stamp(days_ago: float | None) -> str | None:
-    return None if days_ago is None else (NOW - timedelta(days=days_ago)).isoformat()
+    return records.stamp(days_ago, now=NOW)
 
 
 IDLE = ProductUsage(tests_run=0, minutes_used=0)
 
 
-def user(
-    name: str,
-    email: str,
-    team: str | None,
-    *,
-    access: tuple[Product, ...],
-    data: dict[Product, ProductUsage],
-    active: float | None = None,
-    tested: float | None = None,
-) -> UserRecord:
-    return UserRecord(
-        name=name,
-        email=email,
-        role="User",
-        team=team,
-        product_access=ProductAccess(**{p.value: True for p in access}),
-        usage=Usage(
-            last_activity=stamp(active),
-            last_test=stamp(tested),
-            product_data=ProductData(**{p.value: entry for p, entry in data.items()}),
-        ),
-    )
+def user(name: str, email: str, team: str | None, **fields: Any) -> UserRecord:
+    return records.user_record(name, email, team, now=NOW, **fields)
 
 
 def team(
