@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -44,6 +45,34 @@ class LoopbackServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.app = app
         self.name = name
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:54321``."""
+        host, port = self.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def start(self) -> None:
+        """Serve on a daemon thread until ``stop()``."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self.serve_forever,
+                kwargs={"poll_interval": 0.02},  # stop() waits up to this long
+                name=f"{self.name} {self.url}",
+                daemon=True,
+            )
+            self._thread.start()
+            log.debug("%s serving on %s", self.name, self.url)
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.server_close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up (a timeout during a slow answer) are routine, not worth a traceback.

@@ -136,35 +136,20 @@ class SandboxServer:
             else None
         )
         self._httpd = LoopbackServer((host, port), self, name="BrowserStack sandbox")
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:54321``."""
-        host, port = self._httpd.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else host
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return self._httpd.url
 
     def start(self) -> SandboxServer:
         """Serve on a daemon thread until ``stop()``."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.02},  # stop() waits up to this long
-                name=f"browserstack-sandbox-{self.url}",
-                daemon=True,
-            )
-            self._thread.start()
-            log.debug("BrowserStack sandbox serving on %s", self.url)
+        self._httpd.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and close the listening socket."""
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
+        self._httpd.stop()
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (Ctrl-C raises KeyboardInterrupt)."""

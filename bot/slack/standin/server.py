@@ -212,16 +212,13 @@ class SlackStandIn:
             "files.completeUploadExternal": self._complete_upload,
         }
         self._httpd = LoopbackServer((host, port), self, name="Slack stand-in")
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:54321``."""
-        host, port = self._httpd.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else host
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return self._httpd.url
 
     @property
     def api_url(self) -> str:
@@ -230,24 +227,12 @@ class SlackStandIn:
 
     def start(self) -> SlackStandIn:
         """Serve on a daemon thread until ``stop()``."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.02},  # stop() waits up to this long
-                name=f"slack-standin-{self.url}",
-                daemon=True,
-            )
-            self._thread.start()
-            log.debug("Slack stand-in serving on %s", self.url)
+        self._httpd.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and close the listening socket."""
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
+        self._httpd.stop()
 
     def __enter__(self) -> SlackStandIn:
         return self.start()
