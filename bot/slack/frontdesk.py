@@ -59,23 +59,9 @@ class FrontDesk:
 
     def ask(self, request: UsageRequest, origin: Origin, *, request_id: str, source: str) -> None:
         """Check the asker, then answer from the cache or get the report going."""
-        refusal = self.access.refusal(origin.user_id)
-        email = None
-        if refusal is None and request.verb is Verb.ME:
-            email = self.access.person(origin.user_id).email
-            if not email:
-                refusal = "Slack did not share your email address with me, so I cannot find you."
-        if refusal is None and request.target_user_id:
-            email = self._email_of(request.target_user_id)
-            if not email:
-                refusal = "I could not find that person's email address in Slack."
+        refusal, email = self._check(request, origin)
         command = answers.command_record(request, source=source, email=email)
-        kind, filters = request.kind, request.period.filters(None)
-        if request.verb is Verb.DIGEST and self.digest_period is not None:
-            # The digest covers its own period (IDLE_DAYS), whatever the command said.
-            kind, filters = ReportKind.USER, self.digest_period(self._clock())
-            days = (filters.end - filters.start).days  # type: ignore[operator]
-            command["period_label"] = f"the last {days} days"
+        kind, filters = self._report_for(request, command)
         if refusal is not None:
             refused = views.error_message(title="I can't answer that", problem=refusal)
             self._tell_now(origin, request_id, command, refused)
@@ -88,8 +74,6 @@ class FrontDesk:
         try:
             submitted = self.service.submit(
                 kind,  # type: ignore[arg-type]
-                # Always the report of every product: a product is a view over it, so that
-                # "/usage idle automate" and "/usage idle" share one BrowserStack job.
                 filters,
                 command=command,
                 user_id=origin.user_id,
@@ -109,6 +93,35 @@ class FrontDesk:
         # The ack's placeholder already says "starting"; only news is worth a response_url use.
         if submitted.outcome in ("started", "joined") and submitted.status != "starting":
             self.delivery.progress(submitted.request, submitted.status)
+
+    def _check(self, request: UsageRequest, origin: Origin) -> tuple[str | None, str | None]:
+        """Why the bot will not answer (None: it will), and the email the command is about."""
+        refusal = self.access.refusal(origin.user_id)
+        if refusal is not None:
+            return refusal, None
+        if request.verb is Verb.ME:
+            email = self.access.person(origin.user_id).email
+            if not email:
+                return "Slack did not share your email address with me, so I cannot find you.", None
+            return None, email
+        if request.target_user_id:
+            email = self._email_of(request.target_user_id)
+            if not email:
+                return "I could not find that person's email address in Slack.", None
+            return None, email
+        return None, None
+
+    def _report_for(
+        self, request: UsageRequest, command: dict
+    ) -> tuple[ReportKind | None, ReportFilters]:
+        """Which report answers the request: always every product (a product is a view)."""
+        if request.verb is Verb.DIGEST and self.digest_period is not None:
+            # The digest covers its own period (IDLE_DAYS), whatever the command said.
+            filters = self.digest_period(self._clock())
+            days = (filters.end - filters.start).days  # type: ignore[operator]
+            command["period_label"] = f"the last {days} days"
+            return ReportKind.USER, filters
+        return request.kind, request.period.filters(None)
 
     def _email_of(self, user_id: str) -> str | None:
         try:

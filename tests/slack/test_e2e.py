@@ -455,3 +455,13 @@ def test_digest_preview_is_private(make_stack) -> None:
     assert preview.ephemeral
     assert "the last 30 days" in str(preview.blocks)
     assert stack.standin.channel_messages("C0DIGEST") == []  # a preview posts nothing
+
+
+def test_url_verification_echoes_the_challenge(stack: Stack) -> None:
+    from bot.slack.standin import url_verification
+
+    response = stack.driver.event(
+        url_verification("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P")
+    )
+    assert response.status_code == 200
+    assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in response.text
