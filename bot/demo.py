@@ -58,6 +58,7 @@ SCRIPT = (
     "@usagebot team Acme team",
     "/usage tem",
 )
+PROMPT = "you> "
 HELP = """Type what you would type in Slack:
   /usage help             every command, with examples
   /usage teams            e.g. also: /usage team Acme team, /usage idle, /usage me
@@ -93,13 +94,18 @@ def sandbox_config() -> SandboxConfig:
 class Console:
     """Draws what Slack would show, and turns typed lines into what Slack would send."""
 
-    def __init__(self, slack: SlackStandIn, driver: AppDriver, out: TextIO) -> None:
+    def __init__(
+        self, slack: SlackStandIn, driver: AppDriver, out: TextIO, *, prompt: str = ""
+    ) -> None:
         self.slack = slack
         self.driver = driver
         self.out = out
+        self.prompt = prompt  # redrawn after each message, which arrives while you type
         self.buttons: list[tuple[Button, str]] = []  # (button, ts of its message)
         self._lock = threading.Lock()
-        self._threads: dict[str, str] = {}  # a mention's ts, for "in thread" labels
+        self.shown = threading.Condition(self._lock)  # notified for every message drawn
+        self.count = 0
+        self.placeholder_shown = False  # the latest message says "Generating ..."
 
     def show(self, event: Event) -> None:
         msg = event.msg
@@ -114,6 +120,7 @@ class Console:
         if msg.thread_ts:
             where += ", in thread"
         label = {"updated": "updated", "file": "file"}.get(event.kind, "new")
+        self.placeholder_shown = ":hourglass" in str(msg.blocks)
         text, buttons = render_with_buttons(msg, width=88)
         lines = [f"── usagebot · {where} · {label} ".ljust(88, "─"), text.rstrip()]
         if buttons:
@@ -121,12 +128,19 @@ class Console:
                 self.buttons = [(button, msg.ts) for button in buttons]
         for file in msg.files:
             lines.append(f"   📎 {file.filename} ({len(file.content):,} bytes)")
-        self._print("\n".join(lines) + "\n\n")
+        self._print("\n" + "\n".join(lines) + "\n\n" + self.prompt)
 
     def _print(self, text: str) -> None:
         with self._lock:
             self.out.write(text)
             self.out.flush()
+            self.count += 1
+            self.shown.notify_all()
+
+    def wait_for_messages(self, since: int, *, timeout: float = 15.0) -> None:
+        """Until something new was drawn after the ``since``-th message (a click's answer)."""
+        with self._lock:
+            self.shown.wait_for(lambda: self.count > since, timeout=timeout)
 
     def send(self, line: str) -> str | None:
         """Act on one typed line; return a message for the person when it made no sense."""
@@ -164,13 +178,14 @@ class Console:
         return None
 
 
-def wait_until_idle(bot: object, *, timeout: float = 60.0) -> None:
+def wait_until_idle(bot: object, console: Console, *, timeout: float = 90.0) -> None:
     """Until the bot has answered everything it was asked (bounded; the demo's only wait)."""
     store = bot.store  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout
     pause = threading.Event()
     while time.monotonic() < deadline:
-        if store.open_requests() == 0 and not store.pending_datasets():
+        busy = store.open_requests() or store.pending_datasets() or console.placeholder_shown
+        if not busy:
             pause.wait(0.3)  # let the last thread replies land before the next command
             return
         pause.wait(0.1)
@@ -203,7 +218,7 @@ def run_console(*, interactive: bool, script: Iterable[str], out: TextIO = sys.s
         bot.start()
         http = HttpServer(bot, host="127.0.0.1", port=0).start()
         driver = AppDriver(f"{http.url}/slack/events", SIGNING_SECRET, slack)
-        console = Console(slack, driver, out)
+        console = Console(slack, driver, out, prompt=PROMPT if interactive else "")
         slack.on_change = console.show
         out.write(
             f"usagebot demo: BrowserStack sandbox on {sandbox.url} (2,000 people, rate limited "
@@ -216,10 +231,14 @@ def run_console(*, interactive: bool, script: Iterable[str], out: TextIO = sys.s
             else:
                 for line in script:
                     out.write(f"you> {line}\n\n")
+                    before = console.count
                     problem = console.send(line)
                     if problem:
                         out.write(f"  ({problem})\n")
-                    wait_until_idle(bot)
+                    else:
+                        # Every line makes the bot show something; then wait for it to settle.
+                        console.wait_for_messages(before)
+                        wait_until_idle(bot, console)
                 stats = sandbox.stats
                 out.write(
                     f"BrowserStack sandbox: {stats.requests} requests, {stats.jobs_created} "
@@ -236,7 +255,7 @@ def run_console(*, interactive: bool, script: Iterable[str], out: TextIO = sys.s
 def _repl(console: Console, bot: object) -> None:
     while True:
         try:
-            line = input("you> ")
+            line = input(PROMPT)
         except (EOFError, KeyboardInterrupt):
             print()
             return
