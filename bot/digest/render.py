@@ -2,9 +2,10 @@
 
 Built the way ``bot.slack.views`` builds answers, with its helpers: list lines come from the
 macros of ``templates/_lines.json.j2`` (which escape every outside string), the summary from
-``templates/digest.json.j2``, thread replies from the generic ``templates/details.json.j2`` packed
-to Slack's limits by ``pack``, and every message is validated by ``render``. Unlike ``/usage idle``,
-the CSV always comes along when anyone is idle: the digest is what people act on.
+``templates/digest.json.j2``, thread replies from ``views.detail_messages`` (the same packing
+to Slack's limits as every answer's thread), and every message is validated by ``render``.
+Unlike ``/usage idle``, the CSV always comes along when anyone is idle: the digest is what people
+act on.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from bot.digest.rules import Digest, Snapshot, build_digest, period_text, seat_k
 from bot.reports.analysis import IdleMember
 from bot.reports.humanize import relative_time
 from bot.slack import views
-from bot.slack.messages import Answer, CsvFile, Line, Message, fit_lines, line, pack, render
+from bot.slack.messages import Answer, CsvFile, Line, Message, fit_lines, line, render
 
 __all__ = ["DigestMessages", "ImageFile", "prepare", "render_digest"]
 
 # Thread replies: as many as /usage answers post, for the same reason (one post a second).
-MAX_DETAIL_MESSAGES = views.MAX_DETAIL_MESSAGES
 SUMMARY_LIST_JSON = views.SUMMARY_LIST_JSON
 LINES_IN_SUMMARY = 5
 NEW = " · :new: newly idle"
@@ -147,23 +147,12 @@ def _details(digest: Digest, *, now: datetime) -> tuple[Message, ...]:
             yield Line(line("idle_team", team), heading=True)
             yield from (Line(_member_line(m, now=now, new=new)) for m in team.members)
 
-    packed = pack(lines(), max_messages=MAX_DETAIL_MESSAGES)
-    parts = len(packed.pages)
-    more = len(digest.idle.members) - packed.placed if packed.cut else 0
     title = "Idle members by team" if digest.team is None else f"Idle members: {digest.team}"
-    return tuple(
-        render(
-            "details",
-            title=title,
-            part=part,
-            parts=parts,
-            sections=sections,
-            more=more if part == parts else 0,
-            # The digest always attaches its CSV, so whatever is cut here is there.
-            with_csv=True,
-        )
-        for part, sections in enumerate(packed.pages, start=1)
+    # The digest always attaches its CSV, so whatever is cut here is there.
+    messages, _ = views.detail_messages(
+        title, lines(), total=len(digest.idle.members), csv_attached=True
     )
+    return messages
 
 
 def _csv(digest: Digest) -> CsvFile | None:

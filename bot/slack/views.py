@@ -110,18 +110,22 @@ def _summary_list(lines: Iterable[str], *, total: int, limit: int) -> tuple[list
     return kept, total - len(kept)
 
 
-def _details(
+def detail_messages(
     title: str,
     lines: Iterable[Line],
     *,
     total: int,
     csv_file: Callable[[], CsvFile] | None = None,
+    csv_attached: bool = False,
 ) -> tuple[tuple[Message, ...], CsvFile | None]:
-    """Thread replies holding ``lines``; the CSV (built only then) when they do not all fit."""
+    """Thread replies holding ``lines``; the CSV (built only then) when they do not all fit.
+
+    ``csv_attached``: the caller attaches a CSV of its own whatever happens (the digest does).
+    """
     packed = pack(lines, max_messages=MAX_DETAIL_MESSAGES)
     parts = len(packed.pages)
     more = total - packed.placed if packed.cut else 0
-    with_csv = packed.cut and csv_file is not None
+    with_csv = csv_attached or (packed.cut and csv_file is not None)
     messages = tuple(
         render(
             "details",
@@ -134,7 +138,7 @@ def _details(
         )
         for part, sections in enumerate(packed.pages, start=1)
     )
-    return messages, csv_file() if with_csv and csv_file else None
+    return messages, csv_file() if with_csv and csv_file and packed.cut else None
 
 
 def _cell(value: object) -> object:
@@ -293,7 +297,7 @@ def team_answer(
             return _members_csv(summary.name, members, period_label)
         return _top_csv(summary.most_active, period_label)
 
-    details, attachment = _details(
+    details, attachment = detail_messages(
         f"{summary.name}: breakdown", lines(), total=total, csv_file=csv_file
     )
     message = render(
@@ -388,7 +392,7 @@ def teams_answer(
         for rank, team in enumerate(overview.teams, start=1):
             yield Line(team_row(rank, team))
 
-    details, attachment = _details(
+    details, attachment = detail_messages(
         "All teams",
         lines(),
         total=overview.team_count,
@@ -516,7 +520,7 @@ def idle_answer(
             yield Line(line("idle_team", team), heading=True)
             yield from (Line(member_row(member)) for member in team.members)
 
-    details, attachment = _details(
+    details, attachment = detail_messages(
         "Idle members" + (f": {product_label}" if product_label else ""),
         lines(),
         total=total,
@@ -597,7 +601,7 @@ def top_answer(
         (line("top_row", user) for user in users), total=len(users), limit=rows_in_summary
     )
     rest = users[len(top) :]
-    details, attachment = _details(
+    details, attachment = detail_messages(
         "Top users, continued",
         (Line(line("top_row", user)) for user in rest),
         total=len(rest),
