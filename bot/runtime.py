@@ -121,6 +121,7 @@ class Usagebot:
         log.info("usagebot started: %d reports in progress, %d resumed", pending, resumed)
 
     def stop(self, *, wait: bool = True) -> None:
+        self.frontdesk.close()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
         scheduling.install(None)

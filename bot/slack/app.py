@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
-from slack_sdk.webhook import WebhookClient
 
-from bot.slack import listeners, views
+from bot.slack import listeners
+from bot.slack.delivery import report_unexpected
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,14 +47,7 @@ def create_app(bot: Usagebot, *, client: WebClient) -> App:
 
 def handle_error(error: Exception, body: dict[str, Any]) -> None:
     """Anything a listener did not handle: logged once with its traceback, the user told."""
-    log.error("unhandled error in a Slack listener", exc_info=error)
     response_url = body.get("response_url") or next(
         (r.get("response_url") for r in body.get("response_urls", [])), None
     )
-    if not response_url:
-        return
-    message = views.error_message(
-        title="Something went wrong on my side",
-        problem="The error has been logged for the bot's admins. Please try again.",
-    )
-    WebhookClient(response_url).send_dict({**message.payload(), "response_type": "ephemeral"})
+    report_unexpected(error, response_url=response_url)

@@ -225,6 +225,21 @@ class SlackDelivery:
         return self.client.conversations_open(users=user_id)["channel"]["id"]
 
 
+def report_unexpected(error: BaseException, *, response_url: str | None) -> None:
+    """A bug, not a BrowserStack or Slack failure: logged once with its traceback, the user told."""
+    log.error("unexpected error while handling a Slack request", exc_info=error)
+    if not response_url:
+        return
+    message = views.error_message(
+        title="Something went wrong on my side",
+        problem="The error has been logged for the bot's admins. Please try again.",
+    )
+    try:
+        WebhookClient(response_url).send_dict({**message.payload(), "response_type": "ephemeral"})
+    except Exception:
+        log.warning("could not tell the user about the error either")
+
+
 def _duration(delta: dt.timedelta) -> str:
     seconds = int(delta.total_seconds())
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"

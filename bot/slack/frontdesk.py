@@ -1,7 +1,9 @@
 """What happens after a listener has acknowledged: checks, then hand the question to the service.
 
-Listeners ack within Slack's 3 seconds and call one method here; everything that may take longer
-(Slack API calls, BrowserStack) happens here or later in the scheduler, never before the ack.
+Listeners ack within Slack's 3 seconds and call one method here, which queues the work on a pool
+of its own and returns: Slack API calls (which may wait out a Retry-After) and database writes
+never hold the Bolt worker threads that acknowledge the next commands. BrowserStack is asked
+later still, by the scheduler.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -19,7 +23,7 @@ from bot.reports.store import PendingRequest, RequestExists, RequestState, Store
 from bot.slack import answers, views
 from bot.slack.access import AccessPolicy
 from bot.slack.commands import UsageRequest, Verb
-from bot.slack.delivery import SlackDelivery
+from bot.slack.delivery import SlackDelivery, report_unexpected
 from bot.slack.messages import Answer, Message
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ class FrontDesk:
         store: Store,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         digest_period: Callable[[dt.datetime], ReportFilters] | None = None,
+        workers: int = 8,
     ) -> None:
         self.digest_period = digest_period
         self.service = service
@@ -56,9 +61,65 @@ class FrontDesk:
         self.access = access
         self.store = store
         self._clock = clock
+        self._work = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frontdesk")
+
+    def close(self) -> None:
+        """Finish the work already queued, then stop."""
+        self._work.shutdown(wait=True)
+
+    def _later(
+        self, reply_to: str | None, work: Callable[..., None], /, *args: Any, **kw: Any
+    ) -> None:
+        """Run ``work`` on the pool; a bug in it is reported to ``reply_to`` (a response_url)."""
+        self._work.submit(self._run, reply_to, work, args, kw)
+
+    @staticmethod
+    def _run(
+        response_url: str | None, work: Callable[..., None], args: tuple, kwargs: dict
+    ) -> None:
+        try:
+            work(*args, **kwargs)
+        except Exception as error:
+            report_unexpected(error, response_url=response_url)
+
+    # What the listeners call: each returns at once.
 
     def ask(self, request: UsageRequest, origin: Origin, *, request_id: str, source: str) -> None:
         """Check the asker, then answer from the cache or get the report going."""
+        self._later(
+            origin.response_url, self._ask, request, origin, request_id=request_id, source=source
+        )
+
+    def cancel(
+        self, request_id: str, *, user_id: str, channel_id: str, response_url: str | None
+    ) -> None:
+        self._later(
+            response_url,
+            self._cancel,
+            request_id,
+            user_id=user_id,
+            channel_id=channel_id,
+            response_url=response_url,
+        )
+
+    def share(self, request_id: str, *, user_id: str, response_url: str | None = None) -> None:
+        """Post a private answer in the channel, on its asker's say-so."""
+        self._later(response_url, self._share, request_id, user_id=user_id)
+
+    def details(
+        self,
+        request_id: str,
+        *,
+        user_id: str,
+        message_ts: str | None,
+        response_url: str | None = None,
+    ) -> None:
+        """The breakdown: under the public message, or in the asker's DMs for a private one."""
+        self._later(response_url, self._details, request_id, user_id=user_id, message_ts=message_ts)
+
+    # The work itself.
+
+    def _ask(self, request: UsageRequest, origin: Origin, *, request_id: str, source: str) -> None:
         refusal, email = self._check(request, origin)
         command = answers.command_record(request, source=source, email=email)
         kind, filters = self._report_for(request, command)
@@ -158,7 +219,7 @@ class FrontDesk:
 
     # Buttons
 
-    def cancel(
+    def _cancel(
         self, request_id: str, *, user_id: str, channel_id: str, response_url: str | None
     ) -> None:
         request = self.store.request(request_id)
@@ -185,8 +246,7 @@ class FrontDesk:
             return
         self.service.cancel(request_id, by_user=user_id)
 
-    def share(self, request_id: str, *, user_id: str) -> None:
-        """Post a private answer in the channel, on its asker's say-so."""
+    def _share(self, request_id: str, *, user_id: str) -> None:
         request, answer = self._reanswer(request_id, user_id, shared_by=user_id, buttons=())
         if request is None or answer is None:
             return
@@ -196,8 +256,7 @@ class FrontDesk:
         )
         self.delivery.show(request, note)
 
-    def details(self, request_id: str, *, user_id: str, message_ts: str | None) -> None:
-        """The breakdown: under the public message, or in the asker's DMs for a private one."""
+    def _details(self, request_id: str, *, user_id: str, message_ts: str | None) -> None:
         request, answer = self._reanswer(request_id, user_id, shared_by=None, buttons=())
         if request is None or answer is None:
             return

@@ -31,7 +31,9 @@ def handle_cancel(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
 def handle_share(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
     request_id, user_id = _parts(body)
-    context["usagebot"].frontdesk.share(request_id, user_id=user_id)
+    context["usagebot"].frontdesk.share(
+        request_id, user_id=user_id, response_url=body.get("response_url")
+    )
 
 
 def handle_details(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
@@ -39,4 +41,6 @@ def handle_details(ack: Ack, body: dict[str, Any], context: BoltContext) -> None
     request_id, user_id = _parts(body)
     container = body.get("container") or {}
     message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
-    context["usagebot"].frontdesk.details(request_id, user_id=user_id, message_ts=message_ts)
+    context["usagebot"].frontdesk.details(
+        request_id, user_id=user_id, message_ts=message_ts, response_url=body.get("response_url")
+    )
