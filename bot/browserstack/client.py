@@ -291,23 +291,16 @@ def decode(shape: type[T], body: bytes) -> T:
     """Decode an answer into ``shape``, or raise InvalidResponseError saying what was wrong."""
     try:
         return _decoder(shape).decode(body)
-    except msgspec.DecodeError as error:
-        what = "not JSON" if _looks_like_html_or_garbage(body) else f"unexpected shape: {error}"
-        raise errors.InvalidResponseError(what) from None
+    except msgspec.ValidationError as error:  # JSON, but not the documented shape
+        raise errors.InvalidResponseError(f"unexpected shape: {error}") from None
+    except msgspec.DecodeError:  # not JSON at all: an HTML error page, a truncated body
+        raise errors.InvalidResponseError("not JSON") from None
 
 
 @functools.cache
 def _decoder(shape: type[T]) -> msgspec.json.Decoder[T]:
     # strict=False accepts numbers and booleans sent as strings, as BrowserStack's docs suggest.
     return msgspec.json.Decoder(shape, strict=False)
-
-
-def _looks_like_html_or_garbage(body: bytes) -> bool:
-    try:
-        msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return True
-    return False
 
 
 def _detail(response: httpx.Response) -> str:
