@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.memory import peak_rss_mb
 from bot.browserstack.client import decode
 from bot.browserstack.models import (
     Product,
@@ -82,9 +83,7 @@ def best_of(repeat: int, work: Callable[[], dict[str, float]]) -> dict[str, floa
 def child(user_path: str, team_path: str) -> None:
     """Do the whole once in this fresh process; print its peak resident size in MB."""
     whole(Path(user_path).read_bytes(), Path(team_path).read_bytes())
-    status = Path("/proc/self/status").read_text()
-    peak_kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
-    print(int(peak_kib) / 1024)
+    print(peak_rss_mb())
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.memory import peak_rss_mb
 from bot.browserstack.client import decode
 from bot.browserstack.models import ReportKind, UserReportResponse
 from bot.browserstack.sandbox import SyntheticOrg
@@ -80,10 +81,7 @@ def child(step: str, path: str) -> None:
     """Run one step in this fresh process and print its peak resident size in MB."""
     body = Path(path).read_bytes()
     steps(body)[step]()
-    # VmHWM, not ru_maxrss: the latter is inherited from the (large) parent across fork and exec.
-    status = Path("/proc/self/status").read_text()
-    peak_kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
-    print(int(peak_kib) / 1024)
+    print(peak_rss_mb())
 
 
 def rss_mb(step: str, path: str) -> float:
