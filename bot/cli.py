@@ -1,7 +1,8 @@
-"""Command line: ``python -m bot {fetch,sandbox,demo,serve}``.
+"""Command line: ``python -m bot {fetch,sandbox,demo,serve,digest}``.
 
 Every failure a user can meet ends in one line on stderr and a non-zero exit status, never a
-traceback: the messages come from the exception trees of the modules that raise them.
+traceback: the messages come from the exception trees of the modules that raise them. Each
+command makes the one clock it runs on (``bot.clock``).
 """
 
 from __future__ import annotations
@@ -10,17 +11,19 @@ import argparse
 import datetime as dt
 import logging
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bot import redact
 from bot.browserstack import errors
 from bot.browserstack.client import BrowserStackClient
-from bot.browserstack.jobs import JobProgress, PollSchedule, run_report
 from bot.browserstack.models import Product, ReportFilters, ReportKind
 from bot.browserstack.sandbox import cli as sandbox_cli
-from bot.export import FORMATS, write_report
-from bot.settings import Settings, SettingsError, get_settings
+from bot.clock import SystemClock
+from bot.export import FORMATS
+from bot.fetch import fetch_report
+from bot.settings import SettingsError, get_settings
+from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    redact.install()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -121,66 +125,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"usagebot: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except StorageError as error:
+        print(f"usagebot: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("usagebot: interrupted", file=sys.stderr)
         return 130
 
 
-def cmd_fetch(args: argparse.Namespace, *, settings: Settings | None = None) -> int:
-    settings = (settings or get_settings()).require("browserstack")
+def cmd_fetch(args: argparse.Namespace) -> int:
+    settings = get_settings().require("browserstack")
     filters = ReportFilters(start=args.since, end=args.until, product=args.product)
-    kind = ReportKind(args.kind)
-    started = time.monotonic()
-    progress = _Progress(started)
-    print(f"Requesting the {kind} report from {settings.api_url} ...", file=sys.stderr)
-    try:
-        with BrowserStackClient.from_settings(settings) as client:
-            report = run_report(
-                client,
-                kind,
-                filters,
-                deadline=settings.report_deadline_seconds,
-                schedule=PollSchedule(
-                    initial=settings.report_poll_initial_seconds,
-                    maximum=settings.report_poll_max_seconds,
-                ),
-                on_status=progress,
-            )
-    except errors.BrowserStackError as error:
-        print(f"usagebot: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    now = dt.datetime.now(dt.UTC)
-    rows = len(report.rows)
-    print(
-        f"Report ready: {rows:,} {kind}{'s' if rows != 1 else ''} "
-        f"in {time.monotonic() - started:.1f} s",
-        file=sys.stderr,
+    return fetch_report(
+        settings,
+        ReportKind(args.kind),
+        filters,
+        fmt=args.fmt,
+        output=args.output,
+        clock=SystemClock(),
     )
-    try:
-        if args.output:
-            with args.output.open("w", encoding="utf-8", newline="") as out:
-                write_report(report, out, fmt=args.fmt, now=now)
-            print(f"Wrote {args.output}", file=sys.stderr)
-        else:
-            write_report(report, sys.stdout, fmt=args.fmt, now=now)
-    except OSError as error:
-        print(f"usagebot: could not write {args.output}: {error.strerror}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-class _Progress:
-    """Prints each job status change on stderr with the time elapsed."""
-
-    def __init__(self, started: float) -> None:
-        self.started = started
-
-    def __call__(self, progress: JobProgress) -> None:
-        elapsed = int(time.monotonic() - self.started)
-        print(
-            f"  job {progress.job_id}: {progress.status} ({elapsed // 60}:{elapsed % 60:02d})",
-            file=sys.stderr,
-        )
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -191,7 +154,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         args.username = settings.browserstack_username
     if getattr(args, "access_key", None) is None and settings.browserstack_access_key:
         args.access_key = settings.browserstack_access_key.get_secret_value()
-    return sandbox_cli.run(args)
+    return sandbox_cli.run(args, clock=SystemClock())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -202,7 +165,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.socket_mode:
         settings.require("slack_http")
     logging.getLogger("bot").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    return serve(Usagebot(settings))
+    if settings.database_url is None:
+        print(
+            f"usagebot: DATABASE_URL is not set: keeping requests and reports in "
+            f"{settings.database.removeprefix('sqlite:///')}",
+            file=sys.stderr,
+        )
+    return serve(Usagebot(settings, clock=SystemClock()))
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -210,9 +179,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
     from bot.digest.history import DigestHistory
     from bot.digest.post import DigestPoster, Route, routes
-    from bot.reports.store import create_engine
     from bot.slack.delivery import retry_handlers
-    from bot.slack.standin.render import render_message
+    from bot.storage import open_database
+    from bot.terminal import render_message
 
     settings = get_settings().require("browserstack")
     slack = None
@@ -224,12 +193,17 @@ def cmd_digest(args: argparse.Namespace) -> int:
             base_url=settings.slack_api_base,
             retry_handlers=retry_handlers(),
         )
-    engine = create_engine(settings.database_url)
-    now = dt.datetime.now(dt.UTC)
+    engine = open_database(settings.database)
+    clock = SystemClock()
+    now = clock.now()
     try:
-        with BrowserStackClient.from_settings(settings) as client:
+        with BrowserStackClient.from_settings(settings, clock=clock) as client:
             poster = DigestPoster(
-                settings=settings, browserstack=client, history=DigestHistory(engine), slack=slack
+                settings=settings,
+                browserstack=client,
+                history=DigestHistory(engine),
+                slack=slack,
+                clock=clock,
             )
             print("Fetching the user and team reports for the digest ...", file=sys.stderr)
             if args.post:

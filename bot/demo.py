@@ -12,7 +12,6 @@ the command-line pipeline (``python -m bot fetch``) against the sandbox instead.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 import tempfile
@@ -22,30 +21,20 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from bot.browserstack.models import ReportKind
+from bot.browserstack.models import ReportFilters, ReportKind
 from bot.browserstack.sandbox import SandboxConfig, SandboxServer
+from bot.clock import Clock, SystemClock
+from bot.fetch import fetch_report
 from bot.settings import Settings
 from bot.slack.standin import AppDriver, Button, Event, SlackStandIn, render_with_buttons
+from bot.stack import SANDBOX_ACCESS_KEY, SANDBOX_USERNAME, LoopbackStack, slack_user
 
-DEMO_USERNAME = "demo-owner"
-DEMO_ACCESS_KEY = "demo-access-key"  # the sandbox's own credential, not a secret
-# The stand-in's own credentials: nothing here reaches a real Slack.
-SIGNING_SECRET = "demo-signing-secret"  # noqa: S105
-BOT_TOKEN = "xoxb-demo"  # noqa: S105
 CHANNEL = "C0DEMO"
 YOU = "U0YOU"
 # You are Steve from the API documentation's example, so that "/usage me" finds you.
-PEOPLE = {
-    YOU: {
-        "id": YOU,
-        "name": "you",
-        "is_restricted": False,
-        "is_ultra_restricted": False,
-        "is_bot": False,
-        "deleted": False,
-        "profile": {"email": "steve@example.com", "real_name": "You"},
-    }
-}
+PEOPLE = {YOU: slack_user(YOU, name="you", email="steve@example.com", real_name="You")}
+# Poll faster than production would: the sandbox's jobs take seconds, not minutes.
+DEMO_SETTINGS = {"report_poll_initial_seconds": 1.0, "report_poll_max_seconds": 2.0}
 SCRIPT = (
     "/usage help",
     "/usage teams",
@@ -68,26 +57,14 @@ HELP = """Type what you would type in Slack:
 """
 
 
-def demo_settings(api_url: str, **extra: object) -> Settings:
-    """Settings for the built-in sandbox, polling faster than production would."""
-    values: dict[str, object] = {
-        "browserstack_username": DEMO_USERNAME,
-        "browserstack_access_key": DEMO_ACCESS_KEY,
-        "browserstack_api_url": api_url,
-        "report_poll_initial_seconds": 1.0,
-        "report_poll_max_seconds": 2.0,
-    }
-    values.update(extra)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-def sandbox_config() -> SandboxConfig:
+def sandbox_config(clock: Clock) -> SandboxConfig:
     return SandboxConfig(
-        username=DEMO_USERNAME,
-        access_key=DEMO_ACCESS_KEY,
+        username=SANDBOX_USERNAME,
+        access_key=SANDBOX_ACCESS_KEY,
         users=2000,
         queued_seconds=2.0,
         processing_seconds=3.0,
+        clock=clock,
     )
 
 
@@ -178,9 +155,10 @@ class Console:
         return None
 
 
-def wait_until_idle(bot: object, console: Console, *, timeout: float = 90.0) -> None:
+def wait_until_idle(stack: LoopbackStack, console: Console, *, timeout: float = 90.0) -> None:
     """Until the bot has answered everything it was asked (bounded; the demo's only wait)."""
-    store = bot.store  # type: ignore[attr-defined]
+    assert stack.bot is not None
+    store = stack.bot.store
     deadline = time.monotonic() + timeout
     pause = threading.Event()
     while time.monotonic() < deadline:
@@ -191,43 +169,41 @@ def wait_until_idle(bot: object, console: Console, *, timeout: float = 90.0) -> 
         pause.wait(0.1)
 
 
-def run_demo(*, fetch: bool = False, script: bool = False) -> int:
+def run_demo(*, fetch: bool = False, script: bool = False, clock: Clock | None = None) -> int:
     """The console (interactive on a terminal, else scripted), or the fetch pipeline."""
+    clock = clock or SystemClock()
     if fetch:
-        return run_fetch_demo()
-    return run_console(interactive=sys.stdin.isatty() and not script, script=SCRIPT)
+        return run_fetch_demo(clock)
+    return run_console(clock, interactive=sys.stdin.isatty() and not script, script=SCRIPT)
 
 
-def run_console(*, interactive: bool, script: Iterable[str], out: TextIO = sys.stdout) -> int:
-    from bot.runtime import Usagebot
-    from bot.server import HttpServer
-
+def run_console(
+    clock: Clock, *, interactive: bool, script: Iterable[str], out: TextIO = sys.stdout
+) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="usagebot-demo-") as tmp,
-        SandboxServer(sandbox_config(), host="127.0.0.1", port=0) as sandbox,
-        SlackStandIn(bot_token=BOT_TOKEN, users=PEOPLE, member_channels={CHANNEL}) as slack,
+        LoopbackStack(
+            clock=clock,
+            database=Path(tmp) / "usagebot.sqlite",
+            sandbox=sandbox_config(clock),
+            users=PEOPLE,
+            member_channels={CHANNEL},
+            settings=DEMO_SETTINGS,
+        ) as stack,
     ):
-        settings = demo_settings(
-            sandbox.url,
-            slack_bot_token=BOT_TOKEN,
-            slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=slack.api_url,
-            database_url=f"sqlite:///{Path(tmp) / 'usagebot.sqlite'}",
-        )
-        bot = Usagebot(settings)
-        bot.start()
-        http = HttpServer(bot, host="127.0.0.1", port=0).start()
-        driver = AppDriver(f"{http.url}/slack/events", SIGNING_SECRET, slack)
-        console = Console(slack, driver, out, prompt=PROMPT if interactive else "")
-        slack.on_change = console.show
+        assert stack.driver is not None
+        assert stack.http is not None
+        console = Console(stack.standin, stack.driver, out, prompt=PROMPT if interactive else "")
+        stack.standin.on_change = console.show
         out.write(
-            f"usagebot demo: BrowserStack sandbox on {sandbox.url} (2,000 people, rate limited "
-            f"like the real API),\nSlack stand-in on {slack.url}, the bot on {http.url}.\n\n"
+            f"usagebot demo: BrowserStack sandbox on {stack.sandbox.url} (2,000 people, rate "
+            f"limited like the real API),\nSlack stand-in on {stack.standin.url}, the bot on "
+            f"{stack.http.url}.\n\n"
         )
         try:
             if interactive:
                 out.write(HELP + "\n")
-                _repl(console, bot)
+                _repl(console)
             else:
                 for line in script:
                     out.write(f"you> {line}\n\n")
@@ -238,21 +214,18 @@ def run_console(*, interactive: bool, script: Iterable[str], out: TextIO = sys.s
                     else:
                         # Every line makes the bot show something; then wait for it to settle.
                         console.wait_for_messages(before)
-                        wait_until_idle(bot, console)
-                stats = sandbox.stats
+                        wait_until_idle(stack, console)
+                stats = stack.sandbox.stats
                 out.write(
                     f"BrowserStack sandbox: {stats.requests} requests, {stats.jobs_created} "
                     f"report jobs, {stats.rate_limited} rate-limited (429) answers.\n"
                 )
         finally:
-            slack.on_change = None
-            driver.close()
-            http.stop()
-            bot.stop(wait=False)
+            stack.standin.on_change = None
     return 0
 
 
-def _repl(console: Console, bot: object) -> None:
+def _repl(console: Console) -> None:
     while True:
         try:
             line = input(PROMPT)
@@ -266,34 +239,27 @@ def _repl(console: Console, bot: object) -> None:
             print(f"  ({problem})")
 
 
-def run_fetch_demo() -> int:
+def run_fetch_demo(clock: Clock) -> int:
     """The sandbox and ``python -m bot fetch`` end to end."""
-    from bot.cli import cmd_fetch
-
-    with SandboxServer(sandbox_config(), host="127.0.0.1", port=0) as server:
-        settings = demo_settings(server.url)
+    with SandboxServer(sandbox_config(clock), host="127.0.0.1", port=0) as server:
+        settings = Settings(  # type: ignore[call-arg]  # pydantic-settings takes kwargs
+            browserstack_username=SANDBOX_USERNAME,
+            browserstack_access_key=SANDBOX_ACCESS_KEY,
+            browserstack_api_url=server.url,
+            **DEMO_SETTINGS,
+        )
         say(f"BrowserStack sandbox on {server.url}: a synthetic organisation of 2,000 people.\n")
-        since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=30)
-        for kind, extra in ((ReportKind.TEAM, {}), (ReportKind.USER, {"since": since})):
-            say(f"$ python -m bot fetch {kind}" + (f" --since {since}" if extra else ""))
-            status = cmd_fetch(_fetch_args(kind, "table", **extra), settings=settings)
+        since = clock.today() - dt.timedelta(days=30)
+        for kind, filters in (
+            (ReportKind.TEAM, ReportFilters()),
+            (ReportKind.USER, ReportFilters(start=since)),
+        ):
+            say(f"$ python -m bot fetch {kind}" + (f" --since {since}" if filters.start else ""))
+            status = fetch_report(settings, kind, filters, fmt="table", output=None, clock=clock)
             if status:
                 return status
             say("")
     return 0
-
-
-def _fetch_args(kind: ReportKind, fmt: str, **extra: object) -> argparse.Namespace:
-    values: dict[str, object] = {
-        "kind": kind.value,
-        "since": None,
-        "until": None,
-        "product": None,
-        "fmt": fmt,
-        "output": None,
-    }
-    values.update(extra)
-    return argparse.Namespace(**values)
 
 
 def say(text: str) -> None:

@@ -1,45 +1,47 @@
-"""The running bot: every long-lived part, built once from the settings and wired together."""
+"""The running bot: every long-lived part, built once from the settings and the clock, wired.
+
+The clock is made here (a ``SystemClock``) unless the caller brings one: tests and the loopback
+stack bring a ``ShiftedClock``. Everything that needs the date or the time of day gets this one.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot import scheduling
 from bot.browserstack.client import BrowserStackClient
 from bot.browserstack.jobs import PollSchedule
 from bot.browserstack.models import Report
+from bot.clock import Clock, SystemClock
 from bot.digest.history import DigestHistory
 from bot.digest.post import DigestPoster, Route, routes
-from bot.digest.schedule import ensure_digest_job
+from bot.reports.leases import Leases, new_instance_id
 from bot.reports.service import ReportService, Timing
-from bot.reports.store import Store, create_engine
+from bot.reports.store import Store
+from bot.scheduling import Worker
+from bot.server import RequestVerifier
 from bot.settings import Settings
 from bot.slack.access import AccessPolicy
 from bot.slack.app import create_app
 from bot.slack.delivery import SlackDelivery, retry_handlers
 from bot.slack.frontdesk import FrontDesk
 from bot.slack.messages import Answer
+from bot.storage import open_database, safe_url
 
 log = logging.getLogger(__name__)
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class Usagebot:
-    """Settings in; a Slack app, a scheduler and everything between them out."""
+    """Settings in; a Slack app, a work loop and everything between them out."""
 
     def __init__(
         self,
         settings: Settings,
         *,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Clock | None = None,
         browserstack: BrowserStackClient | None = None,
     ) -> None:
         settings.require("browserstack", "slack")
@@ -47,27 +49,33 @@ class Usagebot:
             settings.require("slack_http")
         assert settings.slack_bot_token is not None
         self.settings = settings
-        self._clock = clock
-        self.engine = create_engine(settings.database_url)
+        self.clock = clock or SystemClock()
+        self.engine = open_database(settings.database)
         self.store = Store(self.engine)
-        self.browserstack = browserstack or BrowserStackClient.from_settings(settings)
+        self.leases = Leases(
+            owner=new_instance_id(), clock=self.clock, stale=settings.instance_stale_seconds
+        )
+        self.browserstack = browserstack or BrowserStackClient.from_settings(
+            settings, clock=self.clock
+        )
         self.slack = WebClient(
             token=settings.slack_bot_token.get_secret_value(),
             base_url=settings.slack_api_base,
             retry_handlers=retry_handlers(),
             timeout=15,
         )
-        self.scheduler = scheduling.build_scheduler(self.engine)
-        self.polls = scheduling.Polls(self.scheduler)
         self.delivery = SlackDelivery(
-            client=self.slack, store=self.store, clock=clock, idle_exclude=settings.idle_exclusions
+            client=self.slack,
+            store=self.store,
+            clock=self.clock,
+            idle_exclude=settings.idle_exclusions,
         )
         self.service = ReportService(
             store=self.store,
             client=self.browserstack,
             notifier=self.delivery,
-            schedule_poll=self.polls.schedule,
-            cancel_poll=self.polls.cancel,
+            leases=self.leases,
+            clock=self.clock,
             timing=Timing(
                 deadline=settings.report_deadline_seconds,
                 cache_ttl=settings.report_cache_seconds,
@@ -76,10 +84,10 @@ class Usagebot:
                     maximum=settings.report_poll_max_seconds,
                 ),
             ),
-            clock=clock,
         )
         self.access = AccessPolicy(
             self.slack,
+            clock=self.clock,
             allowed_users=settings.allowed_user_ids,
             allowed_usergroup=settings.allowed_usergroup,
         )
@@ -88,7 +96,7 @@ class Usagebot:
             browserstack=self.browserstack,
             history=DigestHistory(self.engine),
             slack=self.slack,
-            clock=clock,
+            clock=self.clock,
         )
         self.delivery.digest_preview = self._digest_preview
         self.frontdesk = FrontDesk(
@@ -96,42 +104,52 @@ class Usagebot:
             delivery=self.delivery,
             access=self.access,
             store=self.store,
-            clock=clock,
+            leases=self.leases,
+            clock=self.clock,
             digest_period=self.digest.period,
         )
-        self.app: App = create_app(self, client=self.slack)
+        self.worker = Worker(
+            store=self.store,
+            leases=self.leases,
+            clock=self.clock,
+            step=self.service.step,
+            check=self.frontdesk.check,
+            deliver=self.service.deliver,
+            digest=self.digest.run_due if routes(settings) else None,
+            tick=settings.scheduler_tick_seconds,
+        )
+        self.service.kick = self.worker.kick
+        self.app: App = create_app(self.frontdesk, client=self.slack)
 
-    def now(self) -> dt.datetime:
-        return self._clock()
-
-    def today(self) -> dt.date:
-        return self._clock().date()
+    def request_verifier(self) -> RequestVerifier:
+        """HTTP mode's signature check, on this bot's clock."""
+        secret = self.settings.slack_signing_secret
+        assert secret is not None, "HTTP mode needs SLACK_SIGNING_SECRET"
+        return RequestVerifier(secret.get_secret_value(), clock=self.clock)
 
     def start(self) -> None:
-        """Start polling; resume whatever a previous run left unfinished."""
-        scheduling.install(self.service, self.digest)
-        # Paused until the jobs are in order, so that a digest missed during an outage is seen
-        # (and run late) rather than replaced by next week's.
-        self.scheduler.start(paused=True)
-        if routes(self.settings):
-            ensure_digest_job(self.scheduler, self.settings, scheduling.run_weekly_digest)
-        resumed = self.service.recover(has_poll=self.polls.has)
-        self.scheduler.resume()
-        pending = len(self.store.pending_datasets())
-        log.info("usagebot started: %d reports in progress, %d resumed", pending, resumed)
+        """Start the work loop: it resumes whatever a previous run left unfinished."""
+        self.worker.start()
+        log.info(
+            "usagebot started as %s on %s: %d reports in progress, %d requests open",
+            self.leases.owner,
+            safe_url(self.settings.database),
+            len(self.store.pending_datasets()),
+            self.store.open_requests(),
+        )
 
     def stop(self, *, wait: bool = True) -> None:
-        self.frontdesk.close()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=wait)
-        scheduling.install(None)
+        """Stop taking work; with ``wait``, finish what was started and hand the rest back."""
+        self.frontdesk.close(wait=wait)
+        self.worker.stop(wait=wait)
+        if wait:
+            self.store.retire(self.leases.owner)
         self.browserstack.close()
         self.engine.dispose()
 
     def health(self) -> dict[str, object]:
-        """What /healthz reports: the scheduler runs and the database answers."""
-        pending = len(self.store.pending_datasets())
-        return {"ok": self.scheduler.running, "reports_in_progress": pending}
+        """What /healthz reports: the work loop ticks, which means the database answers."""
+        return {"ok": self.worker.healthy(), "instance": self.leases.owner}
 
     def _digest_preview(self, report: Report, now: dt.datetime) -> Answer:
         """``/usage digest``: this week's digest as it would be posted, for the asker only."""

@@ -1,97 +1,204 @@
-"""The scheduler, its job ids, and the module-level job functions it runs.
+"""The work loop: APScheduler ticks, and each tick takes whatever work is due in the database.
 
-APScheduler's SQLAlchemy job store pickles each job, so job functions live at module level, take
-ids rather than objects, and find the running bot through ``install``. Job ids are fixed
-(``poll:<dataset key>``) and added with ``replace_existing=True``, so a restart or a second
-``schedule_poll`` never duplicates a job. One scheduler per database: APScheduler's own FAQ says a
-persistent job store must never be shared by two running schedulers.
+Nothing waits in memory. A dataset's next step has a due time in its row, a request's state says
+what it needs, the digest's schedule is a cron expression read against the clock; each tick
+(every ``tick`` seconds, and at once when ``kick`` says new work is due):
+
+1. sends this instance's heartbeat, which keeps its leases alive (``bot.reports.leases``);
+2. claims due dataset steps and due requests (checks after a restart, answers whose dataset
+   ended, answers whose answerer died) and runs them on a bounded pool of workers;
+3. once a minute, posts the weekly digest if it is due and not yet posted (``bot.digest``).
+
+So a restart resumes everything by itself, two replicas on one database share the work (each
+piece is claimed by one of them), and a database that is locked or gone for a while only delays
+the work: a failed tick is logged and the next one tries again. ``healthy`` turns false when no
+tick has succeeded for ``health_bound`` seconds, and true again with the next one that does.
+
+APScheduler keeps only the tick, in memory: its persistent job store, which two schedulers must
+never share, is not used.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import logging
-from typing import TYPE_CHECKING
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.engine import Engine
 
-if TYPE_CHECKING:
-    from bot.digest.post import DigestPoster
-    from bot.reports.service import ReportService
+from bot.clock import Clock
+from bot.reports.leases import Leases
+from bot.reports.store import RequestState, Store
+from bot.storage import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
-_service: ReportService | None = None
-_digest: DigestPoster | None = None
+TICK_JOB = "tick"
+KICK_JOB = "kick"
+DIGEST_CHECK_SECONDS = 60.0
 
 
-def install(service: ReportService | None, digest: DigestPoster | None = None) -> None:
-    """Make these the ones the job functions below work with (None to detach)."""
-    # The scheduler's pickled jobs can carry only names and ids: this is their way in.
-    global _service, _digest
-    _service, _digest = service, digest
+class Worker:
+    """Runs the work that is due, as told by the database and the clock."""
 
-
-def poll_dataset(key: str) -> None:
-    """Job: one polling step of a report dataset."""
-    if _service is None:
-        log.error("poll of %s ran before the service was installed", key)
-        return
-    _service.poll(key)
-
-
-def run_weekly_digest() -> None:
-    """Job: post the weekly idle-seat digest (once per week and channel, whatever happens)."""
-    if _digest is None:
-        log.error("the weekly digest ran before the bot was installed")
-        return
-    _digest.run_scheduled()
-
-
-def poll_job_id(key: str) -> str:
-    return f"poll:{key}"
-
-
-def build_scheduler(engine: Engine, *, workers: int = 4) -> BackgroundScheduler:
-    """A scheduler whose jobs persist in the bot's database."""
-    return BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine)},
-        executors={"default": ThreadPoolExecutor(max_workers=workers)},
-        job_defaults={
-            "coalesce": True,
-            "max_instances": 1,
-            # A poll that is late (the process was down) is still wanted: run it however late.
-            "misfire_grace_time": None,
-        },
-        timezone=dt.UTC,
-    )
-
-
-class Polls:
-    """Schedules and cancels the polling jobs of datasets."""
-
-    def __init__(self, scheduler: BackgroundScheduler) -> None:
-        self.scheduler = scheduler
-
-    def schedule(self, key: str, when: dt.datetime) -> None:
-        self.scheduler.add_job(
-            poll_dataset,
-            trigger="date",
-            run_date=when,
-            args=[key],
-            id=poll_job_id(key),
-            name=f"poll {key}",
-            replace_existing=True,
+    def __init__(
+        self,
+        *,
+        store: Store,
+        leases: Leases,
+        clock: Clock,
+        step: Callable[[str], Any],
+        check: Callable[[str], Any],
+        deliver: Callable[[str], Any],
+        digest: Callable[[], Any] | None = None,
+        tick: float = 1.0,
+        workers: int = 4,
+        health_bound: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.leases = leases
+        self.clock = clock
+        self._step, self._check, self._deliver, self._digest = step, check, deliver, digest
+        self.tick_seconds = tick
+        self.workers = workers
+        self.health_bound = max(health_bound, 5 * tick)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
+        self._busy: set[str] = set()  # work queued or running here, by key or request id
+        self._lock = threading.Lock()
+        self._last_ok: float | None = None  # monotonic time of the last tick that succeeded
+        self._next_digest_check = 0.0
+        self._digest_running = threading.Event()
+        self._failing = False
+        self._scheduler = BackgroundScheduler(
+            executors={"default": SchedulerExecutor(max_workers=2)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
 
-    def cancel(self, key: str) -> None:
-        with contextlib.suppress(JobLookupError):
-            self.scheduler.remove_job(poll_job_id(key))
+    # Life cycle
 
-    def has(self, key: str) -> bool:
-        return self.scheduler.get_job(poll_job_id(key)) is not None
+    def start(self) -> None:
+        self._last_ok = time.monotonic()  # a fresh start counts as healthy until proven not
+        self._scheduler.add_job(
+            self.tick, "interval", seconds=self.tick_seconds, id=TICK_JOB, name="work tick"
+        )
+        self._scheduler.start()
+        self.kick()
+
+    def stop(self, *, wait: bool = True) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler.running
+
+    def kick(self) -> None:
+        """Tick now, not at the next interval: new work is due."""
+        if self._scheduler.running:
+            # No trigger: APScheduler runs it once, as soon as it can.
+            self._scheduler.add_job(self.tick, id=KICK_JOB, name="work now", replace_existing=True)
+
+    def healthy(self) -> bool:
+        """A tick succeeded within ``health_bound`` seconds (and the scheduler runs)."""
+        last = self._last_ok
+        return (
+            self._scheduler.running
+            and last is not None
+            and time.monotonic() - last <= self.health_bound
+        )
+
+    # The tick
+
+    def tick(self) -> None:
+        """Heartbeat, then claim and start every piece of due work there is room for."""
+        try:
+            self.store.heartbeat(self.leases.owner, now=self.clock.now())
+            self._take_due_work()
+            self._maybe_digest()
+        except TRANSIENT_ERRORS as error:
+            if not self._failing:
+                log.warning("the database is not answering (%s); trying again", _short(error))
+            self._failing = True
+            return
+        except Exception:
+            log.exception("the work tick failed; trying again at the next one")
+            return
+        if self._failing:
+            log.warning("the database answers again; work goes on")
+            self._failing = False
+        self._last_ok = time.monotonic()
+
+    def _take_due_work(self) -> None:
+        room = self._room()
+        if room <= 0:
+            return
+        lease = self.leases.take()
+        for key in self.store.claim_due_datasets(lease, limit=room):
+            self._submit(f"dataset:{key}", self._step, key)
+        room = self._room()
+        if room <= 0:
+            return
+        for request_id in self.store.due_requests(self.leases.take(), limit=room * 2):
+            self._submit(f"request:{request_id}", self._handle_request, request_id)
+
+    def _handle_request(self, request_id: str) -> None:
+        request = self.store.request(request_id)
+        if request is None:
+            return
+        if request.state is RequestState.RECEIVED:
+            self._check(request_id)
+        else:
+            self._deliver(request_id)
+
+    def _maybe_digest(self) -> None:
+        if self._digest is None or self._digest_running.is_set():
+            return
+        now = time.monotonic()
+        if now < self._next_digest_check:
+            return
+        self._next_digest_check = now + DIGEST_CHECK_SECONDS
+        self._digest_running.set()
+        self._pool.submit(self._run_digest)
+
+    def _run_digest(self) -> None:
+        assert self._digest is not None
+        try:
+            self._digest()
+        except Exception:
+            log.exception("the weekly digest failed; it is tried again at the next check")
+        finally:
+            self._digest_running.clear()
+
+    # The pool
+
+    def _room(self) -> int:
+        with self._lock:
+            return self.workers - len(self._busy)
+
+    def _submit(self, name: str, work: Callable[[str], Any], arg: str) -> None:
+        with self._lock:
+            if name in self._busy:
+                return
+            self._busy.add(name)
+        self._pool.submit(self._run, name, work, arg)
+
+    def _run(self, name: str, work: Callable[[str], Any], arg: str) -> None:
+        try:
+            work(arg)
+        except TRANSIENT_ERRORS as error:
+            # Its lease (or none) stays in the database: the work is taken up again later.
+            log.warning("%s: the database is not answering (%s)", name, _short(error))
+        except Exception:
+            log.exception("%s failed; it is tried again later", name)
+        finally:
+            with self._lock:
+                self._busy.discard(name)
+
+
+def _short(error: BaseException) -> str:
+    return " ".join(str(getattr(error, "orig", error)).split())[:200]

@@ -1,10 +1,12 @@
 """``python -m bot serve``: Socket Mode, or HTTP behind cheroot (not Bolt's development server).
 
 cheroot (CherryPy's production WSGI server) runs in one process with a thread pool and starts and
-stops cleanly from code: exactly what an app with an in-process scheduler needs (a pre-forking
-server would start one scheduler per worker on the same job store). HTTP mode serves
-``POST /slack/events`` (commands, interactivity and events, each signature-checked by Bolt) and
-``GET /healthz``.
+stops cleanly from code: what an app with an in-process scheduler needs. HTTP mode serves
+``POST /slack/events`` (commands, interactivity and events) and ``GET /healthz``.
+
+Every request to ``/slack/events`` is verified here, before Bolt parses a byte of it: a missing,
+malformed or stale timestamp, a wrong signature or a tampered body gets 401, and nothing of such
+a request is used (no response_url is called, no listener runs, no error is logged).
 """
 
 from __future__ import annotations
@@ -14,36 +16,116 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cheroot.wsgi import Server
+from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import Clock as SignatureClock
+from slack_sdk.signature import SignatureVerifier
 
-from bot.runtime import Usagebot
+from bot.clock import Clock
+
+if TYPE_CHECKING:
+    from bot.runtime import Usagebot
 
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# Slack's own bound on a request body is far below this; anything larger is not Slack.
+MAX_BODY = 1 << 20
 
 
-def wsgi_app(bot: Usagebot, *, slack_endpoint: bool = True) -> WSGIApp:
-    """Route ``/healthz`` here and everything else to Bolt (when ``slack_endpoint``)."""
-    slack = SlackRequestHandler(bot.app, path="/slack/events")
+class _VerifierClock(SignatureClock):
+    """slack_sdk's verifier asks its clock for seconds; ours gives them."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock.timestamp()
+
+
+class RequestVerifier:
+    """Slack's v0 signature check, read against the bot's clock, that never raises."""
+
+    def __init__(self, signing_secret: str, *, clock: Clock) -> None:
+        self._verifier = SignatureVerifier(signing_secret, clock=_VerifierClock(clock))
+
+    def verified(self, body: bytes, timestamp: str | None, signature: str | None) -> bool:
+        if not timestamp or not signature or not timestamp.isascii() or not timestamp.isdigit():
+            return False
+        try:
+            return self._verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+        except (ValueError, TypeError, UnicodeError):
+            return False
+
+
+def wsgi_app(
+    app: App,
+    *,
+    health: Callable[[], dict[str, object]],
+    verifier: RequestVerifier | None,
+) -> WSGIApp:
+    """Route ``/healthz`` here, and verified requests on ``/slack/events`` to Bolt.
+
+    Without a ``verifier`` (Socket Mode) only ``/healthz`` is served: accepting events over
+    HTTP there would be a back door, since nothing could check them.
+    """
+    slack = SlackRequestHandler(app, path="/slack/events")
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
-            health = bot.health()
-            status = "200 OK" if health["ok"] else "503 Service Unavailable"
-            body = json.dumps(health).encode()
-            start_response(status, [("Content-Type", "application/json")])
-            return [body]
-        if not slack_endpoint:
-            # Socket Mode verifies nothing over HTTP: accepting events here would be a back door.
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not found"]
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path == "/healthz" and method == "GET":
+            report = health()
+            status = "200 OK" if report["ok"] else "503 Service Unavailable"
+            return _reply(start_response, status, json.dumps(report).encode(), "application/json")
+        if verifier is None or path != "/slack/events":
+            return _reply(start_response, "404 Not Found", b"not found")
+        if method != "POST":
+            return _reply(start_response, "405 Method Not Allowed", b"POST only")
+        body = _read_body(environ)
+        if body is None:
+            return _reply(start_response, "413 Payload Too Large", b"too large")
+        if not verifier.verified(
+            body,
+            environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+            environ.get("HTTP_X_SLACK_SIGNATURE"),
+        ):
+            return _reply(start_response, "401 Unauthorized", b"invalid request")
+        # Bolt reads the body again from wsgi.input.
+        environ["wsgi.input"] = _Body(body)
         return slack(environ, start_response)
 
     return application
+
+
+class _Body:
+    """The request body, already read, for Bolt's adapter to read once more."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def read(self, size: int = -1) -> bytes:
+        data, self._data = (self._data, b"") if size < 0 else (self._data[:size], self._data[size:])
+        return data
+
+
+def _read_body(environ: dict[str, Any]) -> bytes | None:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_BODY:
+        return None
+    return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+def _reply(
+    start_response: Callable[..., Any], status: str, body: bytes, content_type: str = "text/plain"
+) -> list[bytes]:
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 class HttpServer:
@@ -57,7 +139,11 @@ class HttpServer:
         port: int = 3000,
         slack_endpoint: bool = True,
     ) -> None:
-        app = wsgi_app(bot, slack_endpoint=slack_endpoint)
+        app = wsgi_app(
+            bot.app,
+            health=bot.health,
+            verifier=bot.request_verifier() if slack_endpoint else None,
+        )
         self._server = Server((host, port), app, numthreads=16, server_name="usagebot")
         self._server.prepare()  # binds now, so that ``url`` knows the port
         self._thread: threading.Thread | None = None

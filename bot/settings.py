@@ -74,8 +74,13 @@ class Settings(BaseSettings):
     allowed_users: str = ""
     allowed_usergroup: str | None = None
 
-    # Storage: pending requests, cached reports and the scheduler's jobs.
-    database_url: str = "sqlite:///usagebot.sqlite"
+    # Storage: pending requests, cached reports, digest history, who works on what. Unset: a
+    # SQLite file in the user's data folder (``bot.storage.default_database_url``).
+    database_url: str | None = None
+    # The work loop: how often it looks for due work, and how long a silent instance's leases
+    # hold before another takes its work over.
+    scheduler_tick_seconds: float = Field(1.0, gt=0, le=60)
+    instance_stale_seconds: float = Field(15.0, gt=0)
 
     # The weekly idle-seat digest
     digest_channel: str | None = None
@@ -98,6 +103,7 @@ class Settings(BaseSettings):
         "slack_app_token",
         "allowed_usergroup",
         "digest_channel",
+        "database_url",
         mode="before",
     )
     @classmethod
@@ -148,6 +154,13 @@ class Settings(BaseSettings):
     def _prices(cls, value: str) -> str:
         _parse_prices(value)
         return value
+
+    @property
+    def database(self) -> str:
+        """DATABASE_URL, or the embedded default."""
+        from bot.storage import default_database_url
+
+        return self.database_url or default_database_url()
 
     @property
     def digest_zone(self) -> ZoneInfo:

@@ -1,28 +1,90 @@
-"""Shared fixtures: a real BrowserStack sandbox on loopback and clients pointed at it."""
+"""Shared fixtures: the one clock, a real BrowserStack sandbox on loopback, clients pointed at it.
+
+Every test that needs "today" takes it from the ``clock`` fixture. ``pytest --today 2027-01-01``
+moves that clock, and with it the whole stack (sandbox, Slack stand-in, bot), to another date;
+CI runs the suite once on the real date and once on a date that crosses a year boundary.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
+import sqlalchemy as sa
 
 from bot.browserstack.client import BrowserStackClient, RetryPolicy
 from bot.browserstack.ratelimit import TokenBucket
 from bot.browserstack.sandbox import SandboxConfig, SandboxServer
+from bot.clock import Clock, ShiftedClock
+from bot.stack import SANDBOX_ACCESS_KEY, SANDBOX_USERNAME
 
-USERNAME = "sandbox-owner"
-ACCESS_KEY = "sandbox-secret-key-123"
-TODAY = dt.date(2026, 11, 25)
+USERNAME, ACCESS_KEY = SANDBOX_USERNAME, SANDBOX_ACCESS_KEY
 FAST_RETRY = RetryPolicy(
     attempts=4, wait_initial=0.01, wait_max=0.05, wait_jitter=0.0, timeout=30, rate_limited_wait=0.2
 )
 
 
-class FakeClock:
-    """A monotonic clock that only moves when told; ``wait`` advances it instead of sleeping."""
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--today",
+        type=dt.date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="run the whole stack on this date (the clock keeps the real time of day)",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    today = config.getoption("--today")
+    return f"today: {today} (--today)" if today else "today: the real date"
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> ShiftedClock:
+    """The clock of everything a test runs: the real time, or moved to ``--today``."""
+    today: dt.date | None = request.config.getoption("--today")
+    return ShiftedClock.on(today) if today else ShiftedClock()
+
+
+# PostgreSQL for the tests: a server with trust authentication, as on the development machines
+# and CI. Each test gets a schema of its own, dropped afterwards.
+POSTGRES_URL = os.environ.get(
+    "USAGEBOT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a schema of its own on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/bot.sqlite"
+        return
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_URL} (set USAGEBOT_TEST_POSTGRES to "
+            f"another server): {str(error.orig).strip()}"
+        )
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+class FakeTimer:
+    """A monotonic timer that only moves when told; ``wait`` advances it instead of sleeping."""
 
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
@@ -42,16 +104,16 @@ class FakeClock:
 
 
 @pytest.fixture
-def fake_clock() -> FakeClock:
-    return FakeClock()
+def fake_timer() -> FakeTimer:
+    return FakeTimer()
 
 
 SandboxFactory = Callable[..., SandboxServer]
 
 
 @pytest.fixture
-def sandbox_factory() -> Iterator[SandboxFactory]:
-    """Start sandboxes with config overrides; all are stopped after the test."""
+def sandbox_factory(clock: ShiftedClock) -> Iterator[SandboxFactory]:
+    """Start sandboxes with config overrides, on the test's clock; all stop after the test."""
     servers: list[SandboxServer] = []
 
     def start(**overrides: object) -> SandboxServer:
@@ -63,9 +125,9 @@ def sandbox_factory() -> Iterator[SandboxFactory]:
             queued_seconds=0.05,
             processing_seconds=0.05,
             rate_limit=False,
-            today=lambda: TODAY,
+            clock=clock,
         )
-        server = SandboxServer(replace(config, **overrides), host="127.0.0.1", port=0)
+        server = SandboxServer(replace(config, **overrides), host="127.0.0.1", port=0)  # type: ignore[arg-type]  # overrides are SandboxConfig fields
         server.start()
         servers.append(server)
         return server
@@ -80,7 +142,7 @@ def sandbox(sandbox_factory: SandboxFactory) -> SandboxServer:
     return sandbox_factory()
 
 
-def make_client(base_url: str, **overrides: object) -> BrowserStackClient:
+def make_client(base_url: str, *, clock: Clock, **overrides: object) -> BrowserStackClient:
     """A client with fast retries and its own (not the process-wide) limiter."""
     options: dict[str, object] = {
         "base_url": base_url,
@@ -88,11 +150,12 @@ def make_client(base_url: str, **overrides: object) -> BrowserStackClient:
         "access_key": ACCESS_KEY,
         "retry": FAST_RETRY,
         "rate_limiter": TokenBucket(burst=1000, per_minute=600_000),
-        "today": lambda: TODAY,
+        "clock": clock,
     }
     options.update(overrides)
-    return BrowserStackClient(**options)  # type: ignore[arg-type]
+    return BrowserStackClient(**options)  # type: ignore[arg-type]  # options are keyword arguments
 
 
 def make_sandbox_client(server: SandboxServer, **overrides: object) -> BrowserStackClient:
-    return make_client(server.url, **overrides)
+    """A client of ``server`` on the server's clock: they agree on the date."""
+    return make_client(server.url, clock=server.config.clock, **overrides)

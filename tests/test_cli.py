@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.browserstack.sandbox import SandboxServer
+from bot.clock import SystemClock
 from tests.conftest import ACCESS_KEY, USERNAME, SandboxFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -44,8 +45,9 @@ def sandbox_env(server: SandboxServer, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def live(sandbox_factory: SandboxFactory) -> SandboxServer:
-    # The CLI runs with today's real date, so the sandbox must too.
-    return sandbox_factory(today=None)
+    # The CLI is another process, which makes its own clock from the real date: a sandbox it
+    # talks to must be on the real date too, whatever --today says.
+    return sandbox_factory(clock=SystemClock())
 
 
 def assert_one_clean_line(stderr: str, *needles: str) -> None:
@@ -141,7 +143,7 @@ def test_unreachable_host() -> None:
 def test_job_timed_out(sandbox_factory: SandboxFactory) -> None:
     from bot.browserstack.sandbox import FaultConfig
 
-    server = sandbox_factory(today=None, faults=FaultConfig(stuck_rate=1.0))
+    server = sandbox_factory(clock=SystemClock(), faults=FaultConfig(stuck_rate=1.0))
     result = run_bot("fetch", "team", env=sandbox_env(server, REPORT_DEADLINE_SECONDS="0.5"))
     assert result.returncode == 1
     assert_one_clean_line(result.stderr, "still not ready", "cancelled")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 
+from bot.clock import ShiftedClock
 from bot.demo import run_console
 
 
-def test_scripted_session_shows_what_slack_would() -> None:
+def test_scripted_session_shows_what_slack_would(clock: ShiftedClock) -> None:
     out = io.StringIO()
     script = ("/usage help", "/usage teams", "click Details in thread", "/usage tem")
-    assert run_console(interactive=False, script=script, out=out) == 0
+    assert run_console(clock, interactive=False, script=script, out=out) == 0
     text = out.getvalue()
     assert "you> /usage teams" in text
     assert "/usage team <name>" in text  # help, with entities shown as Slack shows them

@@ -5,9 +5,13 @@ with exponential backoff and jitter on 429, 5xx, timeouts and connection errors 
 ends either in a typed result from ``models`` or in an exception from ``errors``. httpx never
 leaks past this module.
 
-Creating a job is not idempotent: a POST whose answer timed out may have queued a job, so it is
-retried only when it surely did not reach BrowserStack (connection refused, connect timeout) or
-when BrowserStack said so (429, 5xx).
+Creating a job is not idempotent: a POST whose answer timed out, or came back unreadable, may have
+queued a job, so it is retried only when it surely did not reach BrowserStack (connection refused,
+connect timeout) or when BrowserStack said so (429, 5xx); otherwise it ends in
+``UnconfirmedJobError`` and the caller decides. Reads are retried on unreadable answers too.
+
+The date comes from the injected clock (``bot.clock``); credentials never appear in a message,
+a log line or an exception: errors name the host only (``redact_url``).
 """
 
 from __future__ import annotations
@@ -40,10 +44,10 @@ from bot.browserstack.models import (
     classify_status,
 )
 from bot.browserstack.ratelimit import TokenBucket
+from bot.redact import redact_url
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
+    from bot.clock import Clock
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,10 +113,6 @@ def shared_rate_limiter(
         return limiter
 
 
-def _utc_today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
-
-
 class BrowserStackClient:
     """Synchronous, thread-safe client; one per process is enough."""
 
@@ -127,13 +127,15 @@ class BrowserStackClient:
         rate_limiter: TokenBucket | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
-        today: Callable[[], dt.date] = _utc_today,
+        clock: Clock,
     ) -> None:
         key = access_key.get_secret_value() if isinstance(access_key, SecretStr) else access_key
         self.base_url = base_url.rstrip("/")
+        # What messages name: the host, never credentials a proxy URL may carry.
+        self.host = redact_url(self.base_url)
         self.filters_in = filters_in
         self.retry = retry or RetryPolicy()
-        self._today = today
+        self.clock = clock
         self._limiter = rate_limiter or shared_rate_limiter(account=(self.base_url, username))
         self._http = httpx.Client(
             base_url=self.base_url + _REPORT_PATH,
@@ -146,7 +148,12 @@ class BrowserStackClient:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, transport: httpx.BaseTransport | None = None
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
     ) -> BrowserStackClient:
         """A client for the configured account, sharing the process-wide rate limiter."""
         settings.require("browserstack")
@@ -165,12 +172,13 @@ class BrowserStackClient:
                 burst=settings.browserstack_rate_burst,
                 per_minute=settings.browserstack_rate_per_minute,
             ),
-            retry=RetryPolicy(attempts=settings.browserstack_retry_attempts),
+            retry=retry or RetryPolicy(attempts=settings.browserstack_retry_attempts),
             transport=transport,
+            clock=clock,
         )
 
     def __repr__(self) -> str:
-        return f"BrowserStackClient(base_url={self.base_url!r})"
+        return f"BrowserStackClient(base_url={self.host!r})"
 
     def close(self) -> None:
         self._http.close()
@@ -187,14 +195,15 @@ class BrowserStackClient:
         """Queue a report job and return its id; filters are checked before anything is sent."""
         filters = filters or ReportFilters()
         try:
-            filters.validate(today=self._today())
+            filters.validate(today=self.clock.today())
         except ValueError as error:
             raise errors.InvalidFiltersError(str(error)) from None
         params = filters.params()
         send: dict[str, Any] = {"json": params} if self.filters_in == "body" else {"params": params}
         created = self._call("POST", f"/{kind}", JobCreated, idempotent=False, **send)
         if created.job_id is None:
-            raise errors.InvalidResponseError("no job id in the answer to creating a job")
+            # A success without an id: a job may exist that we cannot name.
+            raise errors.UnconfirmedJobError(self.host)
         log.info("created %s report job %s", kind, created.job_id)
         return created.job_id
 
@@ -209,7 +218,7 @@ class BrowserStackClient:
     ) -> Report:
         """Fetch a completed job's report; ``filters`` records what the job was created with."""
         filters = filters or ReportFilters()
-        fetched_at = dt.datetime.now(dt.UTC)
+        fetched_at = self.clock.now()
         if kind is ReportKind.USER:
             users = self._call("GET", f"/user/{job_id}", UserReportResponse).data
             if users is None:
@@ -248,7 +257,13 @@ class BrowserStackClient:
         for attempt in retrying:
             with attempt:
                 response = self._send(method, path, **kwargs)
-        answer = decode(shape, response.content)
+                try:
+                    answer = decode(shape, response.content)
+                except errors.InvalidResponseError:
+                    if not idempotent:
+                        # A 200 to a create that we cannot read: the job was probably queued.
+                        raise errors.UnconfirmedJobError(self.host) from None
+                    raise
         if not answer.ok:  # type: ignore[attr-defined]
             detail = answer.message or ""  # type: ignore[attr-defined]
             raise errors.RequestRejectedError(status_code=response.status_code, detail=detail)
@@ -260,15 +275,19 @@ class BrowserStackClient:
             log.debug("rate limiter held %s %s for %.1f s", method, path, waited)
         try:
             response = self._http.request(method, path, **kwargs)
-        except (httpx.ConnectTimeout, httpx.ConnectError) as error:
-            raise _NotSent(self.base_url) from error
+        except (httpx.ConnectTimeout, httpx.ConnectError, httpx.PoolTimeout):
+            raise _NotSent(self.host) from None
         except httpx.TimeoutException:
-            raise errors.TimeoutError(self.base_url) from None
+            if method == "POST":
+                raise errors.UnconfirmedJobError(self.host) from None
+            raise errors.TimeoutError(self.host) from None
         except httpx.HTTPError:
-            raise errors.ConnectError(self.base_url) from None
+            if method == "POST":
+                raise errors.UnconfirmedJobError(self.host) from None
+            raise errors.ConnectError(self.host) from None
         log.debug("%s %s -> %s", method, path, response.status_code)
         if response.status_code >= 400:
-            raise _status_error(response)
+            raise _status_error(response, now=self.clock.now())
         return response
 
     def _backoff(self, error: Exception, *, idempotent: bool) -> bool | float:
@@ -280,7 +299,9 @@ class BrowserStackClient:
             return base + random.uniform(0, base / 4)  # noqa: S311 - jitter, not crypto
         if isinstance(error, _NotSent | errors.ServerError):
             return True
-        return isinstance(error, errors.TransportError) and idempotent
+        if isinstance(error, errors.UnconfirmedJobError):
+            return False
+        return isinstance(error, errors.TransportError | errors.InvalidResponseError) and idempotent
 
 
 class _NotSent(errors.ConnectError):
@@ -313,7 +334,7 @@ def _detail(response: httpx.Response) -> str:
     return " ".join(text.split())[:300]
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx.Response, *, now: dt.datetime) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -325,18 +346,25 @@ def _retry_after(response: httpx.Response) -> float | None:
         when = dt.datetime.strptime(value, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=dt.UTC)
     except ValueError:
         return None
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
-def _status_error(response: httpx.Response) -> errors.APIError:
+# The API text names no status for a full queue; the sandbox (and, we infer, BrowserStack) says so
+# in words with a 422 or a 429.
+_QUEUE_FULL = ("queue is full", "jobs in queue", "queue limit", "too many report jobs")
+
+
+def _status_error(response: httpx.Response, *, now: dt.datetime) -> errors.APIError:
     status = response.status_code
     detail = _detail(response)
+    if status in (422, 429) and any(words in detail.lower() for words in _QUEUE_FULL):
+        return errors.QueueFullError(status_code=status, detail=detail)
     if status in (401, 403):
         return errors.AuthenticationError(status_code=status, detail=detail)
     if status == 404:
         return errors.NotFoundError(detail=detail)
     if status == 429:
-        return errors.RateLimitedError(detail=detail, retry_after=_retry_after(response))
+        return errors.RateLimitedError(detail=detail, retry_after=_retry_after(response, now=now))
     if status >= 500:
         return errors.ServerError(status_code=status, detail=detail)
     return errors.RequestRejectedError(status_code=status, detail=detail)

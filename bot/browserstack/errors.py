@@ -8,11 +8,14 @@ knowing how HTTP works. Each message is a sentence a Slack user can read.
     ├── InvalidFiltersError          the request was not sent: bad dates or product
     ├── TransportError               BrowserStack could not be reached
     │   ├── ConnectError             host unreachable, DNS, TLS
-    │   └── TimeoutError             no answer in time
+    │   ├── TimeoutError             no answer in time
+    │   └── UnconfirmedJobError      a create was sent but its answer never came (or was
+    │                                unreadable): BrowserStack may hold a job we cannot name
     ├── APIError                     BrowserStack answered with an error status
     │   ├── AuthenticationError      401/403: wrong username or access key, or no permission
     │   ├── NotFoundError            404: no such job (or endpoint)
     │   ├── RequestRejectedError     400/409/422: BrowserStack refused the request as sent
+    │   │   └── QueueFullError       the account's report queue is full: wait, then ask again
     │   ├── RateLimitedError         429 after every retry
     │   └── ServerError              5xx after every retry
     ├── InvalidResponseError         not JSON, or not the documented shape
@@ -23,6 +26,9 @@ knowing how HTTP works. Each message is a sentence a Slack user can read.
 """
 
 from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
 
 
 class BrowserStackError(Exception):
@@ -50,6 +56,14 @@ class ConnectError(TransportError):
 class TimeoutError(TransportError):
     def __init__(self, host: str) -> None:
         super().__init__(f"BrowserStack at {host} did not answer in time. Try again later.")
+        self.host = host
+
+
+class UnconfirmedJobError(TransportError):
+    def __init__(self, host: str) -> None:
+        super().__init__(
+            f"BrowserStack at {host} did not confirm the report job; it may have been created."
+        )
         self.host = host
 
 
@@ -87,6 +101,10 @@ class RequestRejectedError(APIError):
         super().__init__(
             f"BrowserStack rejected the request{reason}", status_code=status_code, detail=detail
         )
+
+
+class QueueFullError(RequestRejectedError):
+    """Inferred from the answer's wording: the API text names no status for a full queue."""
 
 
 class RateLimitedError(APIError):
@@ -131,12 +149,12 @@ class JobFailedError(JobError):
 
 
 class JobTimedOutError(JobError):
-    def __init__(self, *, job_id: str, waited: float) -> None:
-        minutes = max(1, round(waited / 60))
+    def __init__(self, *, job_id: str | None, waited: float) -> None:
+        what = "the job was cancelled" if job_id else "no job was left waiting"
         super().__init__(
-            f"The report was still not ready after {minutes} min, so the job was cancelled. "
+            f"The report was still not ready after {duration(waited)}, so {what}. "
             "BrowserStack may be busy; try again later or ask for a shorter period.",
-            job_id=job_id,
+            job_id=job_id or "",
         )
         self.waited = waited
 
@@ -144,3 +162,48 @@ class JobTimedOutError(JobError):
 class JobCancelledError(JobError):
     def __init__(self, *, job_id: str) -> None:
         super().__init__("The report was cancelled.", job_id=job_id)
+
+
+def duration(seconds: float) -> str:
+    """``15 s``, ``1 min``, ``2 min 30 s``, ``1 h 5 min``: exact to the second, as people say it."""
+    if seconds < 1:
+        return f"{max(seconds, 0):.1f} s"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h"] if hours else []
+    parts += [f"{minutes} min"] if minutes else []
+    parts += [f"{secs} s"] if secs or not parts else []
+    return " ".join(parts)
+
+
+class FailureKind(enum.StrEnum):
+    """What a failure means for the person who asked; kept with a failed report."""
+
+    CREDENTIALS = "credentials"  # the admins must fix the bot's BrowserStack settings
+    UNREACHABLE = "unreachable"  # BrowserStack is down or unreachable: try again later
+    RATE_LIMITED = "rate_limited"
+    TIMED_OUT = "timed_out"
+    JOB_FAILED = "job_failed"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a report could not be made, in a form that survives the database and a restart."""
+
+    kind: FailureKind
+    message: str
+
+    @classmethod
+    def of(cls, error: BrowserStackError) -> Failure:
+        kinds: list[tuple[type[BrowserStackError], FailureKind]] = [
+            (AuthenticationError, FailureKind.CREDENTIALS),
+            (RateLimitedError, FailureKind.RATE_LIMITED),
+            (TransportError, FailureKind.UNREACHABLE),
+            (ServerError, FailureKind.UNREACHABLE),
+            (JobTimedOutError, FailureKind.TIMED_OUT),
+            (JobFailedError, FailureKind.JOB_FAILED),
+        ]
+        kind = next((k for cls_, k in kinds if isinstance(error, cls_)), FailureKind.OTHER)
+        return cls(kind, str(error))

@@ -65,15 +65,16 @@ def run_report(
     """Create a job, poll it until done, and return its report.
 
     ``wait(seconds)`` sleeps and returns True when the caller cancelled (by default it waits on
-    ``cancel``). Past ``deadline`` seconds, or on cancel, the job is deleted so that it stops
-    taking a place in the account's queue, and JobTimedOutError or JobCancelledError is raised.
+    ``cancel``). While the account's queue is full, creating is tried again on the poll schedule.
+    Past ``deadline`` seconds, or on cancel, the job is deleted so that it stops taking a place in
+    the account's queue, and JobTimedOutError or JobCancelledError is raised.
     """
     filters = filters or ReportFilters()
     schedule = schedule or PollSchedule()
     cancel = cancel or threading.Event()
     wait = wait or cancel.wait
     started = clock()
-    job_id = client.create_job(kind, filters)
+    job_id = _create(client, kind, filters, schedule, deadline, started, clock, wait)
     last_status: str | None = None
     polls = 0
     finished = False
@@ -110,6 +111,31 @@ def run_report(
     finally:
         if not finished:
             _delete_quietly(client, kind, job_id)
+
+
+def _create(
+    client: BrowserStackClient,
+    kind: ReportKind,
+    filters: ReportFilters,
+    schedule: PollSchedule,
+    deadline: float,
+    started: float,
+    clock: Callable[[], float],
+    wait: Callable[[float], bool],
+) -> str:
+    """Queue the job, waiting for a place while the account's queue is full."""
+    tries = 0
+    while True:
+        try:
+            return client.create_job(kind, filters)
+        except errors.QueueFullError:
+            elapsed = clock() - started
+            if elapsed > deadline:
+                raise
+            log.info("the report queue is full; asking again in %.0f s", schedule.delay(tries))
+            if wait(schedule.delay(tries)):
+                raise errors.JobCancelledError(job_id="") from None
+            tries += 1
 
 
 def _delete_quietly(client: BrowserStackClient, kind: ReportKind, job_id: str) -> None:

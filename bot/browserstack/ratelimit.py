@@ -23,7 +23,7 @@ class TokenBucket:
         *,
         burst: int,
         per_minute: float,
-        clock: Callable[[], float] = time.monotonic,
+        timer: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         if burst < 1 or per_minute <= 0:
@@ -31,11 +31,11 @@ class TokenBucket:
         self.burst = burst
         self.per_minute = per_minute
         self._interval = 60.0 / per_minute
-        self._clock = clock
+        self._timer = timer
         self._sleep = sleep
         self._lock = threading.Lock()
         self._tokens = float(burst)
-        self._updated = clock()
+        self._updated = timer()
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._updated)
@@ -45,7 +45,7 @@ class TokenBucket:
     def reserve(self) -> float:
         """Take a token, possibly from the future; return how long to wait before using it."""
         with self._lock:
-            now = self._clock()
+            now = self._timer()
             self._refill(now)
             self._tokens -= 1.0
             # A negative balance is a queue of reservations; each waits for its token to refill.
@@ -61,7 +61,7 @@ class TokenBucket:
     def try_acquire(self) -> bool:
         """Take a token only if one is available now (the sandbox's server-side check)."""
         with self._lock:
-            self._refill(self._clock())
+            self._refill(self._timer())
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
                 return True
@@ -70,5 +70,5 @@ class TokenBucket:
     def retry_after(self) -> float:
         """Seconds until a token will be available."""
         with self._lock:
-            self._refill(self._clock())
+            self._refill(self._timer())
             return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) * self._interval

@@ -26,12 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bot.digest.rules import SeatKey, Snapshot
-from bot.reports.store import UTCDateTime
+from bot.storage import UTCDateTime, metadata, read, write
 
 __all__ = ["DigestEntry", "DigestHistory", "DigestState", "digest_history"]
-
-# Its own metadata: the table is created by DigestHistory, whoever else shares the database.
-metadata = sa.MetaData()
 
 digest_history = sa.Table(
     "digest_history",
@@ -83,15 +80,10 @@ class DigestHistory:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        try:
-            metadata.create_all(engine)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
-            # Another process created the table between the check and the CREATE: look again.
-            metadata.create_all(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as connection:
+        with write(self.engine) as connection:
             yield connection
 
     def claim(self, week: str, channel: str, *, now: dt.datetime, late: bool = False) -> bool:
@@ -150,7 +142,7 @@ class DigestHistory:
     def entry(self, week: str, channel: str) -> DigestEntry | None:
         """That week's digest in that channel, if claimed."""
         columns = [c for c in digest_history.c if c.name != "snapshot"]
-        with self._tx() as tx:
+        with read(self.engine) as tx:
             row = tx.execute(
                 sa.select(*columns)
                 .where(digest_history.c.week == week)
@@ -161,7 +153,7 @@ class DigestHistory:
     def previous_snapshot(self, channel: str, before_week: str) -> Snapshot | None:
         """The idle seats of the latest digest posted in ``channel`` before ``before_week``."""
         # Week keys ("2026-W48") sort as text in the order of time.
-        with self._tx() as tx:
+        with read(self.engine) as tx:
             row = tx.execute(
                 sa.select(digest_history.c.week, digest_history.c.snapshot)
                 .where(digest_history.c.channel == channel)

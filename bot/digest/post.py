@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -20,10 +19,11 @@ from slack_sdk.errors import SlackApiError
 from bot.browserstack.client import BrowserStackClient
 from bot.browserstack.jobs import PollSchedule, run_report
 from bot.browserstack.models import Report, ReportFilters, ReportKind
+from bot.clock import Clock
 from bot.digest.history import DigestHistory
 from bot.digest.render import DigestMessages, prepare
 from bot.digest.rules import Digest, digest_period, week_key
-from bot.digest.schedule import digest_trigger, is_late
+from bot.digest.schedule import due_run, is_late
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,14 +61,14 @@ class DigestPoster:
         settings: Settings,
         browserstack: BrowserStackClient,
         history: DigestHistory,
+        clock: Clock,
         slack: WebClient | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.settings = settings
         self.browserstack = browserstack
         self.history = history
         self.slack = slack
-        self._clock = clock
+        self.clock = clock
 
     def period(self, now: dt.datetime) -> ReportFilters:
         start, end = digest_period(now, idle_days=self.settings.idle_days)
@@ -99,9 +99,10 @@ class DigestPoster:
         now: dt.datetime,
         late: bool = False,
         chart: bool = True,
+        week: str | None = None,
     ) -> tuple[Digest, DigestMessages]:
         """One route's digest, compared with the last one posted to its channel."""
-        week = week_key(now, self.settings.digest_zone)
+        week = week or week_key(now, self.settings.digest_zone)
         previous = self.history.previous_snapshot(route.channel, week) if route.channel else None
         return prepare(
             users.users,
@@ -117,19 +118,28 @@ class DigestPoster:
             chart=chart,
         )
 
-    def run_scheduled(self) -> list[Outcome]:
-        """The scheduler's weekly run; late when it catches up after an outage."""
-        now = self._clock()
-        late = is_late(digest_trigger(self.settings), now)
+    def run_due(self) -> list[Outcome]:
+        """The work loop's check: post this week's digests if their time came and they are not out.
+
+        Late (and marked so) when the bot catches up within the grace period after an outage.
+        """
+        now = self.clock.now()
+        scheduled = due_run(self.settings, now)
+        if scheduled is None:
+            return []
+        week = week_key(scheduled, self.settings.digest_zone)
+        if all(self.history.entry(week, r.channel) for r in routes(self.settings)):
+            return []
+        late = is_late(scheduled, now)
         if late:
             log.warning("posting the weekly digest late, after a missed run")
-        return self.post_all(now=now, late=late)
+        return self.post_all(now=now, late=late, week=week)
 
     def post_all(
-        self, *, now: dt.datetime, late: bool = False, force: bool = False
+        self, *, now: dt.datetime, late: bool = False, force: bool = False, week: str | None = None
     ) -> list[Outcome]:
         """Post every route's digest not yet posted this week (all of them with ``force``)."""
-        week = week_key(now, self.settings.digest_zone)
+        week = week or week_key(now, self.settings.digest_zone)
         due = [r for r in routes(self.settings) if force or not self.history.entry(week, r.channel)]
         outcomes = [
             Outcome(r, week, False, "already posted") for r in routes(self.settings) if r not in due
@@ -138,7 +148,9 @@ class DigestPoster:
             return outcomes
         users, teams = self.fetch(now)
         for route in due:
-            outcomes.append(self._post_one(route, users, teams, now=now, late=late, force=force))
+            outcomes.append(
+                self._post_one(route, users, teams, now=now, late=late, force=force, week=week)
+            )
         return outcomes
 
     def _post_one(
@@ -150,12 +162,12 @@ class DigestPoster:
         now: dt.datetime,
         late: bool,
         force: bool,
+        week: str,
     ) -> Outcome:
-        week = week_key(now, self.settings.digest_zone)
         claimed = self.history.claim(week, route.channel, now=now, late=late)
         if not claimed and not force:
             return Outcome(route, week, False, "already posted")
-        digest, messages = self.build(users, teams, route, now=now, late=late)
+        digest, messages = self.build(users, teams, route, now=now, late=late, week=week)
         try:
             ts = self._post(route.channel, messages)
         except SlackApiError as error:

@@ -1,11 +1,12 @@
-"""Questions in, answers out: report datasets shared between requests, polled one step at a time.
+"""Questions in, answers out: report datasets shared between requests, made one step at a time.
 
-``submit`` records a request and either answers it from a fresh dataset at once, attaches it to a
-dataset already being generated, or starts a new one. ``poll`` is one step of a dataset's life
-(create the BrowserStack job, check its status, fetch the report), run by the scheduler again and
-again until the dataset is ready, failed, timed out or cancelled. All state lives in the store,
-so a restart loses nothing: the scheduler's persistent jobs resume the polls, and ``recover``
-answers what a crash left half-done.
+``attach`` puts a checked request on its dataset: answered at once from a fresh one, joined to
+one being made, or starting a new one. ``step`` is one step of a dataset's life (create the
+BrowserStack job, check its status, fetch the report), taken by whichever process holds the
+dataset's lease when the step is due, until the dataset is ready, failed, timed out or
+cancelled. ``deliver`` answers one request whose dataset has ended. Every step starts from what
+the store says and ends by writing it back, so a process that dies at any point leaves work that
+another process (or the same one, restarted) picks up: see ``bot.scheduling``.
 
 This module knows nothing of Slack: it tells a ``Notifier`` what happened to each request.
 """
@@ -21,19 +22,26 @@ from typing import Any, Protocol
 from bot.browserstack import errors
 from bot.browserstack.client import BrowserStackClient
 from bot.browserstack.jobs import PollSchedule
-from bot.browserstack.models import JobState, Report, ReportFilters, ReportKind
-from bot.reports.store import (
-    Dataset,
-    DatasetState,
-    PendingRequest,
-    RequestState,
-    Store,
-)
+from bot.browserstack.models import JobState, Report
+from bot.clock import Clock
+from bot.reports.leases import Leases
+from bot.reports.store import Dataset, DatasetState, PendingRequest, RequestState, Store
 
 log = logging.getLogger(__name__)
 
-# Transient trouble while polling: keep trying until the deadline rather than give up at once.
-_TRANSIENT = (errors.TransportError, errors.ServerError, errors.RateLimitedError)
+# Trouble that passes: keep trying until the deadline rather than give up at once.
+_TRANSIENT = (
+    errors.TransportError,
+    errors.ServerError,
+    errors.RateLimitedError,
+    errors.InvalidResponseError,
+    errors.QueueFullError,
+)
+# A create whose answer never came may have made a job we cannot name (BrowserStack has no way
+# to list jobs): after this many, stop adding jobs to the account's queue and say so.
+MAX_UNCONFIRMED_CREATES = 2
+# How long a request may be tried (each claim is one attempt) before its asker is told it failed.
+MAX_ATTEMPTS = 5
 
 
 class Notifier(Protocol):
@@ -43,7 +51,7 @@ class Notifier(Protocol):
 
     def answer(self, request: PendingRequest, report: Report) -> None: ...
 
-    def fail(self, request: PendingRequest, error: errors.BrowserStackError) -> None: ...
+    def fail(self, request: PendingRequest, failure: errors.Failure) -> None: ...
 
     def cancelled(
         self, request: PendingRequest, *, by_user: str | None, note: str | None = None
@@ -55,13 +63,15 @@ class Timing:
     deadline: float = 900.0
     cache_ttl: float = 3600.0
     schedule: PollSchedule = field(default_factory=PollSchedule)
+    # Steps and deliveries that fail unexpectedly are tried again after this long.
+    retry_after: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
-class Submitted:
+class Attached:
     request: PendingRequest
     dataset: Dataset
-    outcome: str  # "cached" (already answered), "joined" (shares a job) or "started"
+    outcome: str  # "answered" (from the cache or a failure), "joined" or "started"
     status: str  # what to tell the asker meanwhile
 
 
@@ -81,75 +91,40 @@ class ReportService:
         store: Store,
         client: BrowserStackClient,
         notifier: Notifier,
-        schedule_poll: Callable[[str, dt.datetime], None],
-        cancel_poll: Callable[[str], None],
+        leases: Leases,
+        clock: Clock,
         timing: Timing | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        kick: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.client = client
         self.notifier = notifier
+        self.leases = leases
+        self.clock = clock
         self.timing = timing or Timing()
-        self._schedule_poll = schedule_poll
-        self._cancel_poll = cancel_poll
-        self._clock = clock
+        # Tells the scheduler that a step is due now, so that it need not wait for its tick.
+        self.kick = kick
 
-    def submit(
-        self,
-        kind: ReportKind,
-        filters: ReportFilters,
-        *,
-        command: dict[str, Any],
-        user_id: str,
-        channel_id: str,
-        team_id: str | None = None,
-        response_url: str | None = None,
-        thread_ts: str | None = None,
-        placeholder_ts: str | None = None,
-        request_id: str | None = None,
-    ) -> Submitted:
-        """Record a question; answer it now from the cache, or get a report going.
+    # Requests
 
-        Raises RequestExists when ``request_id`` was cancelled before it got here.
+    def attach(self, request_id: str) -> Attached | None:
+        """Put a checked request on its dataset (this process must hold its lease, or nobody).
+
+        None when the request was cancelled, or taken by someone else, meanwhile.
         """
-        now = self._clock()
-        # The request is stored first: a Cancel click that raced ahead has left a tombstone
-        # under this id, and then nothing may start for it.
-        request = self.store.add_request(
-            command=command,
-            user_id=user_id,
-            channel_id=channel_id,
-            team_id=team_id,
-            response_url=response_url,
-            thread_ts=thread_ts,
-            now=now,
-            request_id=request_id,
-            placeholder_ts=placeholder_ts,
-        )
-        while True:
-            dataset, new = self.store.start_dataset(
-                kind, filters, now=now, deadline=self.timing.deadline
-            )
-            self.store.update_request(request.id, dataset_key=dataset.key)
-            # Read the dataset again: since start_dataset a poll may have finished it (then this
-            # request would wait for an answer already given out), or the last other asker may
-            # have cancelled it (see ``Store.abandon_dataset``): then start afresh.
-            current = self.store.dataset(dataset.key) or dataset
-            if current.state is not DatasetState.CANCELLED:
-                break
-        request = self.store.request(request.id) or request
-        if current.fresh(now):
-            report = self.store.report(current.key)
-            if report is not None:
-                self._answer(request, report)
-                return Submitted(request, current, "cached", "ready")
-        if current.state is DatasetState.FAILED:
-            self._fail_request(request, errors.BrowserStackError(current.error or "failed"))
-            return Submitted(request, current, "failed", "failed")
+        lease = self.leases.take()
+        now = lease.now
+        attached = self.store.attach(request_id, lease, deadline=self.timing.deadline)
+        if attached is None:
+            return None
+        request, dataset, new = attached
+        if dataset.fresh(now) or dataset.state is DatasetState.FAILED:
+            self.deliver(request.id)
+            return Attached(request, dataset, "answered", "ready")
         if new:
-            self._schedule_poll(current.key, now)
-            return Submitted(request, current, "started", self.describe(current))
-        return Submitted(request, current, "joined", self.describe(current))
+            self.kick()
+            return Attached(request, dataset, "started", self.describe(dataset))
+        return Attached(request, dataset, "joined", self.describe(dataset))
 
     def describe(self, dataset: Dataset) -> str:
         """Where a dataset stands, in words for a placeholder."""
@@ -160,59 +135,224 @@ class ReportService:
             return f"{word}, {ahead} job{'s' if ahead != 1 else ''} ahead" if ahead else word
         return status
 
-    def poll(self, key: str) -> None:
-        """One step of a dataset's life; schedules the next one unless it has ended."""
+    def deliver(self, request_id: str) -> bool:
+        """Answer one request whose dataset has ended; False when there was nothing to do.
+
+        Takes the request's lease first: of two processes that try, one answers. A request
+        whose dataset is gone (cancelled by its last other asker, or expired) starts it again.
+        """
+        request = self.store.request(request_id)
+        if request is None or request.state not in (RequestState.WAITING, RequestState.ANSWERING):
+            return False
+        dataset = self.store.dataset(request.dataset_key)
+        if dataset is None or dataset.state is DatasetState.CANCELLED:
+            return self.attach(request_id) is not None
+        if dataset.state is DatasetState.PENDING:
+            return False
+        report = self.store.report(dataset.key) if dataset.state is DatasetState.READY else None
+        if dataset.state is DatasetState.READY and report is None:
+            return self.attach(request_id) is not None  # expired and pruned: make it again
+        lease = self.leases.take()
+        claimed = self.store.claim_request(
+            request_id, lease, states=(RequestState.WAITING, RequestState.ANSWERING)
+        )
+        if claimed is None:
+            return False
+        if claimed.attempts > MAX_ATTEMPTS:
+            log.error("request %s failed %d times; telling its asker", claimed.id, MAX_ATTEMPTS)
+            given_up = errors.Failure(
+                errors.FailureKind.OTHER, "The answer could not be delivered; please ask again."
+            )
+            self._tell(self.notifier.fail, claimed, given_up)
+        elif report is not None:
+            if not self._tell(self.notifier.answer, claimed, report):
+                self.store.release_request(claimed.id, lease.owner, retry_at=self._retry_at())
+                return False
+        else:
+            failure = errors.Failure(
+                errors.FailureKind(dataset.error_kind or errors.FailureKind.OTHER),
+                dataset.error or "The report could not be made.",
+            )
+            if not self._tell(self.notifier.fail, claimed, failure):
+                self.store.release_request(claimed.id, lease.owner, retry_at=self._retry_at())
+                return False
+        self.store.finish_request(
+            claimed.id, RequestState.ANSWERED, now=self.clock.now(), owner=lease.owner
+        )
+        return True
+
+    def cancel(self, request_id: str, *, by_user: str) -> CancelOutcome:
+        """Cancel ``by_user``'s own request; delete the BrowserStack job if nobody else waits."""
+        request = self.store.request(request_id)
+        now = self.clock.now()
+        if request is None or not self.store.cancel_request(request_id, user_id=by_user, now=now):
+            return CancelOutcome(cancelled=False, job_deleted=False, others_waiting=0)
+        dataset = self.store.dataset(request.dataset_key)
+        deleted, note = False, None
+        if dataset is not None and dataset.state is DatasetState.PENDING:
+            if self.store.abandon_dataset(dataset.key):
+                deleted = self._delete_job(dataset)
+                if deleted:
+                    note = "BrowserStack's report job was deleted, freeing its place in the queue."
+            else:
+                note = "Someone else is waiting for the same report, so it goes on for them."
+        others = self.store.waiting_requests(request.dataset_key)
+        self._tell(self.notifier.cancelled, request, by_user=by_user, note=note)
+        return CancelOutcome(cancelled=True, job_deleted=deleted, others_waiting=len(others))
+
+    # Datasets
+
+    def step(self, key: str) -> None:
+        """One step of a dataset whose lease this process holds; the next one is scheduled."""
+        owner = self.leases.owner
         dataset = self.store.dataset(key)
         if dataset is None or dataset.state is not DatasetState.PENDING:
+            self.store.step_done(key, owner, next_step_at=None)
             return
-        now = self._clock()
+        now = self.clock.now()
         try:
-            if dataset.job_id is None:
+            if now >= dataset.deadline_at:
+                self._time_out(dataset)
+            elif dataset.job_id is None:
                 self._create_job(dataset, now)
             else:
                 self._check_job(dataset, now)
+        except errors.UnconfirmedJobError as error:
+            self._unconfirmed(dataset, error, now)
         except _TRANSIENT as error:
-            if now >= dataset.deadline_at:
-                self._fail(dataset, error)
-            else:
-                log.warning("dataset %s: %s; trying again", key, error)
-                self._next(key, dataset.polls, now)
+            log.warning("dataset %s: %s; trying again", key, error)
+            self._again(dataset, now, error)
         except errors.BrowserStackError as error:
             self._fail(dataset, error)
+        except Exception:
+            # A bug, or the database gone: logged once; the step is tried again, never dropped,
+            # and the deadline still ends it.
+            log.exception("dataset %s: step failed unexpectedly; trying again", key)
+            self.store.step_done(key, owner, next_step_at=self._retry_at())
 
     def _create_job(self, dataset: Dataset, now: dt.datetime) -> None:
         job_id = self.client.create_job(dataset.kind, dataset.filters)
-        self.store.update_dataset(dataset.key, job_id=job_id, job_status="enqueued")
+        if not self.store.step_done(
+            dataset.key,
+            self.leases.owner,
+            next_step_at=now + dt.timedelta(seconds=self.timing.schedule.delay(0)),
+            job_id=job_id,
+            job_status="enqueued",
+            polls=0,
+        ):
+            # Our lease was taken over while we waited on BrowserStack: this job is no one's.
+            self._delete_job_id(dataset, job_id)
+            return
         self._progress(dataset.key, self.describe(self.store.dataset(dataset.key) or dataset))
-        self._next(dataset.key, 0, now)
 
     def _check_job(self, dataset: Dataset, now: dt.datetime) -> None:
         assert dataset.job_id is not None
-        if now >= dataset.deadline_at:
-            self._delete_job(dataset)
-            waited = (now - dataset.created_at).total_seconds()
-            self._fail(dataset, errors.JobTimedOutError(job_id=dataset.job_id, waited=waited))
-            return
         status = self.client.job_status(dataset.kind, dataset.job_id)
-        if status.status != dataset.job_status:
-            self.store.update_dataset(dataset.key, job_status=status.status)
-            if status.state in (JobState.QUEUED, JobState.RUNNING):
-                refreshed = self.store.dataset(dataset.key) or dataset
-                self._progress(dataset.key, self.describe(refreshed))
         if status.state is JobState.FAILED:
             self._fail(dataset, errors.JobFailedError(job_id=dataset.job_id, status=status.status))
-        elif status.state is JobState.COMPLETED:
+            return
+        if status.state is JobState.COMPLETED:
             report = self.client.get_report(dataset.kind, dataset.job_id, filters=dataset.filters)
-            self.store.finish_dataset(dataset.key, report, now=now, ttl=self.timing.cache_ttl)
-            for request in self.store.waiting_requests(dataset.key):
-                self._answer(request, report)
-        else:
-            self.store.update_dataset(dataset.key, polls=dataset.polls + 1)
-            self._next(dataset.key, dataset.polls + 1, now)
+            if self.store.finish_dataset(
+                dataset.key, self.leases.owner, report, now=now, ttl=self.timing.cache_ttl
+            ):
+                self._answer_waiting(dataset.key)
+            return
+        polls = dataset.polls + 1
+        self.store.step_done(
+            dataset.key,
+            self.leases.owner,
+            next_step_at=self._next_poll(dataset, polls, now),
+            polls=polls,
+            job_status=status.status,
+        )
+        if status.status != dataset.job_status:
+            self._progress(dataset.key, self.describe(self.store.dataset(dataset.key) or dataset))
 
-    def _next(self, key: str, polls: int, now: dt.datetime) -> None:
-        delay = self.timing.schedule.delay(polls)
-        self._schedule_poll(key, now + dt.timedelta(seconds=delay))
+    def _next_poll(self, dataset: Dataset, polls: int, now: dt.datetime) -> dt.datetime:
+        """The poll schedule's next time, but never past the deadline (then it times out)."""
+        later = now + dt.timedelta(seconds=self.timing.schedule.delay(polls))
+        return min(later, dataset.deadline_at)
+
+    def _again(self, dataset: Dataset, now: dt.datetime, error: errors.BrowserStackError) -> None:
+        """After a passing trouble: the same step later on the poll schedule.
+
+        The trouble is kept: if it lasts until the deadline, it is what the asker is told.
+        """
+        failure = errors.Failure.of(error)
+        self.store.step_done(
+            dataset.key,
+            self.leases.owner,
+            next_step_at=self._next_poll(dataset, dataset.polls + 1, now),
+            polls=dataset.polls + 1,
+            error=failure.message,
+            error_kind=failure.kind.value,
+        )
+
+    def _unconfirmed(
+        self, dataset: Dataset, error: errors.UnconfirmedJobError, now: dt.datetime
+    ) -> None:
+        """A create sent but never confirmed: a job may be queued that no one can name."""
+        count = dataset.unanswered_creates + 1
+        log.warning(
+            "dataset %s: create %d not confirmed (%s); BrowserStack may hold a job we cannot "
+            "delete",
+            dataset.key,
+            count,
+            error,
+        )
+        if count >= MAX_UNCONFIRMED_CREATES:
+            self._fail(
+                dataset,
+                errors.BrowserStackError(
+                    "BrowserStack did not confirm the report job, twice, so I stopped asking "
+                    "rather than fill the account's report queue. Try again in a few minutes."
+                ),
+                unanswered_creates=count,
+            )
+            return
+        # Leave the unconfirmed job time to run its course before queueing another.
+        later = now + dt.timedelta(seconds=self.timing.schedule.maximum)
+        self.store.step_done(
+            dataset.key,
+            self.leases.owner,
+            next_step_at=min(later, dataset.deadline_at),
+            unanswered_creates=count,
+        )
+
+    def _time_out(self, dataset: Dataset) -> None:
+        self._delete_job(dataset)
+        if dataset.job_id is None and dataset.error and dataset.error_kind:
+            # No job was ever made: what stopped it is the news, not the clock.
+            last = errors.Failure(errors.FailureKind(dataset.error_kind), dataset.error)
+            self._fail(dataset, last)
+            return
+        waited = (dataset.deadline_at - dataset.created_at).total_seconds()
+        self._fail(dataset, errors.JobTimedOutError(job_id=dataset.job_id, waited=waited))
+
+    def _fail(
+        self, dataset: Dataset, error: errors.BrowserStackError | errors.Failure, **values: Any
+    ) -> None:
+        log.warning("dataset %s failed: %s", dataset.key, error)
+        failure = error if isinstance(error, errors.Failure) else errors.Failure.of(error)
+        # A job that will never be read is deleted, so that it stops holding a queue place.
+        if dataset.job_id and not isinstance(error, errors.JobError | errors.Failure):
+            self._delete_job(dataset)
+        if self.store.step_done(
+            dataset.key,
+            self.leases.owner,
+            next_step_at=None,
+            state=DatasetState.FAILED.value,
+            error=failure.message,
+            error_kind=failure.kind.value,
+            **values,
+        ):
+            self._answer_waiting(dataset.key)
+
+    def _answer_waiting(self, key: str) -> None:
+        """Answer everyone waiting on an ended dataset, each request claimed on its own."""
+        for request in self.store.waiting_requests(key):
+            self.deliver(request.id)
 
     def _progress(self, key: str, status: str) -> None:
         for request in self.store.waiting_requests(key):
@@ -220,82 +360,29 @@ class ReportService:
                 self.store.update_request(request.id, last_status=status)
                 self._tell(self.notifier.progress, request, status)
 
-    def _answer(self, request: PendingRequest, report: Report) -> None:
-        if not self.store.claim(request.id):
-            return
-        self._tell(self.notifier.answer, request, report)
-        self.store.mark(request.id, RequestState.ANSWERED, now=self._clock())
-
-    def _fail(self, dataset: Dataset, error: errors.BrowserStackError) -> None:
-        log.warning("dataset %s failed: %s", dataset.key, error)
-        self.store.update_dataset(dataset.key, state=DatasetState.FAILED.value, error=str(error))
-        for request in self.store.waiting_requests(dataset.key):
-            self._fail_request(request, error)
-
-    def _fail_request(self, request: PendingRequest, error: errors.BrowserStackError) -> None:
-        if self.store.claim(request.id):
-            self._tell(self.notifier.fail, request, error)
-            self.store.mark(request.id, RequestState.ANSWERED, now=self._clock())
-
     def _tell(
         self, what: Callable[..., None], request: PendingRequest, *args: Any, **kwargs: Any
-    ) -> None:
-        # One person's Slack trouble must not stop the others from getting their answers.
+    ) -> bool:
+        """Call the notifier; one person's Slack trouble must not stop the others' answers."""
         try:
             what(request, *args, **kwargs)
         except Exception:
             log.exception("could not tell request %s (%s)", request.id, what.__name__)
-
-    def cancel(self, request_id: str, *, by_user: str) -> CancelOutcome:
-        """Cancel one request; delete the BrowserStack job if nobody else waits on it."""
-        request = self.store.request(request_id)
-        if request is None or not self.store.claim(request_id):
-            return CancelOutcome(cancelled=False, job_deleted=False, others_waiting=0)
-        self.store.mark(request_id, RequestState.CANCELLED, now=self._clock())
-        dataset = self.store.dataset(request.dataset_key) if request.dataset_key else None
-        deleted, note = False, None
-        if dataset is not None and dataset.state is DatasetState.PENDING:
-            if self.store.abandon_dataset(dataset.key):
-                self._cancel_poll(dataset.key)
-                deleted = self._delete_job(dataset)
-                if deleted:
-                    note = "BrowserStack's report job was deleted, freeing its place in the queue."
-            else:
-                note = "Someone else is waiting for the same report, so it goes on for them."
-        others = self.store.waiting_requests(request.dataset_key) if request.dataset_key else []
-        self._tell(self.notifier.cancelled, request, by_user=by_user, note=note)
-        return CancelOutcome(cancelled=True, job_deleted=deleted, others_waiting=len(others))
-
-    def _delete_job(self, dataset: Dataset) -> bool:
-        if dataset.job_id is None:
-            return False
-        try:
-            self.client.delete_job(dataset.kind, dataset.job_id)
-        except errors.BrowserStackError as error:
-            log.warning("could not delete job %s: %s", dataset.job_id, error)
             return False
         return True
 
-    def recover(self, *, has_poll: Callable[[str], bool]) -> int:
-        """After a restart: resume polls that have no scheduled job, answer half-done requests."""
-        now = self._clock()
-        resumed = 0
-        for dataset in self.store.pending_datasets():
-            if not has_poll(dataset.key):
-                self._schedule_poll(dataset.key, now)
-                resumed += 1
-        for request in self.store.unfinished_answers():
-            # Claimed but never marked: the process died mid-answer. Answering again may repeat
-            # a message in that narrow window; never answering would lose the request.
-            self.store.update_request(request.id, state=RequestState.WAITING.value)
-            dataset = self.store.dataset(request.dataset_key) if request.dataset_key else None
-            if dataset is None:
-                continue
-            if dataset.state is DatasetState.READY:
-                report = self.store.report(dataset.key)
-                if report is not None:
-                    self._answer(request, report)
-            elif dataset.state is not DatasetState.PENDING:
-                error = errors.BrowserStackError(dataset.error or "The report could not be made.")
-                self._fail_request(request, error)
-        return resumed
+    def _retry_at(self) -> dt.datetime:
+        return self.clock.now() + dt.timedelta(seconds=self.timing.retry_after)
+
+    def _delete_job(self, dataset: Dataset) -> bool:
+        return dataset.job_id is not None and self._delete_job_id(dataset, dataset.job_id)
+
+    def _delete_job_id(self, dataset: Dataset, job_id: str) -> bool:
+        try:
+            self.client.delete_job(dataset.kind, job_id)
+        except errors.NotFoundError:
+            return True  # already gone
+        except errors.BrowserStackError as error:
+            log.warning("could not delete job %s: %s", job_id, error)
+            return False
+        return True

@@ -1,24 +1,33 @@
-"""What must survive a restart: report datasets, the requests waiting on them, Slack event ids.
+"""What must survive a restart: report datasets, the requests waiting on them, who is working.
 
 A *dataset* is one BrowserStack report, keyed by (kind, period, product). Every question that can
 be answered from the same report shares it: identical requests in flight share one BrowserStack
 job, and a finished dataset answers new questions until it expires. A *request* is one person's
-question and where to answer it; it is answered exactly once (``claim`` moves it out of
-``waiting`` in a single UPDATE, so two workers can never both answer it).
+question and where to answer it. It is stored before Slack is acknowledged, and moves through
 
-SQLAlchemy Core on ``DATABASE_URL``: SQLite by default, any database SQLAlchemy speaks in
-production. Times are stored as naive UTC and returned aware.
+    received ──(checked, attached to its dataset)──> waiting ──(claimed)──> answering ──> answered
+        └──────────────(refused, or cancelled)──────────┴──> answered / cancelled
+
+Work is claimed with a *lease*: the claiming process's instance id and an expiry. A lease is
+free when it expired or when its owner stopped sending heartbeats (``instances``), so a process
+that dies mid-step leaves nothing stranded: another process, or the same one restarted, takes
+the step over. Every state change is one conditional UPDATE (``WHERE state = ... AND lease ...``),
+so two workers can never both take the same step, on SQLite as on PostgreSQL.
+
+SQLAlchemy Core on ``DATABASE_URL``. On SQLite, write transactions begin ``IMMEDIATE``: a
+deferred transaction that reads and then writes fails at once with "database is locked" when
+another writer got there first, where an immediate one waits its turn. Times are stored as naive
+UTC and returned aware.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,21 +37,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bot.browserstack.models import Product, Report, ReportFilters, ReportKind
+from bot.reports.question import Question
+from bot.storage import UTCDateTime, metadata, read, write
 
-metadata = sa.MetaData()
-
-
-class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out, whatever the database keeps."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        return None if value is None else value.astimezone(dt.UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        return None if value is None else value.replace(tzinfo=dt.UTC)
+__all__ = [
+    "Dataset",
+    "DatasetState",
+    "PendingRequest",
+    "RequestState",
+    "Store",
+    "dataset_key",
+    "new_request_id",
+]
 
 
 datasets = sa.Table(
@@ -60,28 +66,51 @@ datasets = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("deadline_at", UTCDateTime, nullable=False),
     sa.Column("error", sa.Text),
+    sa.Column("error_kind", sa.String(20)),
     sa.Column("report", sa.LargeBinary),
     sa.Column("fetched_at", UTCDateTime),
     sa.Column("expires_at", UTCDateTime),
+    # When the next step (create, status check, fetch) is due, and who is taking it.
+    sa.Column("next_step_at", UTCDateTime, index=True),
+    sa.Column("lease_owner", sa.String(40)),
+    sa.Column("lease_until", UTCDateTime),
+    # Creates whose answer never came: BrowserStack may hold a job we cannot name.
+    sa.Column("unanswered_creates", sa.Integer, nullable=False, default=0),
 )
 
 requests = sa.Table(
     "requests",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("dataset_key", sa.String(120), index=True),
-    sa.Column("command", sa.Text, nullable=False),
-    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("dataset_key", sa.String(120), nullable=False, index=True),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("state", sa.String(12), nullable=False, index=True),
     sa.Column("user_id", sa.String(32), nullable=False),
     sa.Column("channel_id", sa.String(32), nullable=False),
     sa.Column("team_id", sa.String(32)),
     sa.Column("response_url", sa.Text),
     sa.Column("response_url_uses", sa.Integer, nullable=False, default=0),
     sa.Column("thread_ts", sa.String(32)),
+    # A visible placeholder (public answers, mentions): the answer replaces it in place.
     sa.Column("placeholder_ts", sa.String(32)),
+    # The public copy of a private answer its asker shared (Share in channel).
+    sa.Column("shared_ts", sa.String(32)),
+    # Thread replies already posted under the answer, so that a resumed answer goes on from there.
+    sa.Column("details_posted", sa.Integer, nullable=False, default=0),
     sa.Column("last_status", sa.String(80)),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("answered_at", UTCDateTime),
+    sa.Column("lease_owner", sa.String(40)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+)
+
+instances = sa.Table(
+    "instances",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False, index=True),
 )
 
 slack_events = sa.Table(
@@ -92,10 +121,6 @@ slack_events = sa.Table(
 )
 
 
-class RequestExists(Exception):
-    """A request with that id is already stored (it was cancelled before it got going)."""
-
-
 class DatasetState(enum.StrEnum):
     PENDING = "pending"
     READY = "ready"
@@ -104,16 +129,24 @@ class DatasetState(enum.StrEnum):
 
 
 class RequestState(enum.StrEnum):
+    RECEIVED = "received"
     WAITING = "waiting"
     ANSWERING = "answering"
     ANSWERED = "answered"
     CANCELLED = "cancelled"
 
 
+OPEN_STATES = (RequestState.RECEIVED, RequestState.WAITING, RequestState.ANSWERING)
+
+
 def dataset_key(kind: ReportKind, filters: ReportFilters) -> str:
     """``team:2026-11-11:2026-11-25:all``: the identity of a report."""
     product = filters.product.filter_value if filters.product else "all"
     return f"{kind}:{filters.start}:{filters.end}:{product}"
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +161,11 @@ class Dataset:
     created_at: dt.datetime
     deadline_at: dt.datetime
     error: str | None
+    error_kind: str | None
     fetched_at: dt.datetime | None
     expires_at: dt.datetime | None
+    next_step_at: dt.datetime | None
+    unanswered_creates: int
 
     def fresh(self, now: dt.datetime) -> bool:
         """Ready and not expired: can answer a new question without asking BrowserStack."""
@@ -141,8 +177,8 @@ class PendingRequest:
     """One person's question, and everything needed to answer it after a restart."""
 
     id: str
-    dataset_key: str | None
-    command: dict[str, Any]
+    dataset_key: str
+    question: Question
     state: RequestState
     user_id: str
     channel_id: str
@@ -151,8 +187,32 @@ class PendingRequest:
     response_url_uses: int
     thread_ts: str | None
     placeholder_ts: str | None
+    shared_ts: str | None
+    details_posted: int
     last_status: str | None
     created_at: dt.datetime
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who asked, and where; with a ``response_url`` for slash commands."""
+
+    user_id: str
+    channel_id: str
+    team_id: str | None = None
+    response_url: str | None = None
+    thread_ts: str | None = None  # a mention inside a thread
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who claims, until when, and which owners still count as alive (``bot.reports.leases``)."""
+
+    owner: str
+    now: dt.datetime
+    until: dt.datetime
+    live_since: dt.datetime  # an owner whose last heartbeat is older is taken for dead
 
 
 def _dataset(row: Any) -> Dataset:
@@ -168,8 +228,11 @@ def _dataset(row: Any) -> Dataset:
         created_at=row.created_at,
         deadline_at=row.deadline_at,
         error=row.error,
+        error_kind=row.error_kind,
         fetched_at=row.fetched_at,
         expires_at=row.expires_at,
+        next_step_at=row.next_step_at,
+        unanswered_creates=row.unanswered_creates,
     )
 
 
@@ -177,7 +240,7 @@ def _request(row: Any) -> PendingRequest:
     return PendingRequest(
         id=row.id,
         dataset_key=row.dataset_key,
-        command=json.loads(row.command),
+        question=Question.decode(row.question),
         state=RequestState(row.state),
         user_id=row.user_id,
         channel_id=row.channel_id,
@@ -186,112 +249,155 @@ def _request(row: Any) -> PendingRequest:
         response_url_uses=row.response_url_uses,
         thread_ts=row.thread_ts,
         placeholder_ts=row.placeholder_ts,
+        shared_ts=row.shared_ts,
+        details_posted=row.details_posted,
         last_status=row.last_status,
         created_at=row.created_at,
+        attempts=row.attempts,
     )
 
 
+# Every column but the report blob: reading a dataset's state must not read 30 MB.
+_DATASET_COLUMNS = [c for c in datasets.c if c.name != "report"]
 _report_decoder = msgspec.msgpack.Decoder(Report)
 _report_encoder = msgspec.msgpack.Encoder()
 
 
-def new_request_id() -> str:
-    """Ids are made before the request is stored: the placeholder's Cancel button carries one."""
-    return uuid.uuid4().hex
-
-
-def create_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets the settings that make it safe across threads."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            # WAL lets the listener threads read while a poll job writes a report.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+def _free(table: sa.Table, lease: Lease) -> sa.ColumnElement[bool]:
+    """Nobody alive holds this row's lease (a lease with no owner is a retry's "not before")."""
+    live = sa.select(instances.c.id).where(instances.c.heartbeat_at >= lease.live_since)
+    return sa.or_(
+        table.c.lease_until.is_(None),
+        table.c.lease_until < lease.now,
+        sa.and_(table.c.lease_owner.is_not(None), table.c.lease_owner.not_in(live)),
+    )
 
 
 class Store:
-    """Datasets, pending requests and handled event ids, in one database."""
+    """Datasets, pending requests, instances and handled event ids, in one database."""
 
     def __init__(self, engine: Engine, *, cached_reports: int = 4) -> None:
         self.engine = engine
-        metadata.create_all(engine)
         # Decoded reports, newest last: decoding 50k users from the database costs ~0.5 s.
         self._reports: OrderedDict[str, Report] = OrderedDict()
         self._cached_reports = cached_reports
         self._lock = threading.Lock()
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as connection:
-            yield connection
+    def _read(self) -> Iterator[Connection]:
+        with read(self.engine) as tx:
+            yield tx
+
+    @contextmanager
+    def _write(self, *, timeout: float | None = None) -> Iterator[Connection]:
+        with write(self.engine, timeout=timeout) as tx:
+            yield tx
 
     # Datasets
 
     def dataset(self, key: str) -> Dataset | None:
-        with self._tx() as tx:
-            row = tx.execute(sa.select(datasets).where(datasets.c.key == key)).first()
+        with self._read() as tx:
+            row = tx.execute(sa.select(*_DATASET_COLUMNS).where(datasets.c.key == key)).first()
         return _dataset(row) if row else None
 
-    def start_dataset(
-        self, kind: ReportKind, filters: ReportFilters, *, now: dt.datetime, deadline: float
+    def _ensure_dataset(
+        self,
+        tx: Connection,
+        kind: ReportKind,
+        filters: ReportFilters,
+        *,
+        now: dt.datetime,
+        deadline: float,
     ) -> tuple[Dataset, bool]:
-        """The dataset for (kind, filters), created pending unless a live one exists.
-
-        Returns the dataset and whether it is new, i.e. whether a BrowserStack job must be started.
-        """
+        """The live dataset for (kind, filters), created pending unless one exists; is it new?"""
         key = dataset_key(kind, filters)
-        try:
-            with self._tx() as tx:
-                row = tx.execute(sa.select(datasets).where(datasets.c.key == key)).first()
-                if row is not None:
-                    existing = _dataset(row)
-                    if existing.state is DatasetState.PENDING or existing.fresh(now):
-                        return existing, False
-                    tx.execute(sa.delete(datasets).where(datasets.c.key == key))
-                tx.execute(
-                    sa.insert(datasets).values(
-                        key=key,
-                        kind=kind.value,
-                        start=filters.start,
-                        end=filters.end,
-                        product=filters.product.filter_value if filters.product else None,
-                        state=DatasetState.PENDING.value,
-                        polls=0,
-                        created_at=now,
-                        deadline_at=now + dt.timedelta(seconds=deadline),
-                    )
-                )
-        except sa.exc.IntegrityError:
-            # The same question asked at the same moment won the insert: share its dataset.
-            return self.dataset(key), False  # type: ignore[return-value]
+        row = tx.execute(sa.select(*_DATASET_COLUMNS).where(datasets.c.key == key)).first()
+        if row is not None:
+            existing = _dataset(row)
+            if existing.state is DatasetState.PENDING or existing.fresh(now):
+                return existing, False
+            tx.execute(sa.delete(datasets).where(datasets.c.key == key))
+        tx.execute(
+            sa.insert(datasets).values(
+                key=key,
+                kind=kind.value,
+                start=filters.start,
+                end=filters.end,
+                product=filters.product.filter_value if filters.product else None,
+                state=DatasetState.PENDING.value,
+                polls=0,
+                created_at=now,
+                deadline_at=now + dt.timedelta(seconds=deadline),
+                next_step_at=now,
+                unanswered_creates=0,
+            )
+        )
         with self._lock:
             self._reports.pop(key, None)
-        return self.dataset(key), True  # type: ignore[return-value]
+        row = tx.execute(sa.select(*_DATASET_COLUMNS).where(datasets.c.key == key)).one()
+        return _dataset(row), True
+
+    def claim_due_datasets(self, lease: Lease, *, limit: int) -> list[str]:
+        """Take the lease of up to ``limit`` pending datasets whose next step is due."""
+        due = (
+            sa.select(datasets.c.key)
+            .where(datasets.c.state == DatasetState.PENDING.value)
+            .where(datasets.c.next_step_at <= lease.now)
+            .where(_free(datasets, lease))
+            .order_by(datasets.c.next_step_at)
+            .limit(limit)
+        )
+        with self._read() as tx:
+            keys = list(tx.execute(due).scalars())
+        return [key for key in keys if self.claim_dataset(key, lease)]
+
+    def claim_dataset(self, key: str, lease: Lease) -> bool:
+        """Take one pending dataset's lease; False when someone alive holds it or it ended."""
+        with self._write() as tx:
+            result = tx.execute(
+                sa.update(datasets)
+                .where(datasets.c.key == key)
+                .where(datasets.c.state == DatasetState.PENDING.value)
+                .where(_free(datasets, lease))
+                .values(lease_owner=lease.owner, lease_until=lease.until)
+            )
+        return result.rowcount == 1
+
+    def step_done(
+        self, key: str, owner: str, *, next_step_at: dt.datetime | None, **values: Any
+    ) -> bool:
+        """Record a step's outcome and give the lease back; False if the lease was lost."""
+        with self._write() as tx:
+            result = tx.execute(
+                sa.update(datasets)
+                .where(datasets.c.key == key)
+                .where(datasets.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None, next_step_at=next_step_at, **values)
+            )
+        return result.rowcount == 1
 
     def update_dataset(self, key: str, **values: Any) -> None:
-        with self._tx() as tx:
+        """Change a dataset whatever its lease (progress fields no one else writes)."""
+        with self._write() as tx:
             tx.execute(sa.update(datasets).where(datasets.c.key == key).values(**values))
 
-    def finish_dataset(self, key: str, report: Report, *, now: dt.datetime, ttl: float) -> None:
+    def finish_dataset(
+        self, key: str, owner: str, report: Report, *, now: dt.datetime, ttl: float
+    ) -> bool:
         """Store the finished report; it answers new questions for ``ttl`` seconds."""
-        blob = _report_encoder.encode(report)
-        self.update_dataset(
+        done = self.step_done(
             key,
+            owner,
+            next_step_at=None,
             state=DatasetState.READY.value,
-            report=blob,
+            report=_report_encoder.encode(report),
             fetched_at=report.fetched_at,
             expires_at=now + dt.timedelta(seconds=ttl),
             error=None,
         )
-        self._remember(key, report)
+        if done:
+            self._remember(key, report)
+        return done
 
     def report(self, key: str) -> Report | None:
         """The dataset's report, from memory when recently used."""
@@ -300,7 +406,7 @@ class Store:
             if cached is not None:
                 self._reports.move_to_end(key)
                 return cached
-        with self._tx() as tx:
+        with self._read() as tx:
             blob = tx.execute(sa.select(datasets.c.report).where(datasets.c.key == key)).scalar()
         if blob is None:
             return None
@@ -316,30 +422,30 @@ class Store:
                 self._reports.popitem(last=False)
 
     def abandon_dataset(self, key: str) -> bool:
-        """Mark a pending dataset cancelled if, and only if, no request waits on it.
+        """Mark a pending dataset cancelled if, and only if, no open request waits on it.
 
-        One statement, so that a request joining at the same moment either counts here or, if
+        One statement, so that a request attaching at the same moment either counts here or, if
         it comes after, finds the dataset cancelled and starts a new one.
         """
         waiting = (
             sa.select(requests.c.id)
             .where(requests.c.dataset_key == key)
-            .where(requests.c.state == RequestState.WAITING.value)
+            .where(requests.c.state.in_([RequestState.RECEIVED, RequestState.WAITING]))
         )
-        with self._tx() as tx:
+        with self._write() as tx:
             result = tx.execute(
                 sa.update(datasets)
                 .where(datasets.c.key == key)
                 .where(datasets.c.state == DatasetState.PENDING.value)
                 .where(~sa.exists(waiting))
-                .values(state=DatasetState.CANCELLED.value)
+                .values(state=DatasetState.CANCELLED.value, next_step_at=None)
             )
         return result.rowcount == 1
 
     def pending_datasets(self) -> list[Dataset]:
-        with self._tx() as tx:
+        with self._read() as tx:
             rows = tx.execute(
-                sa.select(datasets)
+                sa.select(*_DATASET_COLUMNS)
                 .where(datasets.c.state == DatasetState.PENDING.value)
                 .order_by(datasets.c.created_at)
             ).all()
@@ -347,7 +453,7 @@ class Store:
 
     def jobs_ahead(self, key: str) -> int:
         """Our own pending datasets created before this one: they share the account's queue."""
-        with self._tx() as tx:
+        with self._read() as tx:
             created = tx.execute(
                 sa.select(datasets.c.created_at).where(datasets.c.key == key)
             ).scalar()
@@ -362,55 +468,208 @@ class Store:
 
     # Requests
 
-    def add_request(
+    def receive(
         self,
+        request_id: str,
+        question: Question,
+        origin: Origin,
         *,
-        command: dict[str, Any],
-        user_id: str,
-        channel_id: str,
-        team_id: str | None,
-        response_url: str | None,
-        thread_ts: str | None,
-        now: dt.datetime,
-        dataset_key: str | None = None,
-        request_id: str | None = None,
-        placeholder_ts: str | None = None,
-        state: RequestState = RequestState.WAITING,
-    ) -> PendingRequest:
-        request_id = request_id or new_request_id()
-        try:
-            with self._tx() as tx:
-                tx.execute(
-                    sa.insert(requests).values(
-                        id=request_id,
-                        dataset_key=dataset_key,
-                        command=json.dumps(command, sort_keys=True),
-                        state=state.value,
-                        user_id=user_id,
-                        channel_id=channel_id,
-                        team_id=team_id,
-                        response_url=response_url,
-                        response_url_uses=0,
-                        thread_ts=thread_ts,
-                        placeholder_ts=placeholder_ts,
-                        created_at=now,
-                    )
+        lease: Lease,
+        timeout: float | None = None,
+        event_id: str | None = None,
+    ) -> PendingRequest | None:
+        """Store a question as it is acknowledged, leased to the process that will check it.
+
+        With the ``event_id`` of the Slack event that asked it, in the same transaction: None
+        when that event was stored before (Slack sent it again).
+        """
+        with self._write(timeout=timeout) as tx:
+            if event_id is not None and not self._first_time_seen(tx, event_id, now=lease.now):
+                return None
+            tx.execute(
+                sa.insert(requests).values(
+                    id=request_id,
+                    dataset_key=dataset_key(question.kind, question.filters),
+                    question=question.encode().decode(),
+                    state=RequestState.RECEIVED.value,
+                    user_id=origin.user_id,
+                    channel_id=origin.channel_id,
+                    team_id=origin.team_id,
+                    response_url=origin.response_url,
+                    response_url_uses=0,
+                    thread_ts=origin.thread_ts,
+                    details_posted=0,
+                    created_at=lease.now,
+                    lease_owner=lease.owner,
+                    lease_until=lease.until,
+                    attempts=1,
                 )
-        except sa.exc.IntegrityError:
-            raise RequestExists(request_id) from None
-        return self.request(request_id)  # type: ignore[return-value]
+            )
+        request = self.request(request_id)
+        assert request is not None
+        return request
 
     def request(self, request_id: str) -> PendingRequest | None:
-        with self._tx() as tx:
+        with self._read() as tx:
             row = tx.execute(sa.select(requests).where(requests.c.id == request_id)).first()
         return _request(row) if row else None
 
     def update_request(self, request_id: str, **values: Any) -> None:
-        with self._tx() as tx:
+        with self._write() as tx:
             tx.execute(sa.update(requests).where(requests.c.id == request_id).values(**values))
 
+    def attach(
+        self, request_id: str, lease: Lease, *, deadline: float
+    ) -> tuple[PendingRequest, Dataset, bool] | None:
+        """Put a checked request on its dataset, started if need be: one transaction.
+
+        The request must be received or waiting, and its lease this caller's or free. Returns
+        the request, its dataset and whether the dataset is new; None when the request is not
+        the caller's to attach (cancelled, or being handled elsewhere).
+        """
+        now = lease.now
+        with self._write() as tx:
+            row = tx.execute(
+                sa.select(requests)
+                .where(requests.c.id == request_id)
+                .where(requests.c.state.in_([RequestState.RECEIVED, RequestState.WAITING]))
+                .where(sa.or_(requests.c.lease_owner == lease.owner, _free(requests, lease)))
+            ).first()
+            if row is None:
+                return None
+            question = Question.decode(row.question)
+            dataset, new = self._ensure_dataset(
+                tx, question.kind, question.filters, now=now, deadline=deadline
+            )
+            tx.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id)
+                .values(
+                    state=RequestState.WAITING.value,
+                    dataset_key=dataset.key,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+            row = tx.execute(sa.select(requests).where(requests.c.id == request_id)).one()
+        return _request(row), dataset, new
+
+    def claim_request(
+        self,
+        request_id: str,
+        lease: Lease,
+        *,
+        states: Sequence[RequestState],
+        mine: bool = False,
+    ) -> PendingRequest | None:
+        """Take a request in one of ``states`` whose lease is free; None when someone else has it.
+
+        ``mine``: a lease this owner already holds counts as free (it hands the work on to
+        itself). A waiting request moves to answering; a received one stays received (it is
+        being checked). Each claim counts an attempt, so a request that keeps failing can be
+        given up.
+        """
+        target = {RequestState.WAITING: RequestState.ANSWERING}
+        free = _free(requests, lease)
+        if mine:
+            free = sa.or_(requests.c.lease_owner == lease.owner, free)
+        with self._write() as tx:
+            row = tx.execute(
+                sa.select(requests.c.state, requests.c.lease_owner)
+                .where(requests.c.id == request_id)
+                .where(requests.c.state.in_([s.value for s in states]))
+                .where(free)
+            ).first()
+            if row is None:
+                return None
+            state = RequestState(row.state)
+            # A hand-over to oneself is not a new attempt.
+            again = 0 if mine and row.lease_owner == lease.owner else 1
+            result = tx.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id)
+                .where(requests.c.state == state.value)
+                .where(free)
+                .values(
+                    state=target.get(state, state).value,
+                    lease_owner=lease.owner,
+                    lease_until=lease.until,
+                    attempts=requests.c.attempts + again,
+                )
+            )
+            if result.rowcount != 1:
+                return None
+            row = tx.execute(sa.select(requests).where(requests.c.id == request_id)).one()
+        return _request(row)
+
+    def release_request(self, request_id: str, owner: str, *, retry_at: dt.datetime) -> None:
+        """Give a claimed request back after a failure, to be tried again at ``retry_at``."""
+        with self._write() as tx:
+            tx.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id)
+                .where(requests.c.lease_owner == owner)
+                .values(lease_until=retry_at, lease_owner=None)
+            )
+
+    def finish_request(
+        self, request_id: str, state: RequestState, *, now: dt.datetime, owner: str | None = None
+    ) -> bool:
+        """Mark a request answered or cancelled; with ``owner``, only while its lease is held."""
+        with self._write() as tx:
+            query = sa.update(requests).where(requests.c.id == request_id)
+            query = query.where(requests.c.state.in_([s.value for s in OPEN_STATES]))
+            if owner is not None:
+                query = query.where(requests.c.lease_owner == owner)
+            result = tx.execute(
+                query.values(state=state.value, answered_at=now, lease_owner=None, lease_until=None)
+            )
+        return result.rowcount == 1
+
+    def cancel_request(self, request_id: str, *, user_id: str, now: dt.datetime) -> bool:
+        """Cancel a request of ``user_id``'s not yet being answered; False when too late."""
+        with self._write() as tx:
+            result = tx.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id)
+                .where(requests.c.user_id == user_id)
+                .where(requests.c.state.in_([RequestState.RECEIVED, RequestState.WAITING]))
+                .values(
+                    state=RequestState.CANCELLED.value,
+                    answered_at=now,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+        return result.rowcount == 1
+
+    def due_requests(self, lease: Lease, *, limit: int) -> list[str]:
+        """Requests with work to do that nobody alive is doing, oldest first.
+
+        Received ones not yet checked; waiting ones whose dataset is ready, failed, gone or
+        cancelled; answering ones whose answerer died.
+        """
+        pending = sa.select(datasets.c.key).where(datasets.c.state == DatasetState.PENDING.value)
+        query = (
+            sa.select(requests.c.id)
+            .where(
+                sa.or_(
+                    requests.c.state.in_([RequestState.RECEIVED, RequestState.ANSWERING]),
+                    sa.and_(
+                        requests.c.state == RequestState.WAITING.value,
+                        requests.c.dataset_key.not_in(pending),
+                    ),
+                )
+            )
+            .where(_free(requests, lease))
+            .order_by(requests.c.created_at)
+            .limit(limit)
+        )
+        with self._read() as tx:
+            return list(tx.execute(query).scalars())
+
     def waiting_requests(self, key: str) -> list[PendingRequest]:
-        with self._tx() as tx:
+        with self._read() as tx:
             rows = tx.execute(
                 sa.select(requests)
                 .where(requests.c.dataset_key == key)
@@ -419,41 +678,18 @@ class Store:
             ).all()
         return [_request(row) for row in rows]
 
-    def claim(self, request_id: str, *, from_state: RequestState = RequestState.WAITING) -> bool:
-        """Take a request for answering; False when someone else already did."""
-        with self._tx() as tx:
-            result = tx.execute(
-                sa.update(requests)
-                .where(requests.c.id == request_id)
-                .where(requests.c.state == from_state.value)
-                .values(state=RequestState.ANSWERING.value)
-            )
-        return result.rowcount == 1
-
-    def mark(self, request_id: str, state: RequestState, *, now: dt.datetime) -> None:
-        self.update_request(request_id, state=state.value, answered_at=now)
-
-    def unfinished_answers(self) -> list[PendingRequest]:
-        """Requests claimed but not marked answered: the process died while answering them."""
-        with self._tx() as tx:
-            rows = tx.execute(
-                sa.select(requests).where(requests.c.state == RequestState.ANSWERING.value)
-            ).all()
-        return [_request(row) for row in rows]
-
     def open_requests(self) -> int:
         """Requests not yet answered: zero when the bot has nothing left to do."""
-        open_states = (RequestState.WAITING.value, RequestState.ANSWERING.value)
-        with self._tx() as tx:
+        with self._read() as tx:
             return tx.execute(
                 sa.select(sa.func.count())
                 .select_from(requests)
-                .where(requests.c.state.in_(open_states))
+                .where(requests.c.state.in_([s.value for s in OPEN_STATES]))
             ).scalar_one()
 
     def use_response_url(self, request_id: str) -> int:
         """Count one use of the request's response_url (Slack allows 5); return the new count."""
-        with self._tx() as tx:
+        with self._write() as tx:
             tx.execute(
                 sa.update(requests)
                 .where(requests.c.id == request_id)
@@ -463,13 +699,43 @@ class Store:
                 sa.select(requests.c.response_url_uses).where(requests.c.id == request_id)
             ).scalar_one()
 
+    # Instances
+
+    def heartbeat(self, instance: str, *, now: dt.datetime) -> None:
+        """Say that ``instance`` is alive; its leases hold while it keeps saying so."""
+        with self._write() as tx:
+            result = tx.execute(
+                sa.update(instances).where(instances.c.id == instance).values(heartbeat_at=now)
+            )
+            if result.rowcount == 0:
+                tx.execute(
+                    sa.insert(instances).values(id=instance, started_at=now, heartbeat_at=now)
+                )
+
+    def retire(self, instance: str) -> None:
+        """A clean stop: free this instance's leases at once rather than when they go stale."""
+        with self._write() as tx:
+            for table in (datasets, requests):
+                tx.execute(
+                    sa.update(table)
+                    .where(table.c.lease_owner == instance)
+                    .values(lease_owner=None, lease_until=None)
+                )
+            tx.execute(sa.delete(instances).where(instances.c.id == instance))
+
     # Slack events
 
     def first_time_seen(self, event_id: str, *, now: dt.datetime) -> bool:
         """Record an Events API event id; False when it was seen before (a Slack retry)."""
-        try:
-            with self._tx() as tx:
-                tx.execute(sa.insert(slack_events).values(event_id=event_id, received_at=now))
-        except sa.exc.IntegrityError:
+        with self._write() as tx:
+            return self._first_time_seen(tx, event_id, now=now)
+
+    @staticmethod
+    def _first_time_seen(tx: Connection, event_id: str, *, now: dt.datetime) -> bool:
+        seen = tx.execute(
+            sa.select(slack_events.c.event_id).where(slack_events.c.event_id == event_id)
+        ).first()
+        if seen is not None:
             return False
+        tx.execute(sa.insert(slack_events).values(event_id=event_id, received_at=now))
         return True

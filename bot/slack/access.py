@@ -8,14 +8,15 @@ commands costs one ``users.info`` per person.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+
+from bot.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +37,23 @@ class AccessPolicy:
         self,
         client: WebClient,
         *,
+        clock: Clock,
         allowed_users: frozenset[str] = frozenset(),
         allowed_usergroup: str | None = None,
         ttl: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.allowed_users = allowed_users
         self.allowed_usergroup = allowed_usergroup
-        self.ttl = ttl
-        self._clock = clock
-        self._people: dict[str, tuple[float, Person]] = {}
-        self._group: tuple[float, frozenset[str]] | None = None
+        self.ttl = dt.timedelta(seconds=ttl)
+        self.clock = clock
+        self._people: dict[str, tuple[dt.datetime, Person]] = {}
+        self._group: tuple[dt.datetime, frozenset[str]] | None = None
         self._lock = threading.Lock()
 
     def person(self, user_id: str) -> Person:
         """The user as Slack knows them, cached for ``ttl`` seconds."""
-        now = self._clock()
+        now = self.clock.now()
         with self._lock:
             cached = self._people.get(user_id)
         if cached and now - cached[0] < self.ttl:
@@ -93,7 +94,7 @@ class AccessPolicy:
     def _group_members(self) -> frozenset[str]:
         if not self.allowed_usergroup:
             return frozenset()
-        now = self._clock()
+        now = self.clock.now()
         if self._group and now - self._group[0] < self.ttl:
             return self._group[1]
         try:

@@ -11,31 +11,17 @@ import msgspec
 from bot.browserstack.models import Product, ProductData, Report
 from bot.reports import analysis
 from bot.reports.humanize import find_by_name
+from bot.reports.question import Question, Verb
 from bot.slack import views
-from bot.slack.commands import Verb
 from bot.slack.messages import Answer, Message
 
-
-def command_record(request: Any, *, source: str, email: str | None = None) -> dict[str, Any]:
-    """A UsageRequest as the JSON kept with a pending request (it must survive a restart)."""
-    return {
-        "verb": request.verb.value,
-        "target": email if request.verb is Verb.ME else request.target,
-        "target_user_id": request.target_user_id,
-        "product": request.product.value if request.product else None,
-        "count": request.count,
-        "thread": request.thread,
-        "public": request.public,
-        "period_label": request.period.label,
-        "describe": request.describe(),
-        "source": source,
-    }
+# Renders ``/usage digest`` (this week's digest, for the asker) from a user report.
+DigestPreview = Callable[[Report, dt.datetime], Answer]
 
 
-def title(command: dict[str, Any]) -> str:
+def title(question: Question) -> str:
     """What is being made, for placeholders: "Generating the team report for Acme"."""
-    verb = Verb(command.get("verb", Verb.HELP))
-    target = command.get("target")
+    target = question.target or "the person you mentioned"
     return {
         Verb.TEAM: f"Generating the team report for {target}",
         Verb.TEAMS: "Generating the report of all teams",
@@ -44,11 +30,11 @@ def title(command: dict[str, Any]) -> str:
         Verb.IDLE: "Looking for idle seats",
         Verb.TOP: "Finding the top users",
         Verb.DIGEST: "Preparing a preview of the weekly digest",
-    }.get(verb, "Generating the report")
+    }.get(question.verb, "Generating the report")
 
 
 def compose(
-    command: dict[str, Any],
+    question: Question,
     report: Report,
     *,
     now: dt.datetime,
@@ -56,23 +42,23 @@ def compose(
     buttons: Sequence[str],
     shared_by: str | None = None,
     idle_exclude: Sequence[str] = (),
-    digest_preview: Callable[[Report, dt.datetime], Answer] | None = None,
+    digest_preview: DigestPreview | None = None,
 ) -> Answer | Message:
-    """The answer to ``command`` from ``report``; a "did you mean" message when nothing matches."""
-    verb = Verb(command["verb"])
-    product = Product(command["product"]) if command.get("product") else None
-    period = command["period_label"]
+    """The answer to ``question`` from ``report``; a "did you mean" message when nothing matches."""
+    verb = question.verb
+    product = question.product
+    period = question.period_label
     common = {"request_id": request_id, "buttons": buttons, "shared_by": shared_by}
     if product is not None and verb not in (Verb.IDLE, Verb.TOP):
         # idle and top take the product themselves (and judge "fully idle" on every product).
         report = only_product(report, product)
     if verb is Verb.TEAM:
         by_name = {team.name: team for team in report.teams}
-        match = find_by_name(by_name, command["target"] or "")
+        match = find_by_name(by_name, question.target or "")
         if match.match is None:
             return views.not_found_message(
                 what="team",
-                query=command["target"] or "",
+                query=question.target or "",
                 suggestions=match.suggestions,
                 example_prefix="/usage team",
             )
@@ -85,7 +71,7 @@ def compose(
             overview, period_label=period, now=now, rightsizing=rightsizing, **common
         )
     if verb in (Verb.USER, Verb.ME):
-        return _user(command, report, now=now, period=period, common=common)
+        return _user(question, report, now=now, period=period, common=common)
     if verb is Verb.IDLE:
         idle = analysis.idle_seats(
             report.users, products=[product] if product else None, exclude=idle_exclude, now=now
@@ -95,7 +81,7 @@ def compose(
     if verb is Verb.DIGEST and digest_preview is not None:
         return digest_preview(report, now)
     if verb is Verb.TOP:
-        top = analysis.top_users(report.users, product=product, n=command["count"])
+        top = analysis.top_users(report.users, product=product, n=question.count)
         label = product.label if product else None
         return views.top_answer(top, product_label=label, period_label=period, **common)
     raise ValueError(f"no report answers {verb}")
@@ -120,13 +106,18 @@ def only_product(report: Report, product: Product) -> Report:
 
 
 def _user(
-    command: dict[str, Any], report: Report, *, now: dt.datetime, period: str, common: dict
+    question: Question,
+    report: Report,
+    *,
+    now: dt.datetime,
+    period: str,
+    common: dict[str, Any],
 ) -> Answer | Message:
-    wanted = (command.get("target") or "").strip().lower()
+    wanted = (question.target or "").strip().lower()
     by_email = {user.email.lower(): user for user in report.users if user.email}
     user = by_email.get(wanted)
     if user is None:
-        me = Verb(command["verb"]) is Verb.ME
+        me = question.verb is Verb.ME
         match = find_by_name([u.email for u in report.users if u.email], wanted)
         return views.not_found_message(
             what="user",

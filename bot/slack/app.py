@@ -1,9 +1,14 @@
-"""The Bolt app: built from the running bot, with its listeners and one central error handler."""
+"""The Bolt app: its listeners, what they are given, and one central error handler.
+
+Requests reach it verified: in HTTP mode ``bot.server`` checks every signature before Bolt sees
+the request (with the bot's clock), so Bolt's own check is off; Socket Mode carries no signatures.
+Listeners run before Slack gets its answer (``process_before_response``): a question is stored
+before it is acknowledged, and the slow work is handed to the front desk's pool.
+"""
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext
@@ -15,29 +20,25 @@ from bot.slack.delivery import report_unexpected
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bot.runtime import Usagebot
+    from bot.slack.frontdesk import FrontDesk
 
 log = logging.getLogger(__name__)
 
 
-def create_app(bot: Usagebot, *, client: WebClient) -> App:
-    """A Bolt app whose listeners find the bot in ``context["usagebot"]``."""
-    settings = bot.settings
-    secret = settings.slack_signing_secret
+def create_app(desk: FrontDesk, *, client: WebClient) -> App:
+    """A Bolt app whose listeners find the front desk, and only it, in ``context["desk"]``."""
     app = App(
         client=client,
-        signing_secret=secret.get_secret_value() if secret else None,
-        # Socket Mode carries no signatures; in HTTP mode every request must be signed.
-        request_verification_enabled=not settings.socket_mode,
-        token_verification_enabled=True,
-        # Listeners ack at once and hand work on; more threads than Bolt's 5 absorb bursts.
-        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt"),
+        # Verified before Bolt (bot.server.verified), or carried by Socket Mode.
+        request_verification_enabled=False,
+        token_verification_enabled=False,
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
 
     @app.use
     def _inject(context: BoltContext, next: Callable[[], None]) -> None:
-        context["usagebot"] = bot
+        context["desk"] = desk
         next()
 
     app.error(handle_error)

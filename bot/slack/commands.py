@@ -7,40 +7,28 @@ without the ``/usage`` prefix, which the renderer adds: the command's name diffe
 from __future__ import annotations
 
 import difflib
-import enum
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import NamedTuple
 
-from bot.browserstack.models import Product, ReportFilters, ReportKind
+from bot.browserstack.models import Product, ReportFilters
+from bot.reports.question import DEFAULT_TOP, Question, Source, Verb
+
+__all__ = [
+    "USAGE_FORMS",
+    "CommandError",
+    "Period",
+    "UsageForm",
+    "UsageRequest",
+    "Verb",
+    "parse_command",
+]
 
 DEFAULT_DAYS = 14  # BrowserStack's own default when a report has no dates
 MAX_DAYS = 366
-DEFAULT_TOP = 10
 MAX_TOP = 50
 _ECHO_LIMIT = 100
-
-
-class Verb(enum.StrEnum):
-    HELP = "help"
-    TEAM = "team"
-    TEAMS = "teams"
-    USER = "user"
-    ME = "me"
-    IDLE = "idle"
-    TOP = "top"
-    DIGEST = "digest"
-
-
-_KINDS = {
-    Verb.USER: ReportKind.USER,
-    Verb.ME: ReportKind.USER,
-    Verb.IDLE: ReportKind.USER,
-    Verb.TOP: ReportKind.USER,
-    Verb.TEAM: ReportKind.TEAM,
-    Verb.TEAMS: ReportKind.TEAM,
-}
 _EXAMPLES = {
     Verb.HELP: "help",
     Verb.TEAM: "team Mobile QA",
@@ -101,13 +89,25 @@ class UsageRequest:
     public: bool = False
 
     @property
-    def kind(self) -> ReportKind | None:
-        """The report that answers this request; ``None`` for help and digest."""
-        return _KINDS.get(self.verb)
-
-    @property
     def filters(self) -> ReportFilters:
         return self.period.filters(self.product)
+
+    def question(self, *, source: Source) -> Question:
+        """The request as it is stored with the pending request (help is never stored)."""
+        return Question(
+            verb=self.verb,
+            start=self.period.start,
+            end=self.period.end,
+            period_label=self.period.label,
+            describe=self.describe(),
+            source=source,
+            target=self.target,
+            target_user_id=self.target_user_id,
+            product=self.product,
+            count=self.count,
+            thread=self.thread,
+            public=self.public,
+        )
 
     def describe(self) -> str:
         """Canonical command text, e.g. ``team Acme last 7d public``, that parses back to self."""

@@ -2,8 +2,10 @@
 
 Private answers replace the ephemeral placeholder through the command's ``response_url``; Slack
 allows five uses within 30 minutes, so uses are counted in the store and, once spent or expired,
-the bot falls back to ``chat.postEphemeral`` and then to a direct message. Public answers (and
-Share) are posted in the channel, and details go in a thread under them. Private details go to
+the bot falls back to ``chat.postEphemeral`` and then to a direct message. Public answers replace
+a public placeholder posted (and recorded) before the report was asked for, so answering again
+after a crash edits that message instead of posting a second one; their details go in its thread,
+counted as they are posted, so a resumed answer goes on where it stopped. Private details go to
 the asker's direct messages, the one private place a thread can live.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -26,6 +28,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.browserstack import errors
 from bot.browserstack.models import Report
+from bot.clock import Clock
 from bot.reports.store import PendingRequest, Store
 from bot.slack import answers, views
 from bot.slack.messages import Answer, Message
@@ -36,6 +39,8 @@ RESPONSE_URL_USES = 5
 RESPONSE_URL_LIFETIME = dt.timedelta(minutes=30)
 # Keep two response_url uses for the answer and one spare, whatever happens before it.
 _PROGRESS_USES = RESPONSE_URL_USES - 2
+# Where the bot cannot post: the answer goes through the command's response_url instead.
+_NOT_POSTABLE = ("not_in_channel", "channel_not_found", "is_archived")
 
 
 def retry_handlers() -> list[Any]:
@@ -55,43 +60,46 @@ class SlackDelivery:
         *,
         client: WebClient,
         store: Store,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Clock,
         idle_exclude: Sequence[str] = (),
     ) -> None:
         self.client = client
         self.store = store
+        self.clock = clock
         self.idle_exclude = tuple(idle_exclude)
         # Set by the runtime: renders ``/usage digest`` from a user report.
-        self.digest_preview: Callable[[Report, dt.datetime], Answer] | None = None
-        self._clock = clock
+        self.digest_preview: answers.DigestPreview | None = None
 
     # Notifier
 
     def progress(self, request: PendingRequest, status: str) -> None:
         if request.response_url is None and request.placeholder_ts is None:
             return  # an ephemeral placeholder in a thread cannot be updated; don't add noise
-        if request.response_url and request.response_url_uses >= _PROGRESS_USES:
+        if (
+            request.placeholder_ts is None
+            and request.response_url
+            and request.response_url_uses >= _PROGRESS_USES
+        ):
             return
-        elapsed = self._clock() - request.created_at
+        elapsed = self.clock.now() - request.created_at
         message = views.placeholder_message(
-            title=answers.title(request.command),
-            period_label=request.command["period_label"],
+            title=answers.title(request.question),
+            period_label=request.question.period_label,
             status=status,
-            elapsed=_duration(elapsed),
+            elapsed=errors.duration(elapsed.total_seconds()),
             request_id=request.id,
         )
         self.show(request, message)
 
     def answer(self, request: PendingRequest, report: Report) -> None:
-        command = request.command
-        # A visible placeholder (a mention in a thread) is answered in place, in public.
-        public = bool(command.get("public")) or request.placeholder_ts is not None
-        threaded = bool(command.get("thread"))
+        question = request.question
+        public = question.public or request.placeholder_ts is not None
+        threaded = question.thread
         buttons = () if public and threaded else ("details",) if public else ("share", "details")
         result = answers.compose(
-            command,
+            question,
             report,
-            now=self._clock(),
+            now=self.clock.now(),
             request_id=request.id,
             buttons=buttons,
             idle_exclude=self.idle_exclude,
@@ -100,20 +108,20 @@ class SlackDelivery:
         if isinstance(result, Message):
             self.show(request, result)
         elif public:
-            self.post_public(request, result, threaded=threaded)
+            self._answer_public(request, result, threaded=threaded)
         elif threaded and result.details:
             self.send_direct(request, result)
         else:
             self.show(request, result.summary)
 
-    def fail(self, request: PendingRequest, error: errors.BrowserStackError) -> None:
-        self.show(request, views.error_message(**failure_text(error)))
+    def fail(self, request: PendingRequest, failure: errors.Failure) -> None:
+        self.show(request, views.error_message(**failure_text(failure)))
 
     def cancelled(
         self, request: PendingRequest, *, by_user: str | None, note: str | None = None
     ) -> None:
         message = views.cancelled_message(
-            title=answers.title(request.command).replace("Generating", "Cancelled"),
+            title=answers.title(request.question).replace("Generating", "Cancelled"),
             by_user=by_user,
             note=note,
         )
@@ -122,7 +130,7 @@ class SlackDelivery:
     # Where messages go
 
     def show(self, request: PendingRequest, message: Message) -> None:
-        """Replace what the asker sees (placeholder) with ``message``, privately or in place."""
+        """Replace what the asker sees (the placeholder) with ``message``, in place."""
         if request.placeholder_ts:
             self.client.chat_update(
                 channel=request.channel_id, ts=request.placeholder_ts, **message.payload()
@@ -145,46 +153,75 @@ class SlackDelivery:
             log.info("ephemeral refused (%s); sending a DM", error.response.get("error"))
             self.client.chat_postMessage(channel=self._dm(request.user_id), **message.payload())
 
-    def post_public(
-        self,
-        request: PendingRequest,
-        answer: Answer,
-        *,
-        threaded: bool,
-        shared_by: str | None = None,
-    ) -> str | None:
-        """Post ``answer`` in the request's channel (details in a thread when asked)."""
-        thread_ts = request.thread_ts
-        summary = answer.summary.payload()
+    def whisper(self, user_id: str, request: PendingRequest | None, text: str) -> None:
+        """A short private note to someone who clicked, where they clicked (or in a DM)."""
+        if request is not None:
+            try:
+                self.client.chat_postEphemeral(
+                    channel=request.channel_id, user=user_id, text=text, thread_ts=request.thread_ts
+                )
+                return
+            except SlackApiError as error:
+                log.info("ephemeral refused (%s); sending a DM", error.response.get("error"))
+        self.client.chat_postMessage(channel=self._dm(user_id), text=text)
+
+    def post_placeholder(self, request: PendingRequest, message: Message) -> str | None:
+        """Post a public placeholder for ``request`` and record it; None where the bot can't.
+
+        The answer will replace it (``chat.update``), so a resumed answer never posts twice.
+        """
         try:
-            if request.placeholder_ts and not shared_by:
-                self.client.chat_update(
-                    channel=request.channel_id, ts=request.placeholder_ts, **summary
-                )
-                ts = request.placeholder_ts
-            else:
-                posted = self.client.chat_postMessage(
-                    channel=request.channel_id, thread_ts=thread_ts, **summary
-                )
-                ts = posted["ts"]
+            posted = self.client.chat_postMessage(
+                channel=request.channel_id, thread_ts=request.thread_ts, **message.payload()
+            )
         except SlackApiError as error:
-            if error.response.get("error") not in ("not_in_channel", "channel_not_found"):
+            if error.response.get("error") not in _NOT_POSTABLE:
                 raise
-            # The bot is not in this channel: the command's response_url can still post there.
-            payload = {**summary, "response_type": "in_channel", "replace_original": False}
-            if not self._respond(request, payload):
-                raise
-            self._respond(request, {"delete_original": True})
+            log.info("cannot post in %s: answering through the response_url", request.channel_id)
             return None
-        if request.response_url and not request.placeholder_ts and not shared_by:
+        ts: str = posted["ts"]
+        self.store.update_request(request.id, placeholder_ts=ts)
+        if request.response_url:
+            # The private "starting" ack is replaced by the public placeholder.
             self._respond(request, {"delete_original": True})
-        if threaded:
-            self.post_details(request.channel_id, thread_ts or ts, answer)
         return ts
 
-    def send_direct(self, request: PendingRequest, answer: Answer) -> None:
+    def _answer_public(self, request: PendingRequest, answer: Answer, *, threaded: bool) -> None:
+        summary = answer.summary.payload()
+        if request.placeholder_ts:
+            self.client.chat_update(
+                channel=request.channel_id, ts=request.placeholder_ts, **summary
+            )
+            parent = request.thread_ts or request.placeholder_ts
+        else:
+            # The bot cannot post in this channel: the command's response_url still can.
+            payload = {**summary, "response_type": "in_channel", "replace_original": False}
+            if not self._respond(request, payload):
+                raise SlackApiError("cannot answer in the channel", {"error": "not_in_channel"})
+            self._respond(request, {"delete_original": True})
+            return
+        if threaded:
+            self.post_details(request.channel_id, parent, answer, request=request)
+
+    def share(self, request: PendingRequest, answer: Answer, *, shared_by: str) -> None:
+        """Post a private answer in its channel, once; the asker's view says where it went."""
+        if request.shared_ts:
+            self.whisper(shared_by, request, "This answer is already in the channel.")
+            return
+        posted = self.client.chat_postMessage(
+            channel=request.channel_id, thread_ts=request.thread_ts, **answer.summary.payload()
+        )
+        self.store.update_request(request.id, shared_ts=posted["ts"])
+        note = views.cancelled_message(
+            title="Shared in the channel", by_user=None, note="Everyone here can see it now."
+        )
+        self.show(request, note)
+
+    def send_direct(
+        self, request: PendingRequest, answer: Answer, *, user_id: str | None = None
+    ) -> None:
         """The summary and its details, privately: a DM thread only the asker can read."""
-        channel = self._dm(request.user_id)
+        channel = self._dm(user_id or request.user_id)
         posted = self.client.chat_postMessage(channel=channel, **answer.summary.payload())
         self.post_details(channel, posted["ts"], answer)
         note = views.cancelled_message(
@@ -192,26 +229,45 @@ class SlackDelivery:
             by_user=None,
             note="The summary is in your DMs with me, with the details in its thread.",
         )
-        self.show(request, note)
+        if user_id is None:
+            self.show(request, note)
 
-    def post_details(self, channel: str, thread_ts: str, answer: Answer) -> None:
-        for message in answer.details:
-            self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message.payload())
-        if answer.csv:
-            self.client.files_upload_v2(
-                channel=channel,
-                thread_ts=thread_ts,
-                filename=answer.csv.filename,
-                title=answer.csv.title,
-                file=io.BytesIO(answer.csv.content.encode("utf-8")),
-            )
+    def post_details(
+        self,
+        channel: str,
+        thread_ts: str,
+        answer: Answer,
+        *,
+        request: PendingRequest | None = None,
+    ) -> None:
+        """The answer's thread replies and CSV; with ``request``, resumed from where it stopped."""
+        done = request.details_posted if request else 0
+        parts: list[Message | None] = (
+            [*answer.details, None] if answer.csv else list(answer.details)
+        )
+        for index, part in enumerate(parts):
+            if index < done:
+                continue
+            if part is None:
+                assert answer.csv is not None
+                self.client.files_upload_v2(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    filename=answer.csv.filename,
+                    title=answer.csv.title,
+                    file=io.BytesIO(answer.csv.content.encode("utf-8")),
+                )
+            else:
+                self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, **part.payload())
+            if request is not None:
+                self.store.update_request(request.id, details_posted=index + 1)
 
     def _respond(self, request: PendingRequest, payload: dict[str, Any]) -> bool:
         """Use the response_url if it still has uses and life left; False when it cannot."""
         url = request.response_url
         if not url:
             return False
-        if self._clock() - request.created_at > RESPONSE_URL_LIFETIME:
+        if self.clock.now() - request.created_at > RESPONSE_URL_LIFETIME:
             return False
         if self.store.use_response_url(request.id) > RESPONSE_URL_USES:
             return False
@@ -222,7 +278,8 @@ class SlackDelivery:
         return True
 
     def _dm(self, user_id: str) -> str:
-        return self.client.conversations_open(users=user_id)["channel"]["id"]
+        channel: str = self.client.conversations_open(users=user_id)["channel"]["id"]
+        return channel
 
 
 def report_unexpected(error: BaseException, *, response_url: str | None) -> None:
@@ -240,29 +297,32 @@ def report_unexpected(error: BaseException, *, response_url: str | None) -> None
         log.warning("could not tell the user about the error either")
 
 
-def _duration(delta: dt.timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
+_FAILURES: dict[errors.FailureKind, tuple[str, str | None]] = {
+    errors.FailureKind.CREDENTIALS: (
+        "BrowserStack refused the bot's credentials",
+        "A workspace admin needs to check the bot's BrowserStack username and access key.",
+    ),
+    errors.FailureKind.UNREACHABLE: (
+        "BrowserStack is not answering",
+        "Nothing is lost on your side: try the same command again in a few minutes.",
+    ),
+    errors.FailureKind.RATE_LIMITED: (
+        "BrowserStack is rate limiting the bot",
+        "Try again in a few minutes.",
+    ),
+    errors.FailureKind.TIMED_OUT: (
+        "The report took too long",
+        "Try a shorter period, or again later when BrowserStack is less busy.",
+    ),
+    errors.FailureKind.JOB_FAILED: (
+        "BrowserStack could not make the report",
+        "Try again; if it keeps failing, BrowserStack support can check the account.",
+    ),
+    errors.FailureKind.OTHER: ("The report could not be made", None),
+}
 
 
-def failure_text(error: errors.BrowserStackError) -> dict[str, str | None]:
-    """Title, problem and hint of the message for each way BrowserStack can fail."""
-    hint: str | None = None
-    if isinstance(error, errors.AuthenticationError):
-        title = "BrowserStack refused the bot's credentials"
-        hint = "A workspace admin needs to check the bot's BrowserStack username and access key."
-    elif isinstance(error, errors.TransportError | errors.ServerError):
-        title = "BrowserStack is not answering"
-        hint = "Nothing is lost on your side: try the same command again in a few minutes."
-    elif isinstance(error, errors.RateLimitedError):
-        title = "BrowserStack is rate limiting the bot"
-        hint = "Try again in a few minutes."
-    elif isinstance(error, errors.JobTimedOutError):
-        title = "The report took too long"
-        hint = "Try a shorter period, or again later when BrowserStack is less busy."
-    elif isinstance(error, errors.JobFailedError):
-        title = "BrowserStack could not make the report"
-        hint = "Try again; if it keeps failing, BrowserStack support can check the account."
-    else:
-        title = "The report could not be made"
-    return {"title": title, "problem": str(error), "hint": hint}
+def failure_text(failure: errors.Failure) -> dict[str, str | None]:
+    """Title, problem and hint of the message for each way a report can fail."""
+    title, hint = _FAILURES[failure.kind]
+    return {"title": title, "problem": failure.message, "hint": hint}

@@ -1,9 +1,14 @@
-"""What happens after a listener has acknowledged: checks, then hand the question to the service.
+"""Between the listeners and the report service: store, check, hand over; and the buttons.
 
-Listeners ack within Slack's 3 seconds and call one method here, which queues the work on a pool
-of its own and returns: Slack API calls (which may wait out a Retry-After) and database writes
-never hold the Bolt worker threads that acknowledge the next commands. BrowserStack is asked
-later still, by the scheduler.
+A listener calls ``receive`` before it acknowledges: the question is stored (one short
+transaction) with the asker's lease on it, so that nothing acknowledged can be lost. The check
+that follows (who is asking, their email for ``me``, a visible placeholder for public answers)
+calls Slack, so it runs after the ack on the desk's own pool (``check_soon``); if the process
+dies first, the work loop finds the request still ``received`` once its lease goes stale and
+runs ``check`` itself.
+
+Every button goes through the same access policy as the command, and acts only on what the
+stored request says (its channel, its messages), never on what the click claims.
 """
 
 from __future__ import annotations
@@ -12,35 +17,29 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from slack_sdk.errors import SlackApiError
 
-from bot.browserstack.models import ReportFilters, ReportKind
-from bot.reports.service import ReportService
-from bot.reports.store import PendingRequest, RequestExists, RequestState, Store
+from bot.browserstack.models import ReportFilters
+from bot.clock import Clock
+from bot.reports.leases import Leases
+from bot.reports.question import Question, Source, Verb
+from bot.reports.service import MAX_ATTEMPTS, ReportService
+from bot.reports.store import Origin, PendingRequest, RequestState, Store, new_request_id
 from bot.slack import answers, views
 from bot.slack.access import AccessPolicy
-from bot.slack.commands import UsageRequest, Verb
-from bot.slack.delivery import SlackDelivery, report_unexpected
+from bot.slack.commands import UsageRequest
+from bot.slack.delivery import SlackDelivery
 from bot.slack.messages import Answer, Message
 
 log = logging.getLogger(__name__)
 
-# Views that show one person's figures: private to the asker unless they choose to share.
-PERSONAL = frozenset({Verb.USER, Verb.ME, Verb.IDLE, Verb.TOP})
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Who asked, and where."""
-
-    user_id: str
-    channel_id: str
-    team_id: str | None = None
-    response_url: str | None = None
-    thread_ts: str | None = None  # a mention inside a thread
+# The ack waits at most this long for the database before telling the asker to try again.
+RECEIVE_TIMEOUT = 1.5
+# How long a check may take (Slack lookups, a placeholder post) before another process may.
+CHECK_HOLD = 120.0
 
 
 class FrontDesk:
@@ -51,138 +50,152 @@ class FrontDesk:
         delivery: SlackDelivery,
         access: AccessPolicy,
         store: Store,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        leases: Leases,
+        clock: Clock,
         digest_period: Callable[[dt.datetime], ReportFilters] | None = None,
         workers: int = 8,
     ) -> None:
-        self.digest_period = digest_period
         self.service = service
         self.delivery = delivery
         self.access = access
         self.store = store
-        self._clock = clock
+        self.leases = leases
+        self.clock = clock
+        self.digest_period = digest_period
         self._work = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frontdesk")
 
-    def close(self) -> None:
-        """Finish the work already queued, then stop."""
-        self._work.shutdown(wait=True)
+    def close(self, *, wait: bool = True) -> None:
+        """Finish the work already queued (unless ``wait`` is False), then stop."""
+        self._work.shutdown(wait=wait, cancel_futures=not wait)
 
-    def _later(
-        self, reply_to: str | None, work: Callable[..., None], /, *args: Any, **kw: Any
-    ) -> None:
-        """Run ``work`` on the pool; a bug in it is reported to ``reply_to`` (a response_url)."""
-        self._work.submit(self._run, reply_to, work, args, kw)
+    # What listeners call before they acknowledge
 
-    @staticmethod
-    def _run(
-        response_url: str | None, work: Callable[..., None], args: tuple, kwargs: dict
-    ) -> None:
-        try:
-            work(*args, **kwargs)
-        except Exception as error:
-            report_unexpected(error, response_url=response_url)
+    def today(self) -> dt.date:
+        return self.clock.today()
 
-    # What the listeners call: each returns at once.
+    def first_time_seen(self, event_id: str) -> bool:
+        """Slack retries an event it thinks went unanswered: handle each event id once."""
+        return self.store.first_time_seen(event_id, now=self.clock.now())
 
-    def ask(self, request: UsageRequest, origin: Origin, *, request_id: str, source: str) -> None:
-        """Check the asker, then answer from the cache or get the report going."""
-        self._later(
-            origin.response_url, self._ask, request, origin, request_id=request_id, source=source
-        )
-
-    def cancel(
-        self, request_id: str, *, user_id: str, channel_id: str, response_url: str | None
-    ) -> None:
-        self._later(
-            response_url,
-            self._cancel,
-            request_id,
-            user_id=user_id,
-            channel_id=channel_id,
-            response_url=response_url,
-        )
-
-    def share(self, request_id: str, *, user_id: str, response_url: str | None = None) -> None:
-        """Post a private answer in the channel, on its asker's say-so."""
-        self._later(response_url, self._share, request_id, user_id=user_id)
-
-    def details(
+    def receive(
         self,
-        request_id: str,
+        request: UsageRequest,
+        origin: Origin,
         *,
-        user_id: str,
-        message_ts: str | None,
-        response_url: str | None = None,
-    ) -> None:
-        """The breakdown: under the public message, or in the asker's DMs for a private one."""
-        self._later(response_url, self._details, request_id, user_id=user_id, message_ts=message_ts)
+        source: Source,
+        event_id: str | None = None,
+    ) -> PendingRequest | None:
+        """Store a question before it is acknowledged; raises the database's error if it can't.
 
-    # The work itself.
+        None when ``event_id`` was received before (Slack retried the event).
+        """
+        question = request.question(source=source)
+        if question.verb is Verb.DIGEST and self.digest_period is not None:
+            # The digest covers its own period (IDLE_DAYS), whatever the command said.
+            filters = self.digest_period(self.clock.now())
+            assert filters.start
+            assert filters.end
+            days = (filters.end - filters.start).days
+            question = msgspec.structs.replace(
+                question,
+                start=filters.start,
+                end=filters.end,
+                period_label=f"the last {days} days",
+            )
+        return self.store.receive(
+            new_request_id(),
+            question,
+            origin,
+            lease=self.leases.take(CHECK_HOLD),
+            timeout=RECEIVE_TIMEOUT,
+            event_id=event_id,
+        )
 
-    def _ask(self, request: UsageRequest, origin: Origin, *, request_id: str, source: str) -> None:
-        refusal, email = self._check(request, origin)
-        command = answers.command_record(request, source=source, email=email)
-        kind, filters = self._report_for(request, command)
+    def placeholder(self, request: PendingRequest) -> Message:
+        """What the ack shows while the report is made."""
+        return views.placeholder_message(
+            title=answers.title(request.question),
+            period_label=request.question.period_label,
+            status="starting",
+            elapsed=None,
+            request_id=request.id,
+        )
+
+    def check_soon(self, request_id: str) -> None:
+        self._later(self.check, request_id)
+
+    def say_soon(self, say: Callable[..., Any], thread_ts: str, message: Message) -> None:
+        """Reply in a thread after the event is acknowledged (a reply needs no stored request)."""
+        self._later(lambda: say(thread_ts=thread_ts, **message.payload()))
+
+    # After the ack
+
+    def check(self, request_id: str) -> None:
+        """Who asks and about whom; refuse, or put the request on its report."""
+        lease = self.leases.take(CHECK_HOLD)
+        request = self.store.claim_request(
+            request_id, lease, states=(RequestState.RECEIVED,), mine=True
+        )
+        if request is None:
+            return  # cancelled, done, or being checked elsewhere
+        try:
+            self._check(request)
+        except Exception:
+            if request.attempts >= MAX_ATTEMPTS:
+                report_unexpected_to(self.delivery, request)
+                self.store.finish_request(request.id, RequestState.ANSWERED, now=self.clock.now())
+            else:
+                retry = self.clock.now() + dt.timedelta(seconds=self.service.timing.retry_after)
+                self.store.release_request(request.id, lease.owner, retry_at=retry)
+            raise
+
+    def _check(self, request: PendingRequest) -> None:
+        refusal, question = self._vet(request)
         if refusal is not None:
             refused = views.error_message(title="I can't answer that", problem=refusal)
-            self._tell_now(origin, request_id, command, refused)
+            self.delivery.show(request, refused)
+            self.store.finish_request(request.id, RequestState.ANSWERED, now=self.clock.now())
             return
-        placeholder_ts = None
-        if origin.response_url is None and (request.public or request.verb not in PERSONAL):
-            # A mention has no response_url: a visible placeholder in its thread, which the
-            # answer replaces. Personal figures asked for in a thread come as ephemerals.
-            placeholder_ts = self._post_placeholder(origin, command, request_id)
-        try:
-            submitted = self.service.submit(
-                kind,  # type: ignore[arg-type]
-                filters,
-                command=command,
-                user_id=origin.user_id,
-                channel_id=origin.channel_id,
-                team_id=origin.team_id,
-                response_url=origin.response_url,
-                thread_ts=origin.thread_ts,
-                placeholder_ts=placeholder_ts,
-                request_id=request_id,
-            )
-        except RequestExists:
-            # Its Cancel button was clicked before we got this far (see ``cancel``).
-            cancelled = self.store.request(request_id)
-            if cancelled is not None:
-                self.delivery.cancelled(cancelled, by_user=cancelled.user_id)
+        if question != request.question:
+            self.store.update_request(request.id, question=question.encode().decode())
+        if self._needs_public_placeholder(request) and request.placeholder_ts is None:
+            self.delivery.post_placeholder(request, self.placeholder(request))
+        attached = self.service.attach(request.id)
+        if attached is None:
             return
-        # The ack's placeholder already says "starting"; only news is worth a response_url use.
-        if submitted.outcome in ("started", "joined") and submitted.status != "starting":
-            self.delivery.progress(submitted.request, submitted.status)
+        # The placeholder already says "starting"; only news is worth a response_url use.
+        if attached.outcome in ("started", "joined") and attached.status != "starting":
+            self.delivery.progress(attached.request, attached.status)
 
-    def _check(self, request: UsageRequest, origin: Origin) -> tuple[str | None, str | None]:
-        """Why the bot will not answer (None: it will), and the email the command is about."""
-        refusal = self.access.refusal(origin.user_id)
+    def _needs_public_placeholder(self, request: PendingRequest) -> bool:
+        """Public answers replace a visible placeholder, so that a retry edits, never reposts.
+
+        A mention in a thread asking for someone's figures is answered privately instead.
+        """
+        question = request.question
+        if question.public:
+            return True
+        return question.source is Source.MENTION and not question.personal
+
+    def _vet(self, request: PendingRequest) -> tuple[str | None, Question]:
+        """Why the bot will not answer (None: it will), and the question with its email."""
+        question = request.question
+        refusal = self.access.refusal(request.user_id)
         if refusal is not None:
-            return refusal, None
-        if request.verb is Verb.ME:
-            email = self.access.person(origin.user_id).email
+            return refusal, question
+        if question.verb is Verb.ME:
+            email = self._email_of(request.user_id)
             if not email:
-                return "Slack did not share your email address with me, so I cannot find you.", None
-            return None, email
-        if request.target_user_id:
-            email = self._email_of(request.target_user_id)
+                return "Slack did not share your email address with me, so I cannot find you.", (
+                    question
+                )
+            return None, question.about(email)
+        if question.target_user_id and not question.target:
+            email = self._email_of(question.target_user_id)
             if not email:
-                return "I could not find that person's email address in Slack.", None
-            return None, email
-        return None, None
-
-    def _report_for(
-        self, request: UsageRequest, command: dict
-    ) -> tuple[ReportKind | None, ReportFilters]:
-        """Which report answers the request: always every product (a product is a view)."""
-        if request.verb is Verb.DIGEST and self.digest_period is not None:
-            # The digest covers its own period (IDLE_DAYS), whatever the command said.
-            filters = self.digest_period(self._clock())
-            days = (filters.end - filters.start).days  # type: ignore[operator]
-            command["period_label"] = f"the last {days} days"
-            return ReportKind.USER, filters
-        return request.kind, request.period.filters(None)
+                return "I could not find that person's email address in Slack.", question
+            return None, question.about(email)
+        return None, question
 
     def _email_of(self, user_id: str) -> str | None:
         try:
@@ -190,112 +203,118 @@ class FrontDesk:
         except SlackApiError:
             return None
 
-    def _post_placeholder(self, origin: Origin, command: dict, request_id: str) -> str | None:
-        message = views.placeholder_message(
-            title=answers.title(command),
-            period_label=command["period_label"],
-            status="starting",
-            elapsed=None,
-            request_id=request_id,
-        )
-        posted = self.delivery.client.chat_postMessage(
-            channel=origin.channel_id, thread_ts=origin.thread_ts, **message.payload()
-        )
-        return posted["ts"]
+    # Buttons: each checks the policy first, then acts on the stored request only.
 
-    def _tell_now(self, origin: Origin, request_id: str, command: dict, message: Message) -> None:
-        request = self.store.add_request(
-            command=command,
-            user_id=origin.user_id,
-            channel_id=origin.channel_id,
-            team_id=origin.team_id,
-            response_url=origin.response_url,
-            thread_ts=origin.thread_ts,
-            now=self._clock(),
-            request_id=request_id,
-        )
-        self.store.mark(request.id, RequestState.ANSWERED, now=self._clock())
-        self.delivery.show(request, message)
+    def cancel(self, request_id: str, *, user_id: str) -> None:
+        self._later(self._cancel, request_id, user_id)
 
-    # Buttons
+    def share(self, request_id: str, *, user_id: str) -> None:
+        """Post a private answer in the channel, on its asker's say-so."""
+        self._later(self._share, request_id, user_id)
 
-    def _cancel(
-        self, request_id: str, *, user_id: str, channel_id: str, response_url: str | None
-    ) -> None:
+    def details(self, request_id: str, *, user_id: str) -> None:
+        """The breakdown: under the public message, or in the asker's DMs for a private one."""
+        self._later(self._details, request_id, user_id)
+
+    def _allowed(
+        self, request_id: str, user_id: str, *, asker_only: str | None
+    ) -> PendingRequest | None:
+        """The request, if ``user_id`` may act on it; else they are told why not."""
         request = self.store.request(request_id)
         if request is None:
-            # Clicked before ``ask`` stored the request: leave a tombstone for ``ask`` to find.
-            try:
-                self.store.add_request(
-                    command={},
-                    user_id=user_id,
-                    channel_id=channel_id,
-                    team_id=None,
-                    response_url=response_url,
-                    thread_ts=None,
-                    now=self._clock(),
-                    request_id=request_id,
-                    state=RequestState.CANCELLED,
-                )
-                return
-            except RequestExists:
-                request = self.store.request(request_id)
-                assert request is not None
-        if request.user_id != user_id:
-            self._refuse_button(request, user_id, "Only the person who asked can cancel it.")
-            return
-        self.service.cancel(request_id, by_user=user_id)
+            self.delivery.whisper(user_id, None, "That request is no longer known to me.")
+            return None
+        refusal = self.access.refusal(user_id)
+        if refusal is not None:
+            self.delivery.whisper(user_id, request, refusal)
+            return None
+        visible = request.question.public or request.shared_ts is not None
+        if request.user_id != user_id and (asker_only or not visible):
+            self.delivery.whisper(
+                user_id, request, asker_only or "Only the person who asked can do that."
+            )
+            return None
+        return request
 
-    def _share(self, request_id: str, *, user_id: str) -> None:
-        request, answer = self._reanswer(request_id, user_id, shared_by=user_id, buttons=())
-        if request is None or answer is None:
-            return
-        self.delivery.post_public(request, answer, threaded=False, shared_by=user_id)
-        note = views.cancelled_message(
-            title="Shared in the channel", by_user=None, note="Everyone here can see it now."
+    def _cancel(self, request_id: str, user_id: str) -> None:
+        request = self._allowed(
+            request_id, user_id, asker_only="Only the person who asked can cancel it."
         )
-        self.delivery.show(request, note)
+        if request is not None:
+            self.service.cancel(request.id, by_user=user_id)
 
-    def _details(self, request_id: str, *, user_id: str, message_ts: str | None) -> None:
-        request, answer = self._reanswer(request_id, user_id, shared_by=None, buttons=())
-        if request is None or answer is None:
+    def _share(self, request_id: str, user_id: str) -> None:
+        request = self._allowed(
+            request_id, user_id, asker_only="Only the person who asked can share it."
+        )
+        if request is None:
             return
-        if message_ts and (request.command.get("public") or request.thread_ts):
-            self.delivery.post_details(request.channel_id, request.thread_ts or message_ts, answer)
-        else:
-            self.delivery.send_direct(request, answer)
+        answer = self._reanswer(request, shared_by=user_id)
+        if answer is None:
+            return
+        self.delivery.share(request, answer, shared_by=user_id)
 
-    def _reanswer(
-        self, request_id: str, user_id: str, *, shared_by: str | None, buttons: tuple[str, ...]
-    ) -> tuple[PendingRequest | None, Answer | None]:
-        request = self.store.request(request_id)
-        if request is None or request.dataset_key is None:
-            return None, None
-        if request.user_id != user_id and not request.command.get("public"):
-            self._refuse_button(request, user_id, "Only the person who asked can share it.")
-            return None, None
+    def _details(self, request_id: str, user_id: str) -> None:
+        request = self._allowed(request_id, user_id, asker_only=None)
+        if request is None:
+            return
+        answer = self._reanswer(request, shared_by=None)
+        if answer is None:
+            return
+        public_ts = request.shared_ts or (
+            request.placeholder_ts if request.question.public else None
+        )
+        if request.thread_ts or public_ts:
+            # Under the request's own public message (or the thread it was asked in).
+            self.delivery.post_details(request.channel_id, request.thread_ts or public_ts, answer)
+        else:
+            self.delivery.send_direct(request, answer, user_id=user_id)
+
+    def _reanswer(self, request: PendingRequest, *, shared_by: str | None) -> Answer | None:
         report = self.store.report(request.dataset_key)
         if report is None:
             expired = views.error_message(
                 title="This report has expired",
                 problem="The figures behind this message are no longer kept.",
-                example=f"/usage {request.command.get('describe', 'help')}",
+                example=f"/usage {request.question.describe}",
             )
             self.delivery.ephemeral(request, expired)
-            return None, None
+            return None
         result = answers.compose(
-            request.command,
+            request.question,
             report,
-            now=self._clock(),
+            now=self.clock.now(),
             request_id=request.id,
-            buttons=buttons,
+            buttons=(),
             shared_by=shared_by,
             idle_exclude=self.delivery.idle_exclude,
             digest_preview=self.delivery.digest_preview,
         )
-        return request, result if isinstance(result, Answer) else None
+        return result if isinstance(result, Answer) else None
 
-    def _refuse_button(self, request: PendingRequest, user_id: str, why: str) -> None:
-        self.delivery.client.chat_postEphemeral(
-            channel=request.channel_id, user=user_id, text=why, thread_ts=request.thread_ts
+    # The pool
+
+    def _later(self, work: Callable[..., None], /, *args: Any) -> None:
+        self._work.submit(self._run, work, args)
+
+    @staticmethod
+    def _run(work: Callable[..., None], args: tuple[Any, ...]) -> None:
+        try:
+            work(*args)
+        except Exception:
+            # Logged once, with its traceback; the request's lease brings it back later.
+            log.exception("%s failed", getattr(work, "__name__", work))
+
+
+def report_unexpected_to(delivery: SlackDelivery, request: PendingRequest) -> None:
+    """Tell the asker that their request failed for a reason of ours, not theirs."""
+    try:
+        delivery.show(
+            request,
+            views.error_message(
+                title="Something went wrong on my side",
+                problem="The error has been logged for the bot's admins. Please try again.",
+            ),
         )
+    except Exception:
+        log.warning("could not tell the asker of %s about the error either", request.id)

@@ -247,6 +247,15 @@ def placeholder_message(
     )
 
 
+def unavailable_message() -> Message:
+    """The ack when a question cannot be stored: nothing was started, so say to ask again."""
+    return error_message(
+        title="I can't take requests right now",
+        problem="My database is not answering, so I could not keep your question.",
+        hint="Nothing was started. Please try again in a minute.",
+    )
+
+
 def cancelled_message(*, title: str, by_user: str | None, note: str | None) -> Message:
     """Replaces a placeholder or an answer that is no longer coming (or went elsewhere)."""
     title = title.strip() or "Cancelled"

@@ -16,10 +16,12 @@ from bot.browserstack import errors
 from bot.browserstack.client import BrowserStackClient, RetryPolicy
 from bot.browserstack.models import JobState, Product, ReportFilters, ReportKind
 from bot.browserstack.ratelimit import TokenBucket
+from bot.clock import ManualClock
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SECRET = "s3cr3t-access-key"
-TODAY = dt.date(2026, 11, 25)
+# Single canned answers, on a day of their own: the filter tables below are written for it.
+CLOCK = ManualClock(dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC))
 FAST = RetryPolicy(attempts=3, wait_initial=0.001, wait_max=0.002, wait_jitter=0.0, timeout=5)
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -48,7 +50,7 @@ def make_client(handler: Handler, **kwargs: object) -> BrowserStackClient:
         "rate_limiter": TokenBucket(burst=1000, per_minute=60_000),
         "retry": FAST,
         "transport": httpx.MockTransport(handler),
-        "today": lambda: TODAY,
+        "clock": CLOCK,
     }
     options.update(kwargs)
     return BrowserStackClient(**options)  # type: ignore[arg-type]
@@ -345,9 +347,42 @@ def test_read_timeout_retried_on_get_not_on_post() -> None:
     assert len(get.requests) == FAST.attempts
 
     post = Recorder(httpx.ReadTimeout("slow"))
-    with pytest.raises(errors.TimeoutError):
+    with pytest.raises(errors.UnconfirmedJobError, match="may have been created"):
         make_client(post).create_job(ReportKind.USER)
     assert len(post.requests) == 1  # the job may exist: creating it twice would waste a queue place
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="<html>maintenance</html>"),
+        httpx.Response(200, content=b'{"success": true, "data": {"job_id": '),
+        ok({"success": True, "data": {}}),
+    ],
+    ids=["html", "truncated", "no job id"],
+)
+def test_a_create_answered_unreadably_is_unconfirmed_not_retried(answer: httpx.Response) -> None:
+    recorder = Recorder(answer)
+    with pytest.raises(errors.UnconfirmedJobError):
+        make_client(recorder).create_job(ReportKind.USER)
+    assert len(recorder.requests) == 1  # a 200 most likely queued a job: never queue another
+
+
+def test_an_unreadable_read_is_retried_like_a_server_error() -> None:
+    recorder = Recorder(
+        httpx.Response(200, content=b'{"success": true, "sta'),
+        ok({"success": True, "status": "completed"}),
+    )
+    assert make_client(recorder).job_status(ReportKind.USER, "j").state is JobState.COMPLETED
+    assert len(recorder.requests) == 2
+
+
+@pytest.mark.parametrize("status", [422, 429])
+def test_a_full_queue_is_told_apart_from_a_rejection(status: int) -> None:
+    message = "Too many report jobs in queue (limit 10). Delete or wait for a job to finish."
+    recorder = Recorder(httpx.Response(status, json={"success": False, "message": message}))
+    with pytest.raises(errors.QueueFullError, match="Too many report jobs"):
+        make_client(recorder).create_job(ReportKind.USER)
 
 
 def test_connect_error_retried_even_on_post() -> None:
@@ -370,13 +405,11 @@ def test_connect_error_retried_even_on_post() -> None:
     ],
 )
 def test_unreadable_reports(response: httpx.Response, what: str) -> None:
+    recorder = Recorder(response)
     with pytest.raises(errors.InvalidResponseError, match=what):
-        make_client(Recorder(response)).get_report(ReportKind.USER, "j")
-
-
-def test_missing_job_id_is_invalid() -> None:
-    with pytest.raises(errors.InvalidResponseError, match="no job id"):
-        make_client(Recorder(ok({"success": True, "data": {}}))).create_job(ReportKind.USER)
+        make_client(recorder).get_report(ReportKind.USER, "j")
+    # A body that does not decode is retried; a decoded one without data is an answer.
+    assert len(recorder.requests) == (1 if what == "no data" else FAST.attempts)
 
 
 def test_every_request_takes_a_token() -> None:
@@ -388,6 +421,20 @@ def test_every_request_takes_a_token() -> None:
         client.job_status(ReportKind.USER, "j")
     assert limiter.retry_after() == 0
     assert 95.9 < limiter._tokens < 96.1
+
+
+def test_credentials_in_the_api_url_never_reach_messages_or_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = make_client(
+        Recorder(httpx.ConnectError("refused")), base_url="https://proxyuser:hunter2@proxy.test/bs"
+    )
+    with caplog.at_level(logging.DEBUG), pytest.raises(errors.ConnectError) as caught:
+        client.job_status(ReportKind.USER, "j")
+    assert "hunter2" not in str(caught.value)
+    assert "https://***@proxy.test/bs" in str(caught.value)
+    assert "hunter2" not in caplog.text
+    assert "hunter2" not in repr(client)
 
 
 def test_secret_never_in_repr_or_logs(caplog: pytest.LogCaptureFixture) -> None:

@@ -8,35 +8,35 @@ import pytest
 
 from bot.browserstack.client import shared_rate_limiter
 from bot.browserstack.ratelimit import TokenBucket
-from tests.conftest import FakeClock
+from tests.conftest import FakeTimer
 
 
-def test_burst_then_one_every_interval(fake_clock: FakeClock) -> None:
-    bucket = TokenBucket(burst=5, per_minute=15, clock=fake_clock, sleep=fake_clock.advance)
-    started = fake_clock()
+def test_burst_then_one_every_interval(fake_timer: FakeTimer) -> None:
+    bucket = TokenBucket(burst=5, per_minute=15, timer=fake_timer, sleep=fake_timer.advance)
+    started = fake_timer()
     waits = [bucket.acquire() for _ in range(8)]
     assert waits == pytest.approx([0, 0, 0, 0, 0, 4, 4, 4])
-    assert fake_clock() - started == pytest.approx(12)
+    assert fake_timer() - started == pytest.approx(12)
 
 
-def test_reservations_queue_in_order(fake_clock: FakeClock) -> None:
-    bucket = TokenBucket(burst=5, per_minute=15, clock=fake_clock)
+def test_reservations_queue_in_order(fake_timer: FakeTimer) -> None:
+    bucket = TokenBucket(burst=5, per_minute=15, timer=fake_timer)
     waits = [bucket.reserve() for _ in range(8)]
     assert waits == pytest.approx([0, 0, 0, 0, 0, 4, 8, 12])
 
 
-def test_idle_time_refills_up_to_the_burst_only(fake_clock: FakeClock) -> None:
-    bucket = TokenBucket(burst=5, per_minute=15, clock=fake_clock)
+def test_idle_time_refills_up_to_the_burst_only(fake_timer: FakeTimer) -> None:
+    bucket = TokenBucket(burst=5, per_minute=15, timer=fake_timer)
     for _ in range(5):
         assert bucket.try_acquire()
     assert not bucket.try_acquire()
     assert bucket.retry_after() == pytest.approx(4)
-    fake_clock.advance(3600)
+    fake_timer.advance(3600)
     assert [bucket.try_acquire() for _ in range(6)] == [True] * 5 + [False]
 
 
-def test_concurrent_callers_never_exceed_the_rate(fake_clock: FakeClock) -> None:
-    bucket = TokenBucket(burst=5, per_minute=60, clock=fake_clock)
+def test_concurrent_callers_never_exceed_the_rate(fake_timer: FakeTimer) -> None:
+    bucket = TokenBucket(burst=5, per_minute=60, timer=fake_timer)
     waits: list[float] = []
     lock = threading.Lock()
 

@@ -16,7 +16,8 @@ from bot.browserstack.client import shared_rate_limiter
 from bot.browserstack.jobs import JobProgress, PollSchedule, run_report
 from bot.browserstack.models import JobState, Product, ReportFilters, ReportKind
 from bot.browserstack.sandbox import FaultConfig
-from tests.conftest import FakeClock, SandboxFactory, make_client, make_sandbox_client
+from bot.clock import SystemClock
+from tests.conftest import FakeTimer, SandboxFactory, make_client, make_sandbox_client
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 QUICK = PollSchedule(initial=0.02, factor=1.5, maximum=0.1)
@@ -86,7 +87,7 @@ def test_unreachable_host() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound but not listening: connections are refused
-        client = make_client(f"http://127.0.0.1:{port}")
+        client = make_client(f"http://127.0.0.1:{port}", clock=SystemClock())
         with pytest.raises(errors.ConnectError, match="Could not reach"):
             run_report(client, ReportKind.USER, schedule=QUICK)
 
@@ -111,14 +112,29 @@ def test_slow_answers_time_out(sandbox_factory: SandboxFactory) -> None:
 
     server = sandbox_factory(faults=FaultConfig(slow_rate=1.0, slow_seconds=0.5))
     client = make_sandbox_client(server, timeout=httpx.Timeout(0.1, connect=1.0))
-    with client, pytest.raises(errors.TimeoutError, match="did not answer in time"):
+    # The create was sent and never answered: a job may exist, so it is not sent again.
+    with client, pytest.raises(errors.UnconfirmedJobError, match="did not confirm"):
         run_report(client, ReportKind.USER, schedule=QUICK)
 
 
 def test_malformed_bodies(sandbox_factory: SandboxFactory) -> None:
     server = sandbox_factory(faults=FaultConfig(malformed_rate=1.0))
-    with make_sandbox_client(server) as client, pytest.raises(errors.InvalidResponseError):
+    with make_sandbox_client(server) as client, pytest.raises(errors.UnconfirmedJobError):
         run_report(client, ReportKind.USER, schedule=QUICK)
+    assert server.stats.jobs_created == 1  # queued once, never twice
+
+
+def test_a_full_queue_waits_for_a_place(
+    sandbox_factory: SandboxFactory, fake_timer: FakeTimer
+) -> None:
+    server = sandbox_factory(queue_limit=1, timer=fake_timer, queued_seconds=5)
+    with make_sandbox_client(server) as client:
+        client.create_job(ReportKind.TEAM)  # someone else's job fills the queue for 5 s
+        report = run_report(
+            client, ReportKind.USER, schedule=QUICK, clock=fake_timer, wait=fake_timer.wait
+        )
+    assert report.users
+    assert server.stats.by_status[422] >= 1  # refused while the queue was full, then queued
 
 
 def test_failed_job(sandbox_factory: SandboxFactory) -> None:
@@ -129,17 +145,17 @@ def test_failed_job(sandbox_factory: SandboxFactory) -> None:
 
 
 def test_stuck_job_times_out_and_is_deleted(
-    sandbox_factory: SandboxFactory, fake_clock: FakeClock
+    sandbox_factory: SandboxFactory, fake_timer: FakeTimer
 ) -> None:
-    server = sandbox_factory(faults=FaultConfig(stuck_rate=1.0), clock=fake_clock)
+    server = sandbox_factory(faults=FaultConfig(stuck_rate=1.0), timer=fake_timer)
     with make_sandbox_client(server) as client, pytest.raises(errors.JobTimedOutError) as caught:
         run_report(
             client,
             ReportKind.TEAM,
             deadline=600,
             schedule=PollSchedule(initial=5, maximum=60),
-            clock=fake_clock,
-            wait=fake_clock.wait,
+            clock=fake_timer,
+            wait=fake_timer.wait,
         )
     assert caught.value.waited > 600
     assert "try again later" in str(caught.value)

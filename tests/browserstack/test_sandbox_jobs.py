@@ -10,19 +10,19 @@ import pytest
 from bot.browserstack.models import Product, ReportKind
 from bot.browserstack.sandbox.faults import FaultConfig, FaultInjector, JobOutcome
 from bot.browserstack.sandbox.jobs import JobStatus, JobStore, QueueFullError, new_job_id
-from tests.conftest import FakeClock
+from tests.conftest import FakeTimer
 
 START, END = dt.date(2024, 6, 1), dt.date(2024, 6, 14)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(1000.0)
+def timer() -> FakeTimer:
+    return FakeTimer(1000.0)
 
 
 @pytest.fixture
-def store(clock: FakeClock) -> JobStore:
-    return JobStore(queued_seconds=2.0, processing_seconds=3.0, limit=3, clock=clock)
+def store(timer: FakeTimer) -> JobStore:
+    return JobStore(queued_seconds=2.0, processing_seconds=3.0, limit=3, timer=timer)
 
 
 def create(store: JobStore, kind: ReportKind = ReportKind.USER, **kw: object):
@@ -47,15 +47,15 @@ def create(store: JobStore, kind: ReportKind = ReportKind.USER, **kw: object):
     ],
 )
 def test_lifecycle_follows_the_clock(
-    store: JobStore, clock: FakeClock, age: float, outcome: JobOutcome, expected: JobStatus
+    store: JobStore, timer: FakeTimer, age: float, outcome: JobOutcome, expected: JobStatus
 ) -> None:
     job = create(store, outcome=outcome)
-    clock.advance(age)
+    timer.advance(age)
     assert store.status(job) is expected
 
 
-def test_zero_durations_complete_at_once(clock: FakeClock) -> None:
-    store = JobStore(queued_seconds=0, processing_seconds=0, limit=1, clock=clock)
+def test_zero_durations_complete_at_once(timer: FakeTimer) -> None:
+    store = JobStore(queued_seconds=0, processing_seconds=0, limit=1, timer=timer)
     assert store.status(create(store)) is JobStatus.COMPLETED
 
 
@@ -94,12 +94,12 @@ def test_user_and_team_jobs_share_one_queue(store: JobStore) -> None:
     )
 
 
-def test_finished_and_deleted_jobs_free_their_slot(store: JobStore, clock: FakeClock) -> None:
+def test_finished_and_deleted_jobs_free_their_slot(store: JobStore, timer: FakeTimer) -> None:
     done = create(store)
     failed = create(store, outcome=JobOutcome.FAIL)
     stuck = create(store, outcome=JobOutcome.STUCK)
     assert store.unfinished() == 3
-    clock.advance(10)
+    timer.advance(10)
     # Completed and failed jobs leave the queue; the stuck one holds its slot until deleted.
     assert store.unfinished() == 1
     assert store.status(done) is JobStatus.COMPLETED
@@ -143,8 +143,8 @@ def test_report_body_is_built_once(store: JobStore) -> None:
     assert calls == [job]
 
 
-def test_only_the_newest_bodies_are_kept(clock: FakeClock) -> None:
-    store = JobStore(queued_seconds=0, processing_seconds=0, limit=10, clock=clock, cached_bodies=2)
+def test_only_the_newest_bodies_are_kept(timer: FakeTimer) -> None:
+    store = JobStore(queued_seconds=0, processing_seconds=0, limit=10, timer=timer, cached_bodies=2)
     jobs = [create(store) for _ in range(3)]
     for job in jobs:
         store.report_body(job, lambda j: j.id.encode())

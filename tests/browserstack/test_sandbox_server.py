@@ -17,9 +17,12 @@ import pytest
 from bot.browserstack import models
 from bot.browserstack.models import Product, ReportKind
 from bot.browserstack.sandbox import FaultConfig, JobStatus, SandboxConfig, SandboxServer
-from tests.conftest import FakeClock
+from bot.clock import ManualClock
+from tests.conftest import FakeTimer
 
-TODAY = dt.date(2024, 6, 14)
+# The sandbox alone, on a date of its own: the tables below are written for that day.
+SANDBOX_CLOCK = ManualClock(dt.datetime(2024, 6, 14, 12, 0, tzinfo=dt.UTC))
+TODAY = SANDBOX_CLOCK.today()
 AUTH = ("sandbox", "sandbox-key")
 BASE = "/reports/usage/v1"
 DECODER = msgspec.json.Decoder(models.UserReportResponse, strict=False)
@@ -28,12 +31,12 @@ TLS = ssl.create_default_context()
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(5000.0)
+def clock() -> FakeTimer:
+    return FakeTimer(5000.0)
 
 
 @pytest.fixture
-def start_server(clock: FakeClock) -> Iterator[Callable[..., SandboxServer]]:
+def start_server(clock: FakeTimer) -> Iterator[Callable[..., SandboxServer]]:
     """Start a sandbox with test defaults (small org, no rate limit) plus any overrides."""
     servers: list[SandboxServer] = []
 
@@ -41,8 +44,8 @@ def start_server(clock: FakeClock) -> Iterator[Callable[..., SandboxServer]]:
         options: dict[str, Any] = {
             "users": 60,
             "rate_limit": False,
-            "clock": clock,
-            "today": lambda: TODAY,
+            "timer": clock,
+            "clock": SANDBOX_CLOCK,
         }
         options.update(overrides)
         server = SandboxServer(SandboxConfig(**options), host="127.0.0.1", port=0).start()
@@ -114,7 +117,7 @@ def test_status_while_enqueued(client: httpx.Client, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["user", "team"])
-def test_job_lifecycle(client: httpx.Client, clock: FakeClock, kind: str) -> None:
+def test_job_lifecycle(client: httpx.Client, clock: FakeTimer, kind: str) -> None:
     job_id = create(client, kind)
 
     def status() -> tuple[str, str]:
@@ -154,7 +157,7 @@ def test_job_lifecycle(client: httpx.Client, clock: FakeClock, kind: str) -> Non
 
 
 def test_report_is_built_once(
-    client: httpx.Client, server: SandboxServer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    client: httpx.Client, server: SandboxServer, clock: FakeTimer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
     build = server.org.report_body
@@ -193,7 +196,7 @@ def test_delete_job(client: httpx.Client, server: SandboxServer, kind: str) -> N
     assert server.stats.jobs_deleted == 1
 
 
-def test_delete_completed_job(client: httpx.Client, clock: FakeClock) -> None:
+def test_delete_completed_job(client: httpx.Client, clock: FakeTimer) -> None:
     job_id = create(client)
     clock.advance(10)
     assert client.get(f"{BASE}/user/{job_id}").status_code == 200
@@ -215,7 +218,7 @@ def test_unknown_job_is_404(client: httpx.Client, method: str, path: str) -> Non
     assert response.json() == {"success": False, "message": "Job not found"}
 
 
-def test_a_job_is_not_found_under_the_other_kind(client: httpx.Client, clock: FakeClock) -> None:
+def test_a_job_is_not_found_under_the_other_kind(client: httpx.Client, clock: FakeTimer) -> None:
     job_id = create(client, "user")
     clock.advance(10)
     assert client.get(f"{BASE}/team/{job_id}/status").status_code == 404
@@ -380,7 +383,7 @@ def test_all_products_is_no_filter(client: httpx.Client, server: SandboxServer, 
 
 @pytest.mark.parametrize("product", list(Product))
 def test_report_applies_the_stored_filters(
-    client: httpx.Client, server: SandboxServer, clock: FakeClock, product: Product
+    client: httpx.Client, server: SandboxServer, clock: FakeTimer, product: Product
 ) -> None:
     params = {"startDate": "2024-04-01", "endDate": "2024-04-30", "product": product.filter_value}
     user_job = create(client, "user", params=params)
@@ -399,7 +402,7 @@ def test_report_applies_the_stored_filters(
 
 
 def test_queue_limit_is_shared_by_user_and_team_jobs(
-    start_server: Callable[..., SandboxServer], clock: FakeClock
+    start_server: Callable[..., SandboxServer], clock: FakeTimer
 ) -> None:
     server = start_server(queue_limit=3)
     with http(server) as client:
@@ -426,7 +429,7 @@ def test_queue_limit_is_shared_by_user_and_team_jobs(
 
 
 def test_rate_limit_burst_then_429(
-    start_server: Callable[..., SandboxServer], clock: FakeClock
+    start_server: Callable[..., SandboxServer], clock: FakeTimer
 ) -> None:
     server = start_server(rate_limit=True)
     with http(server) as client:
@@ -499,7 +502,7 @@ def test_auth_and_rate_limit_come_before_faults(
 
 
 def test_malformed_rate_spoils_200_bodies(
-    start_server: Callable[..., SandboxServer], clock: FakeClock
+    start_server: Callable[..., SandboxServer], clock: FakeTimer
 ) -> None:
     server = start_server(faults=FaultConfig(malformed_rate=1.0), fault_seed=1)
     with http(server) as client:
@@ -522,7 +525,7 @@ def test_malformed_rate_spoils_200_bodies(
 
 
 def test_fail_rate_ends_jobs_failed(
-    start_server: Callable[..., SandboxServer], clock: FakeClock
+    start_server: Callable[..., SandboxServer], clock: FakeTimer
 ) -> None:
     server = start_server(faults=FaultConfig(fail_rate=1.0), queue_limit=1)
     with http(server) as client:
@@ -545,7 +548,7 @@ def test_fail_rate_ends_jobs_failed(
 
 
 def test_stuck_rate_never_completes(
-    start_server: Callable[..., SandboxServer], clock: FakeClock
+    start_server: Callable[..., SandboxServer], clock: FakeTimer
 ) -> None:
     server = start_server(faults=FaultConfig(stuck_rate=1.0), queue_limit=1)
     with http(server) as client:
@@ -582,8 +585,8 @@ def test_stats_count_every_answer(client: httpx.Client, server: SandboxServer) -
     assert server.stats.by_status == {200: 1, 404: 1, 401: 1}
 
 
-def test_url_context_manager_and_stop(clock: FakeClock) -> None:
-    config = SandboxConfig(users=12, clock=clock, today=lambda: TODAY)
+def test_url_context_manager_and_stop(clock: FakeTimer) -> None:
+    config = SandboxConfig(users=12, timer=clock, clock=SANDBOX_CLOCK)
     with SandboxServer(config, port=0) as server:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", server.url)
         with http(server) as client:
@@ -592,7 +595,7 @@ def test_url_context_manager_and_stop(clock: FakeClock) -> None:
         client.post(f"{BASE}/user")
 
 
-def test_concurrent_clients(client: httpx.Client, server: SandboxServer, clock: FakeClock) -> None:
+def test_concurrent_clients(client: httpx.Client, server: SandboxServer, clock: FakeTimer) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     job_ids = [create(client, kind) for kind in ("user", "team")]

@@ -7,14 +7,13 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from bot.digest.history import DigestHistory, DigestState
 from bot.digest.rules import Snapshot
-from bot.reports.store import Store, create_engine
+from bot.storage import open_database
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 CHANNEL = "C0DIGEST"
@@ -22,12 +21,12 @@ SEATS = frozenset({("ana@example.com", "live_testing"), ("bob@example.com", "aut
 
 
 @pytest.fixture
-def engines(tmp_path: Path) -> Iterator[Callable[[], Engine]]:
-    """Engines on one SQLite file, as two processes of the bot would open it."""
+def engines(database_url: str) -> Iterator[Callable[[], Engine]]:
+    """Engines on one database, as two processes of the bot would open it."""
     made: list[Engine] = []
 
     def make() -> Engine:
-        engine = create_engine(f"sqlite:///{tmp_path / 'bot.sqlite'}")
+        engine = open_database(database_url)
         made.append(engine)
         return engine
 
@@ -150,10 +149,8 @@ def test_a_large_snapshot_survives_the_round_trip(history: DigestHistory) -> Non
     assert previous.seats == seats
 
 
-def test_history_shares_the_database_with_the_store(engines: Callable[[], Engine]) -> None:
-    engine = engines()
-    Store(engine)
-    first = DigestHistory(engine)
+def test_history_survives_reopening_the_database(engines: Callable[[], Engine]) -> None:
+    first = DigestHistory(engines())
     assert first.claim("2026-W48", CHANNEL, now=NOW)
     # Opening it again (a restart) keeps what was there.
     again = DigestHistory(engines())

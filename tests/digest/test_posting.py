@@ -11,34 +11,44 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.browserstack.sandbox import SandboxServer
+from bot.clock import ManualClock, ShiftedClock
 from bot.digest.history import DigestHistory
 from bot.digest.post import DigestPoster, Route, routes
-from bot.reports.store import create_engine
 from bot.settings import Settings
 from bot.slack.delivery import retry_handlers
 from bot.slack.standin import SlackStandIn
+from bot.storage import open_database
 from tests.conftest import ACCESS_KEY, USERNAME, SandboxFactory, make_sandbox_client
 
 DIGEST = "C0DIGEST"
 TEAM_CHANNEL = "C0LABS"
-MONDAY_9 = dt.datetime(2026, 11, 23, 9, 0, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    with SlackStandIn(bot_token="xoxb-test", member_channels={DIGEST, TEAM_CHANNEL}) as server:
+def monday_9(clock: ShiftedClock) -> dt.datetime:
+    """The last Monday 09:00 (UTC, the default schedule) at least a week before today, +30 s."""
+    today = clock.today()
+    monday = today - dt.timedelta(days=today.weekday() + 7)
+    return dt.datetime.combine(monday, dt.time(9, 0, 30), tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def digest_clock(monday_9: dt.datetime) -> ManualClock:
+    """The clock the sandbox, the client and every poster share; ``make_poster`` moves it."""
+    return ManualClock(monday_9)
+
+
+@pytest.fixture
+def standin(digest_clock: ManualClock) -> Iterator[SlackStandIn]:
+    with SlackStandIn(
+        bot_token="xoxb-test", member_channels={DIGEST, TEAM_CHANNEL}, clock=digest_clock
+    ) as server:
         yield server
 
 
 @pytest.fixture
-def today() -> dict[str, dt.date]:
-    """What day the sandbox and the client think it is; each poster moves it to its clock."""
-    return {"date": MONDAY_9.date()}
-
-
-@pytest.fixture
-def sandbox(sandbox_factory: SandboxFactory, today: dict[str, dt.date]) -> SandboxServer:
-    return sandbox_factory(today=lambda: today["date"], users=400)
+def sandbox(sandbox_factory: SandboxFactory, digest_clock: ManualClock) -> SandboxServer:
+    return sandbox_factory(clock=digest_clock, users=400)
 
 
 PosterFactory = Callable[..., DigestPoster]
@@ -46,13 +56,16 @@ PosterFactory = Callable[..., DigestPoster]
 
 @pytest.fixture
 def make_poster(
-    sandbox: SandboxServer, standin: SlackStandIn, tmp_path: Path, today: dict[str, dt.date]
+    sandbox: SandboxServer,
+    standin: SlackStandIn,
+    tmp_path: Path,
+    digest_clock: ManualClock,
+    monday_9: dt.datetime,
 ) -> Iterator[PosterFactory]:
     engines = []
 
-    def make(
-        *, clock: Callable[[], dt.datetime] = lambda: MONDAY_9, **extra: object
-    ) -> DigestPoster:
+    def make(*, after: dt.timedelta = dt.timedelta(0), **extra: object) -> DigestPoster:
+        """A poster (a process, as it were) ``after`` the scheduled time."""
         values: dict[str, object] = {
             "browserstack_username": USERNAME,
             "browserstack_access_key": ACCESS_KEY,
@@ -63,19 +76,19 @@ def make_poster(
             "seat_prices": "automate=129",
         }
         values.update(extra)
-        settings = Settings(**values)  # type: ignore[arg-type]
-        today["date"] = clock().date()
-        engine = create_engine(f"sqlite:///{tmp_path / 'bot.sqlite'}")
+        settings = Settings(**values)  # type: ignore[arg-type]  # pydantic-settings kwargs
+        digest_clock.set(monday_9 + after)
+        engine = open_database(f"sqlite:///{tmp_path / 'bot.sqlite'}")
         engines.append(engine)
         slack = WebClient(
             token="xoxb-test", base_url=standin.api_url, retry_handlers=retry_handlers()
         )
         return DigestPoster(
             settings=settings,
-            browserstack=make_sandbox_client(sandbox, today=lambda: today["date"]),
+            browserstack=make_sandbox_client(sandbox),
             history=DigestHistory(engine),
             slack=slack,
-            clock=clock,
+            clock=digest_clock,
         )
 
     yield make
@@ -86,7 +99,7 @@ def make_poster(
 def test_digest_posts_summary_thread_csv_and_chart(
     make_poster: PosterFactory, standin: SlackStandIn
 ) -> None:
-    outcomes = make_poster().run_scheduled()
+    outcomes = make_poster().run_due()
     assert [(o.route.channel, o.posted) for o in outcomes] == [(DIGEST, True)]
     (summary,) = [m for m in standin.channel_messages(DIGEST) if not m.thread_ts]
     assert "idle seat" in summary.text
@@ -104,25 +117,25 @@ def test_digest_posts_summary_thread_csv_and_chart(
 def test_posts_once_per_week_and_channel_across_restarts(
     make_poster: PosterFactory, standin: SlackStandIn
 ) -> None:
-    assert make_poster().run_scheduled()[0].posted
+    assert make_poster().run_due()[0].posted
     # A restart later the same week (a new poster on the same database) posts nothing.
-    later = make_poster(clock=lambda: MONDAY_9 + dt.timedelta(hours=5))
-    assert [o.reason for o in later.run_scheduled()] == ["already posted"]
+    later = make_poster(after=dt.timedelta(hours=5))
+    assert later.run_due() == []  # nothing due: this week's is out
     assert len([m for m in standin.channel_messages(DIGEST) if not m.thread_ts]) == 1
 
 
 def test_two_instances_at_once_post_once(make_poster: PosterFactory, standin: SlackStandIn) -> None:
     posters = [make_poster(), make_poster()]
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda p: p.run_scheduled(), posters))
+        results = list(pool.map(lambda p: p.run_due(), posters))
     assert sorted(o.posted for r in results for o in r) == [False, True]
     assert len([m for m in standin.channel_messages(DIGEST) if not m.thread_ts]) == 1
 
 
 def test_next_week_says_what_changed(make_poster: PosterFactory, standin: SlackStandIn) -> None:
-    make_poster().run_scheduled()
-    next_week = make_poster(clock=lambda: MONDAY_9 + dt.timedelta(days=7))
-    assert next_week.run_scheduled()[0].posted
+    make_poster().run_due()
+    next_week = make_poster(after=dt.timedelta(days=7))
+    assert next_week.run_due()[0].posted
     summaries = [m for m in standin.channel_messages(DIGEST) if not m.thread_ts]
     assert "first digest" in str(summaries[0].blocks).lower()
     assert "first digest" not in str(summaries[1].blocks).lower()
@@ -130,8 +143,8 @@ def test_next_week_says_what_changed(make_poster: PosterFactory, standin: SlackS
 
 
 def test_a_catch_up_run_is_marked_late(make_poster: PosterFactory, standin: SlackStandIn) -> None:
-    late = make_poster(clock=lambda: MONDAY_9 + dt.timedelta(hours=3))
-    assert late.run_scheduled()[0].posted
+    late = make_poster(after=dt.timedelta(hours=3))
+    assert late.run_due()[0].posted
     (summary,) = [m for m in standin.channel_messages(DIGEST) if not m.thread_ts]
     assert "posted late" in summary.text
 
@@ -141,7 +154,7 @@ def test_team_channels_get_their_own_digest(
 ) -> None:
     poster = make_poster(digest_team_channels=f"R&D <Labs>={TEAM_CHANNEL}")
     assert routes(poster.settings) == [Route(DIGEST), Route(TEAM_CHANNEL, "R&D <Labs>")]
-    assert all(o.posted for o in poster.run_scheduled())
+    assert all(o.posted for o in poster.run_due())
     (team_summary,) = [m for m in standin.channel_messages(TEAM_CHANNEL) if not m.thread_ts]
     (org_summary,) = [m for m in standin.channel_messages(DIGEST) if not m.thread_ts]
     assert "R&amp;D &lt;Labs&gt;" in str(team_summary.blocks)  # escaped, and this team's
@@ -150,21 +163,21 @@ def test_team_channels_get_their_own_digest(
 
 def test_a_failed_post_releases_the_week(make_poster: PosterFactory, standin: SlackStandIn) -> None:
     standin.fail_next("chat.postMessage", error="channel_not_found")
-    first = make_poster().run_scheduled()
+    first = make_poster().run_due()
     assert not first[0].posted
     assert "channel_not_found" in first[0].reason
-    assert make_poster().run_scheduled()[0].posted  # the next run may try again
+    assert make_poster().run_due()[0].posted  # the next run may try again
 
 
-def test_preview_builds_without_slack(make_poster: PosterFactory) -> None:
+def test_preview_builds_without_slack(make_poster: PosterFactory, monday_9: dt.datetime) -> None:
     poster = make_poster()
     poster.slack = None
-    users, teams = poster.fetch(MONDAY_9)
+    users, teams = poster.fetch(monday_9)
     assert (users.filters.start, users.filters.end) == (
-        MONDAY_9.date() - dt.timedelta(days=30),
-        MONDAY_9.date(),
+        monday_9.date() - dt.timedelta(days=30),
+        monday_9.date(),
     )
-    digest, messages = poster.build(users, teams, Route(DIGEST), now=MONDAY_9, chart=False)
+    digest, messages = poster.build(users, teams, Route(DIGEST), now=monday_9, chart=False)
     assert digest.idle_seats > 0
     assert messages.chart is None
     assert messages.details

@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from bot.browserstack.models import Product, ReportFilters, ReportKind
+from bot.reports.question import Source
 from bot.slack.commands import (
     USAGE_FORMS,
     CommandError,
@@ -223,7 +224,7 @@ def test_top(text: str, count: int, product: Product | None, days: int) -> None:
     ("text", "kind"),
     [
         ("help", None),
-        ("digest", None),
+        ("digest", ReportKind.USER),
         ("team Acme", ReportKind.TEAM),
         ("teams", ReportKind.TEAM),
         ("user ana@example.com", ReportKind.USER),
@@ -233,7 +234,11 @@ def test_top(text: str, count: int, product: Product | None, days: int) -> None:
     ],
 )
 def test_kind(text: str, kind: ReportKind | None) -> None:
-    assert parse(text).kind is kind
+    request = parse(text)
+    if kind is None:
+        assert request.verb in (Verb.HELP, Verb.DIGEST)
+    else:
+        assert request.question(source=Source.COMMAND).kind is kind
 
 
 @pytest.mark.parametrize(

@@ -8,68 +8,24 @@ Waiting is on the stand-in's condition variable (``wait_for``), never a sleep.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from bot.browserstack.sandbox import FaultConfig, SandboxServer
-from bot.slack.standin import Msg, SlackStandIn, form_body, sign, slash_command
-from tests.conftest import SandboxFactory
-from tests.slack.harness import ANA, BEN, CHANNEL, GUEST, Stack, slack_users
-
-OTHER_CHANNEL = "C0OUTSIDE"
-
-
-@pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    with SlackStandIn(
-        bot_token="xoxb-test-token", users=slack_users(), member_channels={CHANNEL}
-    ) as server:
-        yield server
+from bot.browserstack.sandbox import FaultConfig
+from bot.slack.standin import SlackStandIn, form_body, sign, slash_command
+from bot.stack import SIGNING_SECRET, LoopbackStack
+from tests.slack.harness import (
+    ANA,
+    BEN,
+    CHANNEL,
+    GUEST,
+    OTHER_CHANNEL,
+    wait_answer,
+)
 
 
-@pytest.fixture
-def make_stack(
-    sandbox_factory: SandboxFactory, standin: SlackStandIn, tmp_path: Path
-) -> Iterator[object]:
-    stacks: list[Stack] = []
-
-    def start(sandbox: SandboxServer | None = None, **settings: object) -> Stack:
-        stack = Stack(
-            sandbox=sandbox or sandbox_factory(today=None),
-            standin=standin,
-            db=tmp_path / "bot.sqlite",
-            settings_extra=settings,
-        ).start()
-        stacks.append(stack)
-        return stack
-
-    yield start
-    for stack in stacks:
-        stack.stop()
-
-
-@pytest.fixture
-def stack(make_stack) -> Stack:
-    return make_stack()
-
-
-def answers(standin: SlackStandIn, user: str, needle: str, channel: str = CHANNEL) -> list[Msg]:
-    """What ``user`` sees in ``channel`` that contains ``needle`` and is not a placeholder."""
-    return [
-        m
-        for m in standin.visible_to(user, channel)
-        if needle in m.text and ":hourglass" not in str(m.blocks)
-    ]
-
-
-def wait_answer(standin: SlackStandIn, user: str, needle: str, channel: str = CHANNEL) -> Msg:
-    return standin.wait_for(lambda s: (answers(s, user, needle, channel) or [None])[-1])
-
-
-def test_team_report_answers_privately(stack: Stack) -> None:
+def test_team_report_answers_privately(stack: LoopbackStack) -> None:
     started = time.perf_counter()
     response = stack.driver.command("team Acme team", user=ANA, channel=CHANNEL)
     acked = time.perf_counter() - started
@@ -87,7 +43,7 @@ def test_team_report_answers_privately(stack: Stack) -> None:
     assert stack.sandbox.stats.jobs_created == 1
 
 
-def test_cached_answer_needs_no_new_job(stack: Stack) -> None:
+def test_cached_answer_needs_no_new_job(stack: LoopbackStack) -> None:
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     wait_answer(stack.standin, ANA, "team")
     stack.driver.command("team Acme team", user=BEN, channel=CHANNEL)
@@ -97,7 +53,7 @@ def test_cached_answer_needs_no_new_job(stack: Stack) -> None:
 
 
 def test_identical_requests_in_flight_share_one_job(make_stack, sandbox_factory) -> None:
-    stack = make_stack(sandbox_factory(today=None, queued_seconds=0.5, processing_seconds=0.3))
+    stack = make_stack(sandbox_factory(queued_seconds=0.5, processing_seconds=0.3))
     with ThreadPoolExecutor(4) as pool:
         responses = list(
             pool.map(
@@ -121,20 +77,20 @@ def test_identical_requests_in_flight_share_one_job(make_stack, sandbox_factory)
         ("team acme TEAM last 30d", "Acme team"),
     ],
 )
-def test_every_command_form_answers(stack: Stack, text: str, needle: str) -> None:
+def test_every_command_form_answers(stack: LoopbackStack, text: str, needle: str) -> None:
     assert stack.driver.command(text, user=ANA, channel=CHANNEL).status_code == 200
     answer = wait_answer(stack.standin, ANA, needle)
     assert answer.ephemeral
 
 
-def test_help_is_the_ack_itself(stack: Stack) -> None:
+def test_help_is_the_ack_itself(stack: LoopbackStack) -> None:
     response = stack.driver.command("help", user=ANA, channel=CHANNEL)
     body = response.json()
     assert "/usage team" in str(body["blocks"])
     assert stack.sandbox.stats.requests == 0
 
 
-def test_mistakes_get_an_example_not_a_trace(stack: Stack) -> None:
+def test_mistakes_get_an_example_not_a_trace(stack: LoopbackStack) -> None:
     body = stack.driver.command("tem Acme", user=ANA, channel=CHANNEL).json()
     text = str(body["blocks"])
     assert "Did you mean" in text
@@ -143,14 +99,14 @@ def test_mistakes_get_an_example_not_a_trace(stack: Stack) -> None:
     assert stack.sandbox.stats.requests == 0
 
 
-def test_unknown_team_suggests_names(stack: Stack) -> None:
+def test_unknown_team_suggests_names(stack: LoopbackStack) -> None:
     stack.driver.command("team Acm", user=ANA, channel=CHANNEL)
     answer = wait_answer(stack.standin, ANA, "Acm")
     assert "Acme team" in str(answer.blocks)
     assert "/usage team" in str(answer.blocks)
 
 
-def test_guests_are_politely_refused(stack: Stack) -> None:
+def test_guests_are_politely_refused(stack: LoopbackStack) -> None:
     stack.driver.command("teams", user=GUEST, channel=CHANNEL)
     refusal = wait_answer(stack.standin, GUEST, "can't")
     assert "guest" in str(refusal.blocks)
@@ -165,7 +121,7 @@ def test_allowed_users_setting(make_stack) -> None:
     wait_answer(stack.standin, BEN, "team")
 
 
-def test_public_posts_in_the_channel(stack: Stack) -> None:
+def test_public_posts_in_the_channel(stack: LoopbackStack) -> None:
     stack.driver.command("teams public", user=ANA, channel=CHANNEL)
     posted = stack.standin.wait_for(lambda s: s.channel_messages(CHANNEL))
     assert not posted[0].ephemeral
@@ -173,14 +129,14 @@ def test_public_posts_in_the_channel(stack: Stack) -> None:
     stack.standin.wait_for(lambda s: not s.ephemeral(CHANNEL, ANA))
 
 
-def test_public_thread_puts_details_under_the_summary(stack: Stack) -> None:
+def test_public_thread_puts_details_under_the_summary(stack: LoopbackStack) -> None:
     stack.driver.command("teams public thread", user=ANA, channel=CHANNEL)
     summary = stack.standin.wait_for(lambda s: (s.channel_messages(CHANNEL) or [None])[0])
     replies = stack.standin.wait_for(lambda s: s.thread(CHANNEL, summary.ts)[1:])
     assert all(reply.thread_ts == summary.ts for reply in replies)
 
 
-def test_private_thread_goes_to_a_direct_message(stack: Stack) -> None:
+def test_private_thread_goes_to_a_direct_message(stack: LoopbackStack) -> None:
     stack.driver.command("idle thread", user=ANA, channel=CHANNEL)
     dm = stack.standin.dm_channel(ANA)
     summary = stack.standin.wait_for(lambda s: (s.channel_messages(dm) or [None])[0])
@@ -188,7 +144,7 @@ def test_private_thread_goes_to_a_direct_message(stack: Stack) -> None:
     assert stack.standin.channel_messages(CHANNEL) == []
 
 
-def test_share_button_posts_in_the_channel(stack: Stack) -> None:
+def test_share_button_posts_in_the_channel(stack: LoopbackStack) -> None:
     stack.driver.command("user steve@example.com", user=ANA, channel=CHANNEL)
     wait_answer(stack.standin, ANA, "Steve")
     assert stack.driver.click("share", user=ANA, channel=CHANNEL).status_code == 200
@@ -197,7 +153,7 @@ def test_share_button_posts_in_the_channel(stack: Stack) -> None:
     assert "Steve" in str(shared[0].blocks)
 
 
-def test_only_the_asker_can_share(stack: Stack) -> None:
+def test_only_the_asker_can_share(stack: LoopbackStack) -> None:
     stack.driver.command("user steve@example.com", user=ANA, channel=CHANNEL)
     answer = wait_answer(stack.standin, ANA, "Steve")
     button = next(
@@ -213,7 +169,7 @@ def test_only_the_asker_can_share(stack: Stack) -> None:
     assert stack.standin.channel_messages(CHANNEL) == []
 
 
-def test_details_button_on_a_private_answer(stack: Stack) -> None:
+def test_details_button_on_a_private_answer(stack: LoopbackStack) -> None:
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     wait_answer(stack.standin, ANA, "team")
     stack.driver.click("details", user=ANA, channel=CHANNEL)
@@ -223,7 +179,7 @@ def test_details_button_on_a_private_answer(stack: Stack) -> None:
 
 
 def test_cancel_deletes_the_job(make_stack, sandbox_factory) -> None:
-    stack = make_stack(sandbox_factory(today=None, queued_seconds=60))
+    stack = make_stack(sandbox_factory(queued_seconds=60))
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     stack.standin.wait_for(lambda s: "queued" in str(s.ephemeral(CHANNEL, ANA)[-1].blocks))
     stack.driver.click("cancel", user=ANA, channel=CHANNEL)
@@ -235,7 +191,7 @@ def test_cancel_deletes_the_job(make_stack, sandbox_factory) -> None:
 
 
 def test_cancel_keeps_the_job_when_someone_else_waits(make_stack, sandbox_factory) -> None:
-    stack = make_stack(sandbox_factory(today=None, queued_seconds=1.0))
+    stack = make_stack(sandbox_factory(queued_seconds=1.0))
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     stack.driver.command("teams", user=BEN, channel=CHANNEL)
     # Ben's placeholder says "queued" once his request has joined the job.
@@ -249,7 +205,7 @@ def test_cancel_keeps_the_job_when_someone_else_waits(make_stack, sandbox_factor
     assert stack.sandbox.stats.jobs_deleted == 0
 
 
-def test_mention_in_a_thread_answers_in_that_thread(stack: Stack) -> None:
+def test_mention_in_a_thread_answers_in_that_thread(stack: LoopbackStack) -> None:
     parent = stack.standin.record_user_message(channel=CHANNEL, user=BEN, text="who uses Acme?")
     response = stack.driver.mention(
         "team Acme team", user=BEN, channel=CHANNEL, thread_ts=parent.ts, event_id="Ev1"
@@ -268,7 +224,7 @@ def test_mention_in_a_thread_answers_in_that_thread(stack: Stack) -> None:
     assert stack.sandbox.stats.jobs_created == 1
 
 
-def test_personal_figures_by_mention_stay_private(stack: Stack) -> None:
+def test_personal_figures_by_mention_stay_private(stack: LoopbackStack) -> None:
     parent = stack.standin.record_user_message(channel=CHANNEL, user=ANA, text="hmm")
     stack.driver.mention("me", user=ANA, channel=CHANNEL, thread_ts=parent.ts, event_id="Ev2")
     answer = wait_answer(stack.standin, ANA, "Steve")
@@ -287,16 +243,16 @@ def test_personal_figures_by_mention_stay_private(stack: Stack) -> None:
     ],
 )
 def test_unsigned_forged_and_stale_requests_are_refused(
-    stack: Stack, headers: dict[str, str] | str, why: str
+    stack: LoopbackStack, headers: dict[str, str] | str, why: str
 ) -> None:
     body = form_body(
         slash_command("teams", user_id=ANA, channel_id=CHANNEL, response_url="http://x.test/r")
     )
     all_headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if headers == "stale":
-        all_headers.update(sign(body, "test-signing-secret", timestamp=int(time.time()) - 600))
+        all_headers.update(sign(body, SIGNING_SECRET, timestamp=stack.clock.timestamp() - 600))
     else:
-        all_headers.update(sign(body, "test-signing-secret"))
+        all_headers.update(sign(body, SIGNING_SECRET, timestamp=stack.clock.timestamp()))
         all_headers.update(headers)  # type: ignore[arg-type]
         if why == "unsigned":
             del all_headers["X-Slack-Signature"]
@@ -306,7 +262,7 @@ def test_unsigned_forged_and_stale_requests_are_refused(
     assert stack.sandbox.stats.requests == 0
 
 
-def test_healthz(stack: Stack) -> None:
+def test_healthz(stack: LoopbackStack) -> None:
     import httpx
 
     response = httpx.get(f"{stack.http.url}/healthz")
@@ -315,7 +271,7 @@ def test_healthz(stack: Stack) -> None:
 
 
 def test_restart_mid_poll_answers_exactly_once(make_stack, sandbox_factory) -> None:
-    sandbox = sandbox_factory(today=None, queued_seconds=0.8, processing_seconds=0.4)
+    sandbox = sandbox_factory(queued_seconds=0.8, processing_seconds=0.4)
     stack = make_stack(sandbox)
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     stack.standin.wait_for(lambda s: "queued" in str(s.ephemeral(CHANNEL, ANA)[-1].blocks))
@@ -342,7 +298,7 @@ def test_restart_mid_poll_answers_exactly_once(make_stack, sandbox_factory) -> N
 def test_browserstack_failures_end_in_a_clear_message(
     make_stack, sandbox_factory, faults: FaultConfig, settings: dict, words: str
 ) -> None:
-    stack = make_stack(sandbox_factory(today=None, faults=faults), **settings)
+    stack = make_stack(sandbox_factory(faults=faults), **settings)
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     failure = stack.standin.wait_for(
         lambda s: [m for m in s.ephemeral(CHANNEL, ANA) if words in str(m.blocks).lower()]
@@ -351,7 +307,7 @@ def test_browserstack_failures_end_in_a_clear_message(
 
 
 def test_bad_browserstack_credentials(make_stack, sandbox_factory) -> None:
-    stack = make_stack(sandbox_factory(today=None, access_key="something-else"))
+    stack = make_stack(sandbox_factory(access_key="something-else"))
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     refused = stack.standin.wait_for(
         lambda s: [m for m in s.ephemeral(CHANNEL, ANA) if "credentials" in str(m.blocks)]
@@ -359,21 +315,21 @@ def test_bad_browserstack_credentials(make_stack, sandbox_factory) -> None:
     assert "access key" in str(refused[0].blocks)
 
 
-def test_slack_rate_limits_are_retried(stack: Stack) -> None:
+def test_slack_rate_limits_are_retried(stack: LoopbackStack) -> None:
     stack.standin.fail_next("chat.postMessage", status=429, retry_after=0, count=1)
     stack.driver.command("teams public", user=ANA, channel=CHANNEL)
     stack.standin.wait_for(lambda s: s.channel_messages(CHANNEL))
     assert len(stack.standin.calls_to("chat.postMessage")) == 2
 
 
-def test_spent_response_url_falls_back_to_an_ephemeral_post(stack: Stack) -> None:
+def test_spent_response_url_falls_back_to_an_ephemeral_post(stack: LoopbackStack) -> None:
     stack.standin.fail_next("response_url", status=404, count=10)
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     stack.standin.wait_for(lambda s: s.calls_to("chat.postEphemeral"))
     wait_answer(stack.standin, ANA, "team")
 
 
-def test_public_in_a_channel_the_bot_is_not_in(stack: Stack) -> None:
+def test_public_in_a_channel_the_bot_is_not_in(stack: LoopbackStack) -> None:
     stack.driver.command("teams public", user=ANA, channel=OTHER_CHANNEL)
     posted = stack.standin.wait_for(lambda s: s.channel_messages(OTHER_CHANNEL))
     assert not posted[0].ephemeral
@@ -388,7 +344,7 @@ def test_allowed_usergroup(make_stack, standin: SlackStandIn) -> None:
     wait_answer(stack.standin, BEN, "team")
 
 
-def test_socket_mode_http_serves_only_health(stack: Stack) -> None:
+def test_socket_mode_http_serves_only_health(stack: LoopbackStack) -> None:
     import httpx
 
     from bot.server import HttpServer
@@ -400,7 +356,7 @@ def test_socket_mode_http_serves_only_health(stack: Stack) -> None:
         )
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
-            **sign(body, "test-signing-secret"),
+            **sign(body, SIGNING_SECRET, timestamp=stack.clock.timestamp()),
         }
         # Socket Mode turns signature checks off: its HTTP port must not take events at all.
         assert (
@@ -414,7 +370,7 @@ def test_socket_mode_http_serves_only_health(stack: Stack) -> None:
 
 
 def test_long_lists_attach_a_csv_in_the_thread(make_stack, sandbox_factory) -> None:
-    stack = make_stack(sandbox_factory(today=None, users=3000))
+    stack = make_stack(sandbox_factory(users=3000))
     stack.driver.command("idle public thread", user=ANA, channel=CHANNEL)
     upload = stack.standin.wait_for(lambda s: s.files)[0]
     summary = stack.standin.channel_messages(CHANNEL)[0]
@@ -425,7 +381,7 @@ def test_long_lists_attach_a_csv_in_the_thread(make_stack, sandbox_factory) -> N
     assert len(rows) > 300  # every idle member, far more than the thread replies show
 
 
-def test_ephemeral_refused_falls_back_to_a_direct_message(stack: Stack) -> None:
+def test_ephemeral_refused_falls_back_to_a_direct_message(stack: LoopbackStack) -> None:
     stack.standin.fail_next("response_url", status=404, count=10)
     stack.standin.fail_next("chat.postEphemeral", error="channel_not_found", count=10)
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
@@ -436,7 +392,7 @@ def test_ephemeral_refused_falls_back_to_a_direct_message(stack: Stack) -> None:
     assert "All teams" in answer[-1].text
 
 
-def test_a_product_is_a_view_over_the_shared_report(stack: Stack) -> None:
+def test_a_product_is_a_view_over_the_shared_report(stack: LoopbackStack) -> None:
     stack.driver.command("idle", user=ANA, channel=CHANNEL)
     wait_answer(stack.standin, ANA, "idle")
     stack.driver.command("user steve@example.com live", user=BEN, channel=CHANNEL)
@@ -457,7 +413,7 @@ def test_digest_preview_is_private(make_stack) -> None:
     assert stack.standin.channel_messages("C0DIGEST") == []  # a preview posts nothing
 
 
-def test_url_verification_echoes_the_challenge(stack: Stack) -> None:
+def test_url_verification_echoes_the_challenge(stack: LoopbackStack) -> None:
     from bot.slack.standin import url_verification
 
     response = stack.driver.event(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
@@ -20,6 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
+from bot.clock import ShiftedClock, SystemClock
 from bot.slack.standin import (
     AppDriver,
     Event,
@@ -29,11 +29,9 @@ from bot.slack.standin import (
     url_verification,
 )
 from bot.slack.standin.payloads import form_body
-from tests.conftest import FakeClock
 
 TOKEN = "xoxb-test"
 SECRET = "signing-secret"
-START = 1_732_500_000.0
 USERS = {
     uid: {
         "id": uid,
@@ -49,12 +47,13 @@ USERS = {
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
+def clock() -> ShiftedClock:
+    """The real time (movable): the real Bolt apps below check signatures against it."""
+    return ShiftedClock()
 
 
 @pytest.fixture
-def standin(clock: FakeClock) -> Iterator[SlackStandIn]:
+def standin(clock: ShiftedClock) -> Iterator[SlackStandIn]:
     with SlackStandIn(
         bot_token=TOKEN,
         users=USERS,
@@ -99,13 +98,15 @@ def test_a_bad_or_missing_token_is_refused_with_http_200(
 
 
 def test_messages_get_increasing_ts_and_threads_hold_replies(
-    standin: SlackStandIn, client: WebClient
+    standin: SlackStandIn, client: WebClient, clock: ShiftedClock
 ) -> None:
+    before = clock.timestamp()
     first = client.chat_postMessage(channel="C0001", text="first")
     second = client.chat_postMessage(channel="C0001", text="second")
     reply = client.chat_postMessage(channel="C0001", text="reply", thread_ts=first["ts"])
 
-    assert first["ts"] == "1732500000.000000"
+    assert before <= float(first["ts"]) <= clock.timestamp()  # Slack's ts: the time it was posted
+    assert len(first["ts"].split(".")[1]) == 6
     assert float(first["ts"]) < float(second["ts"]) < float(reply["ts"])
     assert first["message"]["text"] == "first"
     assert [m.text for m in standin.channel_messages("C0001")] == ["first", "second", "reply"]
@@ -308,7 +309,9 @@ def test_a_response_url_takes_five_uses(standin: SlackStandIn) -> None:
     assert len(standin.calls_to("response_url")) == 6
 
 
-def test_a_response_url_expires_after_30_minutes(standin: SlackStandIn, clock: FakeClock) -> None:
+def test_a_response_url_expires_after_30_minutes(
+    standin: SlackStandIn, clock: ShiftedClock
+) -> None:
     webhook = WebhookClient(standin.new_response_url(channel="C0001", user="U0001"))
     clock.advance(30 * 60 - 1)
     assert webhook.send(text="just in time").status_code == 200
@@ -398,15 +401,21 @@ def test_response_urls_post_in_channels_the_bot_is_not_in(standin: SlackStandIn)
 def test_wait_for_returns_as_soon_as_the_message_arrives(
     standin: SlackStandIn, client: WebClient
 ) -> None:
-    timer = threading.Timer(0.1, client.chat_postMessage, kwargs={"channel": "C0001", "text": "hi"})
-    started = time.monotonic()
+    posted = threading.Event()
+
+    def post_when_waited_for() -> None:
+        client.chat_postMessage(channel="C0001", text="hi")
+        posted.set()
+
+    timer = threading.Timer(0.1, post_when_waited_for)
     timer.start()
     try:
         messages = standin.wait_for(lambda s: s.channel_messages("C0001"), timeout=5)
     finally:
         timer.join()
+    # It returned because the message came, not because the wait ran out.
+    assert posted.is_set()
     assert [m.text for m in messages] == ["hi"]
-    assert 0.1 <= time.monotonic() - started < 0.6
 
 
 def test_wait_for_times_out_with_the_recent_calls(standin: SlackStandIn, client: WebClient) -> None:
@@ -415,10 +424,8 @@ def test_wait_for_times_out_with_the_recent_calls(standin: SlackStandIn, client:
     def reply_in_thread(s: SlackStandIn) -> list[Any]:
         return s.thread("C0001", "1.000000")
 
-    started = time.monotonic()
     with pytest.raises(AssertionError) as caught:
         standin.wait_for(reply_in_thread, timeout=0.2)
-    assert time.monotonic() - started < 1
     report = str(caught.value)
     assert "reply_in_thread" in report
     assert "chat.postMessage" in report
@@ -447,11 +454,12 @@ def test_signatures_verify_with_slack_sdk() -> None:
     body = form_body(
         slash_command("team", user_id="U0001", channel_id="C0001", response_url="http://x/r/1")
     )
-    verifier = SignatureVerifier(SECRET)
-    assert verifier.is_valid_request(body, sign(body, SECRET))
-    assert not verifier.is_valid_request(body + b"&x=1", sign(body, SECRET))
-    assert not verifier.is_valid_request(body, sign(body, "another-secret"))
-    stale = sign(body, SECRET, timestamp=int(time.time()) - 6 * 60)
+    verifier = SignatureVerifier(SECRET)  # slack_sdk's, on the real time
+    now = SystemClock().timestamp()
+    assert verifier.is_valid_request(body, sign(body, SECRET, timestamp=now))
+    assert not verifier.is_valid_request(body + b"&x=1", sign(body, SECRET, timestamp=now))
+    assert not verifier.is_valid_request(body, sign(body, "another-secret", timestamp=now))
+    stale = sign(body, SECRET, timestamp=now - 6 * 60)
     assert not verifier.is_valid_request(body, stale)
 
 

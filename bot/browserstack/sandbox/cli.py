@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.browserstack.sandbox.faults import FaultConfig
 from bot.browserstack.sandbox.server import SandboxConfig, SandboxServer
+from bot.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def _opt(args: argparse.Namespace, name: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def config_from_args(args: argparse.Namespace) -> SandboxConfig:
+def config_from_args(args: argparse.Namespace, *, clock: Clock) -> SandboxConfig:
     """A SandboxConfig from parsed options; missing ones take the sandbox's defaults."""
     base = SandboxConfig()
     rates = ("error_rate", "slow_rate", "malformed_rate", "fail_rate", "stuck_rate")
@@ -96,14 +97,15 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         rate_per_minute=_opt(args, "rate_per_minute", base.rate_per_minute),
         faults=faults,
         fault_seed=_opt(args, "fault_seed", base.fault_seed),
+        clock=clock,
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, *, clock: Clock) -> int:
     """Serve until Ctrl-C; return the process exit code."""
     host, port = _opt(args, "host", "127.0.0.1"), _opt(args, "port", 8765)
     try:
-        config = config_from_args(args)
+        config = config_from_args(args, clock=clock)
         server = SandboxServer(config, host=host, port=port)
     except ValueError as error:
         print(f"sandbox: {error}", file=sys.stderr)

@@ -1,7 +1,7 @@
-"""The sandbox's report jobs: one queue per account, a lifecycle read off an injected clock.
+"""The sandbox's report jobs: one queue per account, a lifecycle read off an injected timer.
 
 A job's status is never stored: it is computed from its age, so tests move a job along by advancing
-a fake clock instead of sleeping. ``enqueued`` for ``queued_seconds``, then ``processing`` for
+a fake timer instead of sleeping. ``enqueued`` for ``queued_seconds``, then ``processing`` for
 ``processing_seconds``, then ``completed`` (or ``failed``; a stuck job stays ``processing``).
 """
 
@@ -83,14 +83,14 @@ class JobStore:
         queued_seconds: float,
         processing_seconds: float,
         limit: int,
-        clock: Callable[[], float],
+        timer: Callable[[], float],
         new_id: Callable[[], str] = new_job_id,
         cached_bodies: int = 8,
     ) -> None:
         self.queued_seconds = queued_seconds
         self.processing_seconds = processing_seconds
         self.limit = limit
-        self._clock = clock
+        self._timer = timer
         self._new_id = new_id
         self._cached_bodies = cached_bodies
         self._lock = threading.Lock()
@@ -99,7 +99,7 @@ class JobStore:
 
     def status(self, job: Job) -> JobStatus:
         """The job's status now, from its age and its fixed outcome."""
-        age = self._clock() - job.created_at
+        age = self._timer() - job.created_at
         if age < self.queued_seconds:
             return JobStatus.ENQUEUED
         if job.outcome is JobOutcome.STUCK or age < self.queued_seconds + self.processing_seconds:
@@ -122,7 +122,7 @@ class JobStore:
             job_id = self._new_id()
             while job_id in self._jobs:
                 job_id = self._new_id()
-            job = Job(job_id, kind, start, end, product, self._clock(), outcome)
+            job = Job(job_id, kind, start, end, product, self._timer(), outcome)
             self._jobs[job_id] = job
             return job
 

@@ -238,12 +238,12 @@ class _Team:
 class SyntheticOrg:
     """A made-up enterprise account: ``users`` synthetic people plus Steve, from ``seed``."""
 
-    def __init__(self, seed: int = 42, users: int = 2000, *, today: dt.date | None = None) -> None:
+    def __init__(self, seed: int = 42, users: int = 2000, *, today: dt.date) -> None:
         if users < 10:
             raise ValueError("a synthetic org needs at least 10 users (Acme team has 10 members)")
         self.seed = seed
         self.size = users
-        self.today = today or dt.datetime.now(dt.UTC).date()
+        self.today = today
         self.teams: list[_Team] = []
         self.users: list[_User] = []  # Steve is not here: he is a fixture, see STEVE
         self._periods: dict[tuple[int, int], _Period] = {}  # oldest first

@@ -2,8 +2,9 @@
 
 Stdlib ``ThreadingHTTPServer`` on daemon threads; every request goes through, in order: Basic auth
 (401, ``text/html``), the rate limit (429), injected faults (delay, 5xx), routing, and a possible
-malformed body on a 200. Job timing and the rate limit read ``SandboxConfig.clock``, so tests move
-time forward instead of sleeping.
+malformed body on a 200. Dates (what "today" is, which periods are in the future) read
+``SandboxConfig.clock``, the stack's one clock; job timing and the rate limit read
+``SandboxConfig.timer``, a monotonic timer that tests move forward instead of sleeping.
 
 Where the API text is silent, the sandbox assumes (the bot must not rely on any of these):
 
@@ -41,6 +42,7 @@ from bot.browserstack.ratelimit import TokenBucket
 from bot.browserstack.sandbox.faults import FaultConfig, FaultInjector, Reply, server_error, spoil
 from bot.browserstack.sandbox.jobs import Job, JobStatus, JobStore, QueueFullError
 from bot.browserstack.sandbox.org import SyntheticOrg
+from bot.clock import Clock, SystemClock
 from bot.loopback import LoopbackServer
 
 log = logging.getLogger(__name__)
@@ -72,12 +74,12 @@ class SandboxConfig:
     rate_burst: int = 5
     rate_per_minute: float = 15.0
     faults: FaultConfig = field(default_factory=FaultConfig)
-    clock: Callable[[], float] = time.monotonic
-    today: Callable[[], dt.date] | None = None  # None: the UTC date
+    clock: Clock = field(default_factory=SystemClock)
+    timer: Callable[[], float] = time.monotonic
     fault_seed: int = 0
 
     def current_date(self) -> dt.date:
-        return self.today() if self.today else dt.datetime.now(dt.UTC).date()
+        return self.clock.today()
 
 
 class SandboxStats:
@@ -124,13 +126,13 @@ class SandboxServer:
             queued_seconds=config.queued_seconds,
             processing_seconds=config.processing_seconds,
             limit=config.queue_limit,
-            clock=config.clock,
+            timer=config.timer,
         )
         self.stats = SandboxStats()
         self.faults = FaultInjector(config.faults, seed=config.fault_seed)
         self._bucket = (
             TokenBucket(
-                burst=config.rate_burst, per_minute=config.rate_per_minute, clock=config.clock
+                burst=config.rate_burst, per_minute=config.rate_per_minute, timer=config.timer
             )
             if config.rate_limit
             else None

@@ -1,10 +1,16 @@
-"""Buttons: Cancel, Share in channel, Details in thread. Each carries the request id."""
+"""Buttons: Cancel, Share in channel, Details in thread. Each carries its request's id.
+
+The click says who clicked and which request; everything else (the channel, the messages) is
+read from the stored request, and the front desk checks who may do what.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
+
+from bot.slack.frontdesk import FrontDesk
 
 
 def register(app: App) -> None:
@@ -14,33 +20,25 @@ def register(app: App) -> None:
 
 
 def _parts(body: dict[str, Any]) -> tuple[str, str]:
-    return body["actions"][0]["value"], body["user"]["id"]
+    return str(body["actions"][0].get("value", "")), body["user"]["id"]
 
 
 def handle_cancel(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
     request_id, user_id = _parts(body)
-    context["usagebot"].frontdesk.cancel(
-        request_id,
-        user_id=user_id,
-        channel_id=body["channel"]["id"],
-        response_url=body.get("response_url"),
-    )
+    desk: FrontDesk = context["desk"]
+    desk.cancel(request_id, user_id=user_id)
 
 
 def handle_share(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
     request_id, user_id = _parts(body)
-    context["usagebot"].frontdesk.share(
-        request_id, user_id=user_id, response_url=body.get("response_url")
-    )
+    desk: FrontDesk = context["desk"]
+    desk.share(request_id, user_id=user_id)
 
 
 def handle_details(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
     request_id, user_id = _parts(body)
-    container = body.get("container") or {}
-    message_ts = None if container.get("is_ephemeral") else container.get("message_ts")
-    context["usagebot"].frontdesk.details(
-        request_id, user_id=user_id, message_ts=message_ts, response_url=body.get("response_url")
-    )
+    desk: FrontDesk = context["desk"]
+    desk.details(request_id, user_id=user_id)

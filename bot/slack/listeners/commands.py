@@ -1,15 +1,20 @@
-"""``/usage``: parse, acknowledge within Slack's 3 seconds, hand over to the front desk."""
+"""``/usage``: parse, store, acknowledge within Slack's 3 seconds; the front desk does the rest."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.reports.store import new_request_id
-from bot.slack import answers, views
+from bot.reports.question import Source
+from bot.reports.store import Origin
+from bot.slack import views
 from bot.slack.commands import USAGE_FORMS, CommandError, Verb, parse_command
-from bot.slack.frontdesk import Origin
+from bot.slack.frontdesk import FrontDesk
+from bot.storage import TRANSIENT_ERRORS
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App) -> None:
@@ -17,9 +22,9 @@ def register(app: App) -> None:
 
 
 def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
-    bot = context["usagebot"]
+    desk: FrontDesk = context["desk"]
     try:
-        request = parse_command(command.get("text", ""), today=bot.today())
+        request = parse_command(command.get("text", ""), today=desk.today())
     except CommandError as error:
         message = views.error_message(
             title="I didn't understand that",
@@ -31,19 +36,19 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
     if request.verb is Verb.HELP:
         ack(**views.help_message(USAGE_FORMS).payload())
         return
-    request_id = new_request_id()
-    placeholder = views.placeholder_message(
-        title=answers.title(answers.command_record(request, source="command")),
-        period_label=request.period.label,
-        status="starting",
-        elapsed=None,
-        request_id=request_id,
-    )
-    ack(**placeholder.payload())
     origin = Origin(
         user_id=command["user_id"],
         channel_id=command["channel_id"],
         team_id=command.get("team_id"),
         response_url=command.get("response_url"),
     )
-    bot.frontdesk.ask(request, origin, request_id=request_id, source="command")
+    try:
+        # Stored before the ack: an acknowledged question is never lost.
+        pending = desk.receive(request, origin, source=Source.COMMAND)
+    except TRANSIENT_ERRORS as error:
+        log.warning("could not store a /usage request: %s", error)
+        ack(**views.unavailable_message().payload())
+        return
+    assert pending is not None  # only events can be received twice
+    ack(**desk.placeholder(pending).payload())
+    desk.check_soon(pending.id)

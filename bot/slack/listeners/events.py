@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from slack_bolt import App, BoltContext, Say
 
-from bot.reports.store import new_request_id
+from bot.reports.question import Source
+from bot.reports.store import Origin
 from bot.slack import views
 from bot.slack.commands import USAGE_FORMS, CommandError, Verb, parse_command
-from bot.slack.frontdesk import Origin
+from bot.slack.frontdesk import FrontDesk
+
+log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>\s*")
 
@@ -22,24 +26,24 @@ def register(app: App) -> None:
 def handle_mention(
     body: dict[str, Any], event: dict[str, Any], say: Say, context: BoltContext
 ) -> None:
-    bot = context["usagebot"]
-    # Slack retries an event it thinks went unanswered; each event id is handled once.
-    if not bot.store.first_time_seen(body.get("event_id", ""), now=bot.now()):
-        return
+    desk: FrontDesk = context["desk"]
+    event_id = str(body.get("event_id", ""))
     thread_ts = event.get("thread_ts") or event["ts"]
     text = _MENTION.sub("", event.get("text", ""), count=1)
     try:
-        request = parse_command(text, today=bot.today())
+        request = parse_command(text, today=desk.today())
     except CommandError as error:
         message = views.error_message(
             title="I didn't understand that",
             problem=error.problem,
             example=f"/usage {error.example}",
         )
-        say(thread_ts=thread_ts, **message.payload())
+        if desk.first_time_seen(event_id):
+            desk.say_soon(say, thread_ts, message)
         return
     if request.verb is Verb.HELP:
-        say(thread_ts=thread_ts, **views.help_message(USAGE_FORMS).payload())
+        if desk.first_time_seen(event_id):
+            desk.say_soon(say, thread_ts, views.help_message(USAGE_FORMS))
         return
     origin = Origin(
         user_id=event["user"],
@@ -47,4 +51,8 @@ def handle_mention(
         team_id=body.get("team_id"),
         thread_ts=thread_ts,
     )
-    bot.frontdesk.ask(request, origin, request_id=new_request_id(), source="mention")
+    # Stored with its event id in one transaction, before Slack hears back (the app runs with
+    # process_before_response): if this fails, Slack gets no 2xx and sends the event again.
+    pending = desk.receive(request, origin, source=Source.MENTION, event_id=event_id)
+    if pending is not None:  # None: Slack sent this event before
+        desk.check_soon(pending.id)

@@ -17,8 +17,8 @@ from bot.slack.standin.payloads import (
     slash_command,
     url_verification,
 )
-from bot.slack.standin.render import Button, mrkdwn, render_message, render_with_buttons
 from bot.slack.standin.server import Call, Event, Msg, SlackStandIn, UploadedFile
+from bot.terminal import Button, mrkdwn, render_message, render_with_buttons
 
 __all__ = [
     "AppDriver",

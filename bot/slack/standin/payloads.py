@@ -11,7 +11,6 @@ import hmac
 import json
 import logging
 import secrets
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -27,15 +26,15 @@ VERIFICATION_TOKEN = "standin-verification-token"  # noqa: S105 (not a secret)
 TEAM_DOMAIN = "standin"
 
 
-def sign(body: bytes, secret: str, *, timestamp: int | None = None) -> dict[str, str]:
+def sign(body: bytes, secret: str, *, timestamp: float) -> dict[str, str]:
     """Slack's v0 signature headers for ``body``: HMAC-SHA256 of ``v0:{timestamp}:{body}``."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
+    ts = str(int(timestamp))
     digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
 
 def _trigger_id() -> str:
-    return f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
+    return f"{secrets.randbelow(10**10)}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
 
 
 def _channel_name(channel_id: str) -> str:
@@ -102,9 +101,10 @@ def block_actions(
     text: str | None = None,
     user_name: str | None = None,
     api_app_id: str = "A0001",
+    action_ts: float,
 ) -> dict[str, Any]:
     """A ``block_actions`` payload for a button click; ``message`` is left out when ephemeral."""
-    now = f"{time.time():.6f}"
+    now = f"{action_ts:.6f}"
     action: dict[str, Any] = {
         "type": "button",
         "action_id": action_id,
@@ -247,7 +247,8 @@ class AppDriver:
         self, body: bytes, *, content_type: str, headers: Mapping[str, str] | None = None
     ) -> httpx.Response:
         """POST ``body`` to the app, signed as Slack signs it."""
-        all_headers = {"Content-Type": content_type, **sign(body, self.signing_secret)}
+        signed = sign(body, self.signing_secret, timestamp=self.standin.clock.timestamp())
+        all_headers = {"Content-Type": content_type, **signed}
         all_headers.update(headers or {})
         return self._http.post(self.app_url, content=body, headers=all_headers)
 
@@ -321,6 +322,7 @@ class AppDriver:
             message=message,
             team_id=self.standin.team_id,
             text=text,
+            action_ts=self.standin.clock.timestamp(),
         )
         return self.send(
             interactive_body(payload), content_type="application/x-www-form-urlencoded"

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
+from bot.clock import Clock, SystemClock
 from bot.loopback import LoopbackServer
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class SlackStandIn:
         users: Mapping[str, Mapping[str, Any]] | None = None,
         usergroups: Mapping[str, Iterable[str]] | None = None,
         member_channels: Iterable[str] = (),
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -185,7 +186,7 @@ class SlackStandIn:
         self.usergroups = {gid: list(members) for gid, members in (usergroups or {}).items()}
         self.member_channels = set(member_channels)
         self.on_change: Callable[[Event], None] | None = None
-        self._clock = clock
+        self.clock = clock or SystemClock()
         # Re-entrant so that a wait_for predicate or on_change callback may call the accessors.
         self._cond = threading.Condition(threading.RLock())
         self._calls: list[Call] = []
@@ -258,7 +259,11 @@ class SlackStandIn:
         url_id = secrets.token_urlsafe(12)
         with self._cond:
             self._response_urls[url_id] = _ResponseUrl(
-                channel, user, self._clock(), original=original_ts, awaiting_ack=awaiting_ack
+                channel,
+                user,
+                self.clock.timestamp(),
+                original=original_ts,
+                awaiting_ack=awaiting_ack,
             )
         return f"{self.url}/response/{url_id}"
 
@@ -424,7 +429,7 @@ class SlackStandIn:
 
     def _record(self, method: str, args: dict[str, Any], headers: Mapping[str, str]) -> None:
         with self._cond:
-            self._calls.append(Call(method, args, dict(headers.items()), self._clock()))
+            self._calls.append(Call(method, args, dict(headers.items()), self.clock.timestamp()))
             self._cond.notify_all()
 
     def _take_fault(self, method: str) -> _Fault | None:
@@ -472,7 +477,7 @@ class SlackStandIn:
             deadline = time.monotonic() + ACK_DEADLINE
             while state.awaiting_ack and (left := deadline - time.monotonic()) > 0:
                 self._cond.wait(left)
-            if self._clock() - state.created > RESPONSE_URL_LIFETIME:
+            if self.clock.timestamp() - state.created > RESPONSE_URL_LIFETIME:
                 return _text(404, "expired_url")
             if state.uses >= RESPONSE_URL_USES:
                 return _text(404, "used_url")
@@ -688,7 +693,7 @@ class SlackStandIn:
 
     def _next_ts(self) -> str:
         # Unique and increasing even when the injected clock stands still.
-        self._last_ts = max(int(self._clock() * 1_000_000), self._last_ts + 1)
+        self._last_ts = max(int(self.clock.timestamp() * 1_000_000), self._last_ts + 1)
         seconds, micros = divmod(self._last_ts, 1_000_000)
         return f"{seconds}.{micros:06d}"
 

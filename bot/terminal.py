@@ -1,4 +1,4 @@
-"""Block Kit → terminal text, for the demo console and for reading messages in test failures.
+"""Block Kit → terminal text: ``python -m bot digest``, the demo console, and test failures.
 
 Headers are bold and underlined, context is dim, buttons are numbered so a console can click them
 by number. Without ``color`` the text is plain: emphasis markers are dropped, inline code keeps its
@@ -10,9 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from bot.slack.standin.server import Msg
+
+class _Message(Protocol):
+    """A message object that can say what Slack would store (the stand-in's ``Msg``)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _FENCE = re.compile(r"```\n?(.*?)```", re.DOTALL)
@@ -50,16 +55,18 @@ class Button:
     text: str
 
 
-def render_message(msg: Mapping[str, Any] | Msg, *, width: int = 80, color: bool = False) -> str:
+def render_message(
+    msg: Mapping[str, Any] | _Message, *, width: int = 80, color: bool = False
+) -> str:
     """A message as a terminal would show it: its blocks, or its text when it has none."""
     return render_with_buttons(msg, width=width, color=color)[0]
 
 
 def render_with_buttons(
-    msg: Mapping[str, Any] | Msg, *, width: int = 80, color: bool = False
+    msg: Mapping[str, Any] | _Message, *, width: int = 80, color: bool = False
 ) -> tuple[str, list[Button]]:
     """``render_message`` and the buttons it numbered."""
-    data = msg.to_dict() if isinstance(msg, Msg) else msg
+    data = msg if isinstance(msg, Mapping) else msg.to_dict()
     out = _Renderer(width, color)
     if data.get("blocks"):
         for block in data["blocks"]:

@@ -1,0 +1,153 @@
+"""The database behind ``DATABASE_URL``: engine, schema, transactions, and what can go wrong.
+
+SQLite is the embedded default; any database SQLAlchemy speaks works, PostgreSQL being what real
+installs use (``postgresql+psycopg://…``). Every table the bot keeps is in ``metadata``; the
+schema is brought up to date by ``open_database`` (Alembic migrations, ``bot/migrations``).
+
+Transactions go through ``read`` and ``write``. On SQLite a write begins ``IMMEDIATE``: it waits
+its turn for the single writer's lock (``busy_timeout``) instead of failing with "database is
+locked" half-way, which a deferred transaction that reads before writing would. ``timeout``
+bounds that wait (and PostgreSQL's lock waits) where a caller cannot wait long: the ack path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+# How long a write waits for another writer's lock, unless the caller says otherwise.
+DEFAULT_LOCK_WAIT = 30.0
+# Errors that pass: a lock held by another process, a dropped connection, a restarting server.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.DisconnectionError,
+)
+
+
+class StorageError(Exception):
+    """The database cannot be used; the message names ``DATABASE_URL`` and the cause."""
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the database keeps."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+def default_database_url() -> str:
+    """The SQLite file used when ``DATABASE_URL`` is unset: in the user's data folder."""
+    folder = Path(platformdirs.user_data_dir("usagebot", appauthor=False))
+    return f"sqlite:///{folder / 'usagebot.sqlite'}"
+
+
+def safe_url(url: str) -> str:
+    """``url`` fit for a message or a log line: any password replaced by ``***``."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(not a database URL)"
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for ``url``; raise StorageError when the URL or its driver is unusable."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise StorageError(
+            "DATABASE_URL is not a database URL; use e.g. sqlite:///path/to/usagebot.sqlite "
+            "or postgresql+psycopg://user@host/dbname"
+        ) from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(parsed)
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    except (ImportError, sa.exc.NoSuchModuleError) as error:
+        raise StorageError(
+            f"DATABASE_URL ({safe_url(url)}) needs a database driver that is not installed: {error}"
+        ) from None
+
+
+def _sqlite_engine(url: sa.engine.URL) -> Engine:
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # We begin transactions ourselves (below), so pysqlite must not.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers go on while a poll writes a report; NORMAL syncs at checkpoints,
+        # which survives a killed process (only a power cut can lose the last commits).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        options = connection.get_execution_options()
+        wait = options.get("usagebot_lock_wait") or DEFAULT_LOCK_WAIT
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait * 1000)}")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get("usagebot_write") else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction."""
+    with engine.connect() as connection, connection.begin():
+        yield connection
+
+
+@contextmanager
+def write(engine: Engine, *, timeout: float | None = None) -> Iterator[Connection]:
+    """A write transaction that waits at most ``timeout`` seconds for other writers' locks."""
+    with engine.connect() as connection:
+        connection.execution_options(usagebot_write=True, usagebot_lock_wait=timeout)
+        with connection.begin():
+            if timeout is not None and engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
+            yield connection
+
+
+def open_database(url: str) -> Engine:
+    """An engine on ``url`` with the schema up to date; StorageError naming the cause if not."""
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        from bot.migrations import upgrade
+
+        upgrade(engine)
+    except (sa.exc.SQLAlchemyError, OSError) as error:
+        engine.dispose()
+        raise StorageError(
+            f"DATABASE_URL ({safe_url(url)}) cannot be used: {_cause(error)}"
+        ) from None
+    return engine
+
+
+def _cause(error: BaseException) -> str:
+    """The database's own words, on one line, without SQLAlchemy's links and statement dumps."""
+    original = getattr(error, "orig", None) or error
+    text = " ".join(str(original).split())
+    return text.split(" (Background on this error")[0][:300]
