@@ -28,6 +28,9 @@ __all__ = [
 DEFAULT_DAYS = 14  # BrowserStack's own default when a report has no dates
 MAX_DAYS = 366
 MAX_TOP = 50
+# Slack caps a slash command's text far below this; longer text is not a question, so it is
+# refused before any parsing.
+MAX_TEXT = 4000
 _ECHO_LIMIT = 100
 _EXAMPLES = {
     Verb.HELP: "help",
@@ -177,7 +180,9 @@ _TOKEN = re.compile(r'["“”](?P<quoted>[^"“”]*)["“”]?|(?P<angle><[^<>
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 # Slack links emails, and domains such as a team called "acme.io", when it escapes the command.
 _LINK = re.compile(r"<(mailto:|https?://)([^|>]*)(?:\|([^>]*))?>", re.IGNORECASE)
-_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+# Domain labels exclude the dot that separates them, so a long string that is almost an email
+# is rejected in one pass: "[^@]+\.[^@]+" would try every dot position (quadratic).
+_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>.]+(?:\.[^@\s<>.]+)+")
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _DAYS = re.compile(r"(\d+)(d|days?)?")
 _DAY_UNITS = ("d", "day", "days")
@@ -472,6 +477,11 @@ def _team_words(name: str, *, today: date) -> str:
 
 def parse_command(text: str, *, today: date) -> UsageRequest:
     """Read ``/usage`` command text; raise CommandError, with an example, when it makes no sense."""
+    if len(text) > MAX_TEXT:
+        raise CommandError(
+            f"That is {len(text):,} characters long; a question fits in {MAX_TEXT:,}.",
+            example="help",
+        )
     default = Period.last_days(DEFAULT_DAYS, today=today)
     tokens = _tokenize(text)
     if not tokens:

@@ -419,7 +419,7 @@ def test_errors(text: str, problem: str, example: str) -> None:
         f"teams {LONG}",
         f"user {LONG}",
         f"teams since {'2' * 500}",
-        f"top {'9' * 5000}",
+        f"top {'9' * 3000}",
         f"teams last {'9' * 500}d",
     ],
 )
@@ -490,3 +490,28 @@ def test_usage_forms_cover_every_verb_and_option() -> None:
 def test_usage_form_examples_work(form: UsageForm) -> None:
     assert parse(form.example).verb.value == form.example.split()[0]
     assert form.explanation.endswith(".")
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("ana@example.com", True),
+        ("first.last+tag@mail.example.co.uk", True),
+        ("ana@example", False),
+        ("ana@example.", False),
+        ("ana@.com", False),
+        ("ana@@example.com", False),
+        # Almost an email, 20,000 characters long: rejected, in one pass of the pattern.
+        ("a@" + "b" * 20_000, False),
+        ("a@" + "b." * 10_000, False),
+    ],
+)
+def test_email_pattern(text: str, valid: bool) -> None:
+    from bot.slack.commands import _EMAIL
+
+    assert bool(_EMAIL.fullmatch(text)) is valid
+
+
+def test_text_longer_than_a_question_is_refused_before_parsing() -> None:
+    with pytest.raises(CommandError, match="40,007 characters long"):
+        parse("user a@" + "b" * 40_000)
