@@ -1,8 +1,7 @@
-"""``python -m bot serve``: Socket Mode, or HTTP behind cheroot (not Bolt's development server).
+"""``python -m bot serve``: Socket Mode, or HTTP behind waitress (``bot.webserver``).
 
-cheroot (CherryPy's production WSGI server) runs in one process with a thread pool and starts and
-stops cleanly from code: what an app with an in-process scheduler needs. HTTP mode serves
-``POST /slack/events`` (commands, interactivity and events) and ``GET /healthz``.
+HTTP mode serves ``POST /slack/events`` (commands, interactivity and events) and ``GET /healthz``;
+in Socket Mode the HTTP port serves only ``/healthz``.
 
 Every request to ``/slack/events`` is verified here, before Bolt parses a byte of it: a missing,
 malformed or stale timestamp, a wrong signature or a tampered body gets 401, and nothing of such
@@ -18,22 +17,19 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from cheroot.wsgi import Server
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 
 from bot.clock import Clock
+from bot.webserver import MAX_BODY, WSGIApp
+from bot.webserver import HttpServer as _WebServer
 
 if TYPE_CHECKING:
     from bot.runtime import Usagebot
 
 log = logging.getLogger(__name__)
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-# Slack's own bound on a request body is far below this; anything larger is not Slack.
-MAX_BODY = 1 << 20
 
 
 class _VerifierClock(SignatureClock):
@@ -144,24 +140,18 @@ class HttpServer:
             health=bot.health,
             verifier=bot.request_verifier() if slack_endpoint else None,
         )
-        self._server = Server((host, port), app, numthreads=16, server_name="usagebot")
-        self._server.prepare()  # binds now, so that ``url`` knows the port
-        self._thread: threading.Thread | None = None
+        self._server = _WebServer(app, host=host, port=port)  # binds now: ``url`` knows the port
 
     @property
     def url(self) -> str:
-        host, port = self._server.bind_addr[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def start(self) -> HttpServer:
-        self._thread = threading.Thread(target=self._server.serve, name="http", daemon=True)
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         self._server.stop()
-        if self._thread:
-            self._thread.join(timeout=5)
 
 
 def serve(bot: Usagebot) -> int:
