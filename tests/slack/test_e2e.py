@@ -421,3 +421,24 @@ def test_url_verification_echoes_the_challenge(stack: LoopbackStack) -> None:
     )
     assert response.status_code == 200
     assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in response.text
+
+
+def test_fifty_senders_at_once_are_all_acknowledged_and_answered(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack()
+    assert stack.driver is not None
+    driver = stack.driver
+
+    def ask(n: int) -> int:
+        return driver.command("teams", user=ANA, channel=CHANNEL).status_code
+
+    with ThreadPoolExecutor(50) as pool:
+        statuses = list(pool.map(ask, range(100)))
+    assert statuses == [200] * 100
+    stack.standin.wait_for(
+        lambda s: len([m for m in s.visible_to(ANA, CHANNEL) if "All teams" in m.text]) == 100,
+        timeout=30,
+    )
+    wait_answer(stack.standin, ANA, "All teams")
+    assert stack.sandbox.stats.jobs_created == 1

@@ -197,6 +197,7 @@ class SlackStandIn:
         self._dms: dict[str, str] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._faults: dict[str, deque[_Fault]] = {}
+        self._delays: dict[str, float] = {}
         self._last_ts = 0  # microseconds
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
@@ -314,12 +315,24 @@ class SlackStandIn:
                 [_Fault(status, retry_after, error)] * count
             )
 
+    def slow_down(self, method: str, seconds: float) -> None:
+        """Answer every call of ``method`` (or ``response_url``) ``seconds`` late, as a busy
+        Slack would; the call is recorded, and takes effect, before the wait."""
+        with self._cond:
+            self._delays[method] = seconds
+
     def reset(self) -> None:
-        """Forget calls, messages, files, response_urls and pending faults."""
+        """Forget calls, messages, files, response_urls, pending faults and delays."""
         with self._cond:
             for state in (self._calls, self._messages, self._files):
                 state.clear()
-            for mapping in (self._index, self._uploads, self._response_urls, self._faults):
+            for mapping in (
+                self._index,
+                self._uploads,
+                self._response_urls,
+                self._faults,
+                self._delays,
+            ):
                 mapping.clear()
             self._cond.notify_all()
 
@@ -385,15 +398,25 @@ class SlackStandIn:
         with self._cond:
             return self._dms.setdefault(user, f"D{len(self._dms) + 1:04d}")
 
-    def wait_for(self, predicate: Callable[[SlackStandIn], T | None], timeout: float = 10) -> T:
-        """Block until ``predicate(self)`` is truthy and return that; AssertionError on timeout."""
+    def wait_for(
+        self,
+        predicate: Callable[[SlackStandIn], T | None],
+        timeout: float = 10,
+        *,
+        recheck: float | None = None,
+    ) -> T:
+        """Block until ``predicate(self)`` is truthy and return that; AssertionError on timeout.
+
+        The predicate is checked whenever Slack sees a call; ``recheck`` also checks it that
+        often, for a predicate that reads something else too (a database the bot writes).
+        """
         deadline = time.monotonic() + timeout
         with self._cond:
             while not (result := predicate(self)):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(self._timeout_report(predicate, timeout))
-                self._cond.wait(remaining)
+                self._cond.wait(min(remaining, recheck) if recheck else remaining)
             return result
 
     def _timeout_report(self, predicate: Callable[..., Any], timeout: float) -> str:
@@ -417,15 +440,22 @@ class SlackStandIn:
         kind, _, rest = url.path.lstrip("/").partition("/")
         try:
             if kind == "api" and verb in ("GET", "POST"):
-                return self._api(rest, url.query, headers, body)
+                return self._late(rest, self._api(rest, url.query, headers, body))
             if kind == "response" and verb == "POST":
-                return self._respond(rest, headers, body)
+                return self._late("response_url", self._respond(rest, headers, body))
             if kind == "upload" and verb == "POST":
                 return self._receive_upload(rest, headers, body)
         except Exception:
             log.debug("Slack stand-in failed answering %s %s", verb, target, exc_info=True)
             return _text(500, "internal_error")
         return _text(404, "not_found")
+
+    def _late(self, method: str, reply: _Reply) -> _Reply:
+        with self._cond:
+            delay = self._delays.get(method, 0.0)
+        if delay:
+            threading.Event().wait(delay)  # the stand-in plays a slow Slack: a real wait
+        return reply
 
     def _record(self, method: str, args: dict[str, Any], headers: Mapping[str, str]) -> None:
         with self._cond:
