@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 import msgspec
 
+from bot import spreadsheet
 from bot.browserstack.models import Report, ReportKind
 from bot.reports import analysis
 
@@ -52,7 +53,7 @@ def write_csv(report: Report, out: TextIO) -> None:
         columns.update(dict.fromkeys(row))
     writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet.cell(v) for k, v in row.items()} for row in rows)
 
 
 def to_table(report: Report, *, now: dt.datetime, limit: int = 20) -> str:
@@ -78,7 +79,8 @@ def _team_table(buf: io.StringIO, report: Report, *, now: dt.datetime, limit: in
         rows.append([team.name, _num(team.user_count), *cells, team.last_activity_text])
     header = ["Team", "Members", *[p.label for p in products], "Last activity"]
     _table(buf, header, rows)
-    buf.write(f"\n{overview.team_count:,} teams, {overview.inactive_teams:,} without activity.\n")
+    teams = _plural(overview.team_count, "team")
+    buf.write(f"\n{teams}, {overview.inactive_teams:,} without activity.\n")
     _more(buf, overview.team_count, limit)
 
 
@@ -98,9 +100,14 @@ def _user_table(buf: io.StringIO, report: Report, *, now: dt.datetime, limit: in
         [str(u.rank), u.name, u.email, u.team or "", _num(u.minutes_used), _num(u.tests_run)]
         for u in top
     ]
-    buf.write(f"Top {len(rows)} users by minutes, then tests:\n")
+    buf.write(f"Top {_plural(len(rows), 'user')} by minutes, then tests:\n")
     _table(buf, header, rows)
-    _more(buf, len(report.users), limit, what="users")
+    _more(
+        buf,
+        analysis.active_users(report.users, product=report.filters.product),
+        limit,
+        what="users",
+    )
 
 
 def _product_cell(row: analysis.TeamProductRow | None) -> str:
@@ -109,6 +116,10 @@ def _product_cell(row: analysis.TeamProductRow | None) -> str:
     if row.product.has_minutes:
         return f"{_num(row.minutes_used)} min"
     return f"{_num(row.max_parallels_used)}/{_num(row.parallels_allocated)} par"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def _num(value: int | None) -> str:
@@ -127,6 +138,8 @@ def _clip(text: str, width: int = 32) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _more(buf: io.StringIO, total: int, limit: int, *, what: str = "teams") -> None:
+def _more(buf: io.StringIO, total: int, limit: int, *, what: str = "team") -> None:
     if total > limit:
-        buf.write(f"\n… {total - limit:,} more {what}; use --format csv for all of them.\n")
+        more = total - limit
+        what += "" if more == 1 else "s"
+        buf.write(f"\n… {more:,} more {what}; use --format csv for all of them.\n")

@@ -149,8 +149,13 @@ class JobFailedError(JobError):
 
 
 class JobTimedOutError(JobError):
-    def __init__(self, *, job_id: str | None, waited: float) -> None:
-        what = "the job was cancelled" if job_id else "no job was left waiting"
+    def __init__(self, *, job_id: str | None, waited: float, deleted: bool = True) -> None:
+        if not job_id:
+            what = "no job was left waiting"
+        elif deleted:
+            what = "the job was cancelled"
+        else:
+            what = "I stopped waiting (BrowserStack will finish the job on its own)"
         super().__init__(
             f"The report was still not ready after {duration(waited)}, so {what}. "
             "BrowserStack may be busy; try again later or ask for a shorter period.",

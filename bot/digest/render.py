@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from bot import spreadsheet
 from bot.browserstack.models import Product, TeamRecord, UserRecord
 from bot.digest.chart import seat_chart
 from bot.digest.rules import Digest, Snapshot, build_digest, period_text, seat_key
@@ -190,10 +191,9 @@ def _csv(digest: Digest) -> CsvFile | None:
     if prices:
         header.append("idle_cost_monthly")
 
-    # Cells as views._csv writes them, but only BrowserStack's strings go through its _cell (which
-    # defuses what a spreadsheet would run as a formula): ours are known safe, and calling it on
-    # 600,000 cells took a second.
-    cell = views._cell
+    # Only BrowserStack's strings go through spreadsheet.cell (which defuses what a spreadsheet
+    # would run as a formula): ours are known safe, and calling it on 600,000 cells took a second.
+    cell = spreadsheet.cell
     yes_no = ("no", "yes")
 
     def row(m: IdleMember) -> list[object]:

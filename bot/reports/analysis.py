@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 import heapq
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -232,6 +232,27 @@ def _entries_of(
     return lambda data: (getattr(data, key),)
 
 
+def _by_usage(
+    users: Iterable[UserRecord], product: Product | None
+) -> Iterator[tuple[int, int, str, str, int, UserRecord]]:
+    """Users with usage, as sort keys: most minutes, then most tests, then email."""
+    entries_of = _entries_of(product)
+    for i, user in enumerate(users):
+        minutes = tests = 0
+        for entry in entries_of(user.usage.product_data):
+            if entry is not None:
+                minutes += entry.minutes_used or 0
+                tests += entry.tests_run or 0
+        if minutes or tests:
+            # The index settles exact duplicates so the heap never compares records.
+            yield (-minutes, -tests, user.email.casefold(), user.email, i, user)
+
+
+def active_users(users: Iterable[UserRecord], *, product: Product | None = None) -> int:
+    """How many users ran tests or used minutes (of ``product``): those ``top_users`` ranks."""
+    return sum(1 for _ in _by_usage(users, product))
+
+
 def top_users(
     users: Iterable[UserRecord], *, product: Product | None = None, n: int = 10
 ) -> list[TopUser]:
@@ -242,20 +263,7 @@ def top_users(
     """
     if n <= 0:
         return []
-    entries_of = _entries_of(product)
-
-    def ranked() -> Iterable[tuple[int, int, str, str, int, UserRecord]]:
-        for i, user in enumerate(users):
-            minutes = tests = 0
-            for entry in entries_of(user.usage.product_data):
-                if entry is not None:
-                    minutes += entry.minutes_used or 0
-                    tests += entry.tests_run or 0
-            if minutes or tests:
-                # The index settles exact duplicates so the heap never compares records.
-                yield (-minutes, -tests, user.email.casefold(), user.email, i, user)
-
-    best = heapq.nsmallest(n, ranked())
+    best = heapq.nsmallest(n, _by_usage(users, product))
     return [
         TopUser(
             rank=rank,

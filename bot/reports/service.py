@@ -118,7 +118,7 @@ class ReportService:
         if attached is None:
             return None
         request, dataset, new = attached
-        if dataset.fresh(now) or dataset.state is DatasetState.FAILED:
+        if dataset.fresh(now):
             self.deliver(request.id)
             return Attached(request, dataset, "answered", "ready")
         if new:
@@ -239,6 +239,8 @@ class ReportService:
             job_id=job_id,
             job_status="enqueued",
             polls=0,
+            error=None,
+            error_kind=None,
         ):
             # Our lease was taken over while we waited on BrowserStack: this job is no one's.
             self._delete_job_id(dataset, job_id)
@@ -265,6 +267,8 @@ class ReportService:
             next_step_at=self._next_poll(dataset, polls, now),
             polls=polls,
             job_status=status.status,
+            error=None,  # BrowserStack answers: any earlier trouble has passed
+            error_kind=None,
         )
         if status.status != dataset.job_status:
             self._progress(dataset.key, self.describe(self.store.dataset(dataset.key) or dataset))
@@ -321,14 +325,16 @@ class ReportService:
         )
 
     def _time_out(self, dataset: Dataset) -> None:
-        self._delete_job(dataset)
-        if dataset.job_id is None and dataset.error and dataset.error_kind:
-            # No job was ever made: what stopped it is the news, not the clock.
+        deleted = self._delete_job(dataset)
+        if dataset.error and dataset.error_kind:
+            # The last step failed too (BrowserStack down, the queue full): that trouble, which
+            # lasted until the deadline, is the news, not the clock.
             last = errors.Failure(errors.FailureKind(dataset.error_kind), dataset.error)
             self._fail(dataset, last)
             return
         waited = (dataset.deadline_at - dataset.created_at).total_seconds()
-        self._fail(dataset, errors.JobTimedOutError(job_id=dataset.job_id, waited=waited))
+        timed_out = errors.JobTimedOutError(job_id=dataset.job_id, waited=waited, deleted=deleted)
+        self._fail(dataset, timed_out)
 
     def _fail(
         self, dataset: Dataset, error: errors.BrowserStackError | errors.Failure, **values: Any

@@ -119,10 +119,12 @@ def _user(
     if user is None:
         me = question.verb is Verb.ME
         match = find_by_name([u.email for u in report.users if u.email], wanted)
+        # A single close email is a suggestion, never an answer about someone else.
+        close = match.suggestions or ([match.match] if match.match else [])
         return views.not_found_message(
             what="user",
             query=wanted or "your account",
-            suggestions=() if me else match.suggestions,
+            suggestions=() if me else close,
             example_prefix="/usage user",
         )
     summary = analysis.user_summary(user, now=now)

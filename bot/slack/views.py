@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from bot import spreadsheet
 from bot.browserstack.models import Product
 from bot.reports.analysis import (
     IdleMember,
@@ -53,8 +54,6 @@ SUMMARY_LIST_JSON = 2_400
 MAX_SUGGESTIONS = 10
 MAX_RIGHTSIZING_LINES = 25
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
-# Spreadsheet programs run a cell starting with these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class UsageForm(Protocol):
@@ -141,27 +140,13 @@ def detail_messages(
     return messages, csv_file() if with_csv and csv_file and packed.cut else None
 
 
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, tuple):
-        return "; ".join(p.label if isinstance(p, Product) else str(p) for p in value)
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _csv(
     filename: str, title: str, header: Sequence[str], rows: Iterable[Sequence[object]]
 ) -> CsvFile:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows([_cell(v) for v in row] for row in rows)
+    writer.writerows(spreadsheet.row(row) for row in rows)
     return CsvFile(filename=filename, title=title, content=out.getvalue())
 
 

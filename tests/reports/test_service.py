@@ -1,0 +1,655 @@
+"""ReportService on real parts: the BrowserStack sandbox on loopback and a real database.
+
+Nothing runs by itself: each test takes a dataset's steps the way the scheduler would (claim its
+lease, ``step``), moving the sandbox's job timer and the one clock in between. Only Slack delivery
+is faked, by ``Told``, a Notifier that records what each asker was told.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from bot.browserstack.client import BrowserStackClient, RetryPolicy
+from bot.browserstack.errors import Failure, FailureKind
+from bot.browserstack.jobs import PollSchedule
+from bot.browserstack.models import Report, ReportFilters, ReportKind
+from bot.browserstack.sandbox import FaultConfig, SandboxServer
+from bot.browserstack.sandbox.faults import FaultInjector
+from bot.clock import ManualClock, ShiftedClock
+from bot.reports.leases import Leases
+from bot.reports.question import Question, Verb
+from bot.reports.service import (
+    MAX_ATTEMPTS,
+    Attached,
+    CancelOutcome,
+    ReportService,
+    Timing,
+)
+from bot.reports.store import (
+    Dataset,
+    DatasetState,
+    Origin,
+    PendingRequest,
+    RequestState,
+    Store,
+    new_request_id,
+)
+from bot.storage import open_database
+from tests.conftest import FakeTimer, SandboxFactory, make_sandbox_client
+
+ANA, BEN, CAL = "U0ANA", "U0BEN", "U0CAL"
+CHANNEL = "C0001"
+OWNER = "test-instance"
+# A sandbox job is enqueued for QUEUED seconds of its timer, then processing for PROCESSING.
+QUEUED = PROCESSING = 10.0
+DEADLINE = 15.0
+TIMING = Timing(
+    deadline=DEADLINE,
+    cache_ttl=600.0,
+    schedule=PollSchedule(initial=2.0, factor=2.0, maximum=4.0),
+    retry_after=5.0,
+)
+# One HTTP attempt per step: the retrying under test is the service's, step after step.
+ONE_TRY = RetryPolicy(attempts=1, timeout=30)
+MOST_STEPS = 100  # far more than any dataset here needs; a loop past it is a bug
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after this point runs (not caught like an Exception)."""
+
+
+@dataclass
+class Told:
+    """A Notifier that records what each asker was told: a fake of Slack delivery.
+
+    ``broken`` users' answers fail as a Slack error would; with ``crash``, the first answer
+    kills the process before anything reaches Slack.
+    """
+
+    calls: list[tuple[str, str, Any]] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)
+    crash: bool = False
+    attempts: list[str] = field(default_factory=list)
+
+    def progress(self, request: PendingRequest, status: str) -> None:
+        self.calls.append(("progress", request.id, status))
+
+    def answer(self, request: PendingRequest, report: Report) -> None:
+        self.attempts.append(request.id)
+        if self.crash:
+            raise Crash
+        if request.user_id in self.broken:
+            raise RuntimeError("Slack said channel_not_found")
+        self.calls.append(("answer", request.id, report))
+
+    def fail(self, request: PendingRequest, failure: Failure) -> None:
+        self.calls.append(("fail", request.id, failure))
+
+    def cancelled(
+        self, request: PendingRequest, *, by_user: str | None, note: str | None = None
+    ) -> None:
+        self.calls.append(("cancelled", request.id, (by_user, note)))
+
+    def of(self, kind: str) -> list[tuple[str, Any]]:
+        return [(request_id, what) for told, request_id, what in self.calls if told == kind]
+
+    @property
+    def answered(self) -> list[str]:
+        return [request_id for request_id, _ in self.of("answer")]
+
+    def statuses(self, request_id: str) -> list[str]:
+        return [status for rid, status in self.of("progress") if rid == request_id]
+
+    def failure(self, request_id: str) -> Failure:
+        failures: list[Failure] = [f for rid, f in self.of("fail") if rid == request_id]
+        (failure,) = failures  # told once, and only once
+        return failure
+
+
+@dataclass
+class Harness:
+    """The sandbox, one database, one standing clock, and the service instances on them."""
+
+    sandbox: SandboxServer
+    client: BrowserStackClient
+    timer: FakeTimer
+    clock: ManualClock
+    store: Store
+    timing: Timing
+    told: Told = field(default_factory=Told)
+    kicks: int = 0
+
+    def __post_init__(self) -> None:
+        self.service = self.instance(OWNER, self.told)
+
+    def instance(self, owner: str, told: Told) -> ReportService:
+        """Another process on the same database and account, as after a restart or a scale-out."""
+        return ReportService(
+            store=self.store,
+            client=self.client,
+            notifier=told,
+            leases=Leases(owner=owner, clock=self.clock),
+            clock=self.clock,
+            timing=self.timing,
+            kick=self._kick,
+        )
+
+    def _kick(self) -> None:
+        self.kicks += 1
+
+    def question(self, verb: Verb = Verb.TEAMS, *, target: str | None = None) -> Question:
+        today = self.clock.today()
+        return Question(
+            verb=verb,
+            start=today - dt.timedelta(days=14),
+            end=today,
+            period_label="the last 14 days",
+            describe=f"{verb} last 14d",
+            target=target,
+        )
+
+    def ask(
+        self,
+        user: str = ANA,
+        verb: Verb = Verb.TEAMS,
+        *,
+        target: str | None = None,
+        service: ReportService | None = None,
+    ) -> Attached:
+        """A checked question, received and attached as the front desk does it."""
+        service = service or self.service
+        request_id = new_request_id()
+        origin = Origin(user_id=user, channel_id=CHANNEL)
+        question = self.question(verb, target=target)
+        assert self.store.receive(request_id, question, origin, lease=service.leases.take())
+        attached = service.attach(request_id)
+        assert attached is not None
+        return attached
+
+    def step(self, key: str, *, service: ReportService | None = None) -> Dataset:
+        """One scheduler tick for one dataset: at its due time, heartbeat, claim, step."""
+        service = service or self.service
+        due = self.dataset(key).next_step_at
+        if due is not None and due > self.clock.now():
+            self.clock.set(due)
+        self.store.heartbeat(service.leases.owner, now=self.clock.now())
+        assert self.store.claim_dataset(key, service.leases.take())
+        service.step(key)
+        return self.dataset(key)
+
+    def run(self, key: str, *, service: ReportService | None = None) -> Dataset:
+        """Step a dataset until it has ended."""
+        for _ in range(MOST_STEPS):
+            dataset = self.dataset(key)
+            if dataset.state is not DatasetState.PENDING:
+                return dataset
+            self.step(key, service=service)
+        raise AssertionError(f"dataset {key} still pending after {MOST_STEPS} steps")
+
+    def finish(self, key: str, *, service: ReportService | None = None) -> Dataset:
+        """Create the job if need be, let it run its course, and step until the dataset ended."""
+        if self.dataset(key).job_id is None:
+            self.step(key, service=service)
+        self.timer.advance(QUEUED + PROCESSING)
+        return self.run(key, service=service)
+
+    def dataset(self, key: str) -> Dataset:
+        dataset = self.store.dataset(key)
+        assert dataset is not None
+        return dataset
+
+    def state(self, attached: Attached) -> RequestState:
+        request = self.store.request(attached.request.id)
+        assert request is not None
+        return request.state
+
+    def faults(self, config: FaultConfig) -> None:
+        """Change what the running sandbox gets wrong from now on."""
+        self.sandbox.faults = FaultInjector(config)
+
+
+HarnessFactory = Callable[..., Harness]  # keyword overrides of the sandbox, and timing
+
+
+@pytest.fixture
+def still(clock: ShiftedClock) -> ManualClock:
+    """The one clock, standing still at the test's "now" (``--today`` included)."""
+    return ManualClock(clock.now())
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    engine = open_database(database_url)
+    yield Store(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def make_harness(
+    sandbox_factory: SandboxFactory, fake_timer: FakeTimer, still: ManualClock, store: Store
+) -> Iterator[HarnessFactory]:
+    clients: list[BrowserStackClient] = []
+
+    def make(*, timing: Timing = TIMING, **sandbox: object) -> Harness:
+        server = sandbox_factory(
+            clock=still,
+            timer=fake_timer,
+            queued_seconds=QUEUED,
+            processing_seconds=PROCESSING,
+            **sandbox,
+        )
+        client = make_sandbox_client(server, retry=ONE_TRY)
+        clients.append(client)
+        return Harness(server, client, fake_timer, still, store, timing)
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def harness(make_harness: HarnessFactory) -> Harness:
+    return make_harness()
+
+
+# --- attach ------------------------------------------------------------------------------------
+
+
+def test_a_question_starts_a_dataset_and_the_same_report_is_joined(harness: Harness) -> None:
+    first = harness.ask(ANA, Verb.TEAMS)
+    assert (first.outcome, first.status) == ("started", "starting")
+    assert harness.kicks == 1  # the scheduler is told a step is due now
+    key = first.dataset.key
+    harness.step(key)
+    assert harness.sandbox.stats.jobs_created == 1
+
+    # "team Acme team" is read off the same team report: it waits for the same job.
+    second = harness.ask(BEN, Verb.TEAM, target="Acme team")
+    assert (second.outcome, second.status) == ("joined", "queued")
+    assert second.dataset.key == key
+    assert harness.kicks == 1
+
+    harness.finish(key)
+    assert harness.sandbox.stats.jobs_created == 1
+    assert sorted(harness.told.answered) == sorted([first.request.id, second.request.id])
+
+
+def test_a_fresh_dataset_answers_at_once_until_it_expires(harness: Harness) -> None:
+    key = harness.ask(ANA).dataset.key
+    harness.finish(key)
+
+    cached = harness.ask(BEN, Verb.TEAM, target="Acme team")
+    assert cached.outcome == "answered"
+    assert cached.request.id in harness.told.answered  # before attach returned
+    assert harness.state(cached) is RequestState.ANSWERED
+    assert harness.sandbox.stats.jobs_created == 1
+
+    harness.clock.advance(TIMING.cache_ttl)
+    again = harness.ask(CAL)
+    assert again.outcome == "started"
+    harness.step(again.dataset.key)
+    assert harness.sandbox.stats.jobs_created == 2
+
+
+def test_queued_status_counts_our_own_jobs_ahead(harness: Harness) -> None:
+    users = harness.ask(ANA, Verb.IDLE)  # the user report
+    harness.clock.advance(1)
+    teams = harness.ask(BEN, Verb.TEAMS)  # the team report, asked for later
+    harness.step(users.dataset.key)
+    harness.step(teams.dataset.key)
+    assert harness.told.statuses(users.request.id) == ["queued"]
+    assert harness.told.statuses(teams.request.id) == ["queued, 1 job ahead"]
+
+
+# --- polling -----------------------------------------------------------------------------------
+
+
+def test_a_poll_goes_through_every_job_state_and_answers_everyone_once(harness: Harness) -> None:
+    first = harness.ask(ANA)
+    second = harness.ask(BEN)
+    key = first.dataset.key
+    assert second.dataset.key == key
+
+    created = harness.step(key)
+    assert created.job_id is not None
+    assert created.job_status == "enqueued"
+    assert harness.told.answered == []
+    for asked in (first, second):
+        assert harness.told.statuses(asked.request.id) == ["queued"]
+
+    harness.timer.advance(QUEUED)
+    assert harness.step(key).job_status == "processing"
+    harness.step(key)  # still processing: nobody is told twice
+    for asked in (first, second):
+        assert harness.told.statuses(asked.request.id) == ["queued", "processing"]
+        assert harness.state(asked) is RequestState.WAITING
+
+    harness.timer.advance(PROCESSING)
+    done = harness.step(key)
+    assert done.state is DatasetState.READY
+    assert sorted(harness.told.answered) == sorted([first.request.id, second.request.id])
+    report: Report = harness.told.of("answer")[0][1]
+    assert report.kind is ReportKind.TEAM
+    assert report.filters == first.request.question.filters
+    assert report.teams
+    for asked in (first, second):
+        assert harness.state(asked) is RequestState.ANSWERED
+        assert not harness.service.deliver(asked.request.id)  # answered once, and only once
+    assert len(harness.told.answered) == 2
+    assert harness.sandbox.stats.jobs_created == 1
+
+
+def test_a_failed_job_tells_every_asker_and_is_not_kept(make_harness: HarnessFactory) -> None:
+    harness = make_harness(faults=FaultConfig(fail_rate=1.0))
+    first, second = harness.ask(ANA), harness.ask(BEN)
+    failed = harness.finish(first.dataset.key)
+    assert failed.state is DatasetState.FAILED
+    for asked in (first, second):
+        failure = harness.told.failure(asked.request.id)
+        assert failure.kind is FailureKind.JOB_FAILED
+        assert "job status: failed" in failure.message
+        assert harness.state(asked) is RequestState.ANSWERED
+    assert harness.told.answered == []
+
+    # A failure is not an answer to keep: the next question asks BrowserStack again.
+    again = harness.ask(CAL)
+    assert again.outcome == "started"
+    harness.step(again.dataset.key)
+    assert harness.sandbox.stats.jobs_created == 2
+
+
+# --- the deadline and BrowserStack's troubles ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("deadline", "said"), [(15.0, "after 15 s"), (90.0, "after 1 min 30 s")], ids=["15s", "90s"]
+)
+def test_a_stuck_job_times_out_at_the_deadline_and_is_deleted(
+    make_harness: HarnessFactory, deadline: float, said: str
+) -> None:
+    timing = Timing(deadline=deadline, schedule=TIMING.schedule)
+    harness = make_harness(faults=FaultConfig(stuck_rate=1.0), timing=timing)
+    asked = harness.ask(ANA)
+    key = asked.dataset.key
+    job_id = harness.step(key).job_id
+    assert job_id is not None
+
+    harness.timer.advance(10 * (QUEUED + PROCESSING))  # it never finishes
+    ended = harness.run(key)
+    assert ended.state is DatasetState.FAILED
+    # Polls are never scheduled past the deadline: it ends exactly then.
+    assert (
+        harness.clock.now()
+        == ended.deadline_at
+        == ended.created_at + dt.timedelta(seconds=deadline)
+    )
+    failure = harness.told.failure(asked.request.id)
+    assert failure.kind is FailureKind.TIMED_OUT
+    assert f"still not ready {said}, so the job was cancelled" in failure.message
+    assert harness.sandbox.jobs.was_deleted(job_id)
+    assert harness.sandbox.jobs.unfinished() == 0  # its place in the account's queue is free
+
+
+def test_server_errors_are_retried_until_the_deadline_then_unreachable(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = make_harness(faults=FaultConfig(error_rate=1.0))
+    asked = harness.ask(ANA)
+    ended = harness.run(asked.dataset.key)
+
+    assert ended.state is DatasetState.FAILED
+    failure = harness.told.failure(asked.request.id)
+    assert failure.kind is FailureKind.UNREACHABLE
+    assert "internal error (HTTP 50" in failure.message
+    assert "not ready" not in failure.message  # what stopped it is the news, not the clock
+    # Every step tried once more; none gave up before the deadline.
+    assert harness.clock.now() == ended.deadline_at
+    server_errors = sum(n for status, n in harness.sandbox.stats.by_status.items() if status >= 500)
+    assert server_errors == ended.polls >= 3
+    assert harness.sandbox.stats.jobs_created == 0
+
+
+def test_an_outage_after_the_job_was_made_is_unreachable_not_a_timeout(harness: Harness) -> None:
+    asked = harness.ask(ANA)
+    key = asked.dataset.key
+    job_id = harness.step(key).job_id
+    assert job_id is not None
+    harness.faults(FaultConfig(error_rate=1.0))  # BrowserStack goes down after the create
+    ended = harness.run(key)
+
+    assert harness.clock.now() == ended.deadline_at
+    failure = harness.told.failure(asked.request.id)
+    assert failure.kind is FailureKind.UNREACHABLE
+    assert "internal error (HTTP 50" in failure.message
+    assert "not ready" not in failure.message
+    assert not harness.sandbox.jobs.was_deleted(job_id)  # the delete was tried, and failed too
+
+
+def test_a_job_that_cannot_be_deleted_at_the_deadline_is_not_said_cancelled(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = make_harness(faults=FaultConfig(stuck_rate=1.0))
+    asked = harness.ask(ANA)
+    key = asked.dataset.key
+    harness.step(key)
+    harness.timer.advance(10 * (QUEUED + PROCESSING))
+    while (dataset := harness.dataset(key)).next_step_at != dataset.deadline_at:
+        harness.step(key)  # polls that BrowserStack answers: "processing"
+    assert dataset.error is None
+    harness.faults(FaultConfig(error_rate=1.0))  # and then the delete fails
+    assert harness.step(key).state is DatasetState.FAILED
+
+    failure = harness.told.failure(asked.request.id)
+    assert failure.kind is FailureKind.TIMED_OUT
+    assert "after 15 s, so I stopped waiting" in failure.message
+    assert "cancelled" not in failure.message
+
+
+@pytest.mark.parametrize(
+    "trouble",
+    [FaultConfig(error_rate=1.0), FaultConfig(malformed_rate=1.0)],
+    ids=["server-errors", "malformed-bodies"],
+)
+def test_passing_trouble_while_polling_is_retried(harness: Harness, trouble: FaultConfig) -> None:
+    asked = harness.ask(ANA)
+    key = asked.dataset.key
+    harness.step(key)
+    harness.faults(trouble)
+    for _ in range(2):
+        troubled = harness.step(key)
+        assert troubled.state is DatasetState.PENDING
+        assert troubled.error  # kept, in case it lasts until the deadline
+    assert harness.told.of("fail") == []
+
+    harness.faults(FaultConfig())
+    assert harness.step(key).error is None  # it has passed
+    harness.timer.advance(QUEUED + PROCESSING)
+    assert harness.step(key).state is DatasetState.READY
+    assert harness.told.answered == [asked.request.id]
+    assert harness.sandbox.stats.jobs_created == 1
+
+
+def test_unconfirmed_creates_stop_after_two(make_harness: HarnessFactory) -> None:
+    # A 200 whose body cannot be read: the job was probably queued, but has no name we know.
+    harness = make_harness(faults=FaultConfig(malformed_rate=1.0))
+    asked = harness.ask(ANA)
+    key = asked.dataset.key
+    assert harness.step(key).unanswered_creates == 1
+    ended = harness.step(key)
+
+    assert ended.state is DatasetState.FAILED
+    assert ended.unanswered_creates == 2
+    failure = harness.told.failure(asked.request.id)
+    assert "did not confirm the report job, twice" in failure.message
+    assert harness.sandbox.stats.jobs_created == 2  # and no third job in the account's queue
+
+
+def test_a_full_queue_is_waited_for(make_harness: HarnessFactory) -> None:
+    harness = make_harness(queue_limit=1)
+    today = harness.clock.today()
+    blocker = harness.client.create_job(
+        ReportKind.USER, ReportFilters(start=today - dt.timedelta(days=7), end=today)
+    )
+    asked = harness.ask(ANA)
+    key = asked.dataset.key
+    for _ in range(2):
+        waiting = harness.step(key)
+        assert waiting.state is DatasetState.PENDING
+        assert waiting.job_id is None
+        assert waiting.error is not None
+        assert "queue" in waiting.error
+    assert harness.told.of("fail") == []
+
+    harness.client.delete_job(ReportKind.USER, blocker)  # a place in the queue frees up
+    created = harness.step(key)
+    assert created.job_id is not None
+    assert harness.finish(key).state is DatasetState.READY
+    assert harness.told.answered == [asked.request.id]
+
+
+def test_a_queue_full_until_the_deadline_says_so(make_harness: HarnessFactory) -> None:
+    harness = make_harness(queue_limit=1)
+    today = harness.clock.today()
+    harness.client.create_job(ReportKind.USER, ReportFilters(start=today, end=today))
+    asked = harness.ask(ANA)
+    harness.run(asked.dataset.key)
+    failure = harness.told.failure(asked.request.id)
+    assert "Too many report jobs in queue" in failure.message
+    assert "not ready" not in failure.message
+    assert harness.sandbox.stats.jobs_created == 1
+
+
+# --- cancel ------------------------------------------------------------------------------------
+
+
+def test_cancel_by_the_only_asker_deletes_the_job(harness: Harness) -> None:
+    asked = harness.ask(ANA)
+    key = asked.dataset.key
+    job_id = harness.step(key).job_id
+    assert job_id is not None
+
+    outcome = harness.service.cancel(asked.request.id, by_user=ANA)
+    assert outcome == CancelOutcome(cancelled=True, job_deleted=True, others_waiting=0)
+    assert harness.sandbox.jobs.was_deleted(job_id)
+    assert harness.dataset(key).state is DatasetState.CANCELLED
+    assert harness.state(asked) is RequestState.CANCELLED
+    ((request_id, (by_user, note)),) = harness.told.of("cancelled")
+    assert (request_id, by_user) == (asked.request.id, ANA)
+    assert note is not None
+    assert "deleted" in note
+    assert not harness.store.claim_dataset(key, harness.service.leases.take())  # no more steps
+
+
+def test_cancel_with_someone_else_waiting_goes_on_for_them(harness: Harness) -> None:
+    mine, theirs = harness.ask(ANA), harness.ask(BEN)
+    key = mine.dataset.key
+    job_id = harness.step(key).job_id
+    assert job_id is not None
+
+    outcome = harness.service.cancel(mine.request.id, by_user=ANA)
+    assert outcome == CancelOutcome(cancelled=True, job_deleted=False, others_waiting=1)
+    assert not harness.sandbox.jobs.was_deleted(job_id)
+    ((_, (_, note)),) = harness.told.of("cancelled")
+    assert note is not None
+    assert "Someone else is waiting" in note
+
+    assert harness.finish(key).state is DatasetState.READY
+    assert harness.told.answered == [theirs.request.id]
+    assert harness.state(mine) is RequestState.CANCELLED
+
+
+@pytest.mark.parametrize("whose", ["someone else's", "unknown"])
+def test_cancel_of_a_request_not_ones_own_does_nothing(harness: Harness, whose: str) -> None:
+    asked = harness.ask(ANA)
+    key = asked.dataset.key
+    job_id = harness.step(key).job_id
+    assert job_id is not None
+
+    request_id = asked.request.id if whose == "someone else's" else new_request_id()
+    outcome = harness.service.cancel(request_id, by_user=BEN)
+    assert outcome == CancelOutcome(cancelled=False, job_deleted=False, others_waiting=0)
+    assert harness.state(asked) is RequestState.WAITING
+    assert harness.dataset(key).state is DatasetState.PENDING
+    assert not harness.sandbox.jobs.was_deleted(job_id)
+    assert harness.told.of("cancelled") == []
+
+
+# --- delivery and recovery ---------------------------------------------------------------------
+
+
+def test_another_instance_delivers_what_a_dead_one_left(harness: Harness) -> None:
+    dead_told = Told(crash=True)
+    dead = harness.instance("dead-instance", dead_told)
+    first = harness.ask(ANA, service=dead)
+    harness.clock.advance(1)
+    second = harness.ask(BEN, service=dead)
+    key = first.dataset.key
+    harness.step(key, service=dead)
+    harness.timer.advance(QUEUED + PROCESSING)
+    with pytest.raises(Crash):
+        harness.step(key, service=dead)  # it dies answering the first asker
+    # The report is kept; the first request is left answering, leased to the dead instance,
+    # and the second is left waiting on a ready dataset.
+    assert harness.dataset(key).state is DatasetState.READY
+    assert (harness.state(first), harness.state(second)) == (
+        RequestState.ANSWERING,
+        RequestState.WAITING,
+    )
+
+    rescuer = harness.instance("rescuer", harness.told)
+    leases = rescuer.leases
+    harness.clock.advance(leases.stale - 1)  # silent, but not for long enough to be dead
+    harness.store.heartbeat(leases.owner, now=harness.clock.now())
+    assert harness.store.due_requests(leases.take(), limit=10) == [second.request.id]
+    assert not rescuer.deliver(first.request.id)
+    assert rescuer.deliver(second.request.id)
+
+    harness.clock.advance(2)  # no heartbeat for longer than ``stale``: taken for dead
+    harness.store.heartbeat(leases.owner, now=harness.clock.now())
+    assert harness.store.due_requests(leases.take(), limit=10) == [first.request.id]
+    assert rescuer.deliver(first.request.id)
+
+    for asked in (first, second):
+        assert not rescuer.deliver(asked.request.id)
+        assert harness.state(asked) is RequestState.ANSWERED
+    assert harness.told.answered == [second.request.id, first.request.id]
+    assert dead_told.answered == []
+    assert harness.sandbox.stats.jobs_created == 1  # the kept report, not a new job
+
+
+def test_one_askers_slack_trouble_does_not_hold_up_the_others(harness: Harness) -> None:
+    harness.told.broken.add(ANA)
+    mine, theirs = harness.ask(ANA), harness.ask(BEN)
+    harness.finish(mine.dataset.key)
+    assert harness.told.answered == [theirs.request.id]
+    assert harness.state(mine) is RequestState.ANSWERING
+
+    lease = harness.service.leases
+    assert harness.store.due_requests(lease.take(), limit=10) == []  # not before retry_after
+    harness.clock.advance(TIMING.retry_after + 1)
+    assert harness.store.due_requests(lease.take(), limit=10) == [mine.request.id]
+    harness.told.broken.clear()
+    assert harness.service.deliver(mine.request.id)
+    assert harness.told.answered == [theirs.request.id, mine.request.id]
+
+
+def test_an_answer_that_keeps_failing_is_given_up_with_a_message(harness: Harness) -> None:
+    harness.told.broken.add(ANA)
+    asked = harness.ask(ANA)
+    harness.finish(asked.dataset.key)
+    for _ in range(2 * MAX_ATTEMPTS):
+        if harness.state(asked) is RequestState.ANSWERED:
+            break
+        harness.clock.advance(TIMING.retry_after + 1)
+        harness.service.deliver(asked.request.id)
+
+    assert harness.state(asked) is RequestState.ANSWERED
+    assert "could not be delivered" in harness.told.failure(asked.request.id).message
+    # Receiving and checking the question was its first attempt; the answer had the rest.
+    assert len(harness.told.attempts) == MAX_ATTEMPTS - 1
+    assert harness.told.answered == []
