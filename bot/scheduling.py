@@ -37,6 +37,16 @@ from bot.storage import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
+
+class _QuietOverlap(logging.Filter):
+    """A tick still running when the next is due is routine (the next one simply waits)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_QuietOverlap())
+
 TICK_JOB = "tick"
 KICK_JOB = "kick"
 DIGEST_CHECK_SECONDS = 60.0
@@ -81,6 +91,8 @@ class Worker:
     # Life cycle
 
     def start(self) -> None:
+        # Alive before anything is received: a lease of ours must never look abandoned.
+        self.store.heartbeat(self.leases.owner, now=self.clock.now())
         self._last_ok = time.monotonic()  # a fresh start counts as healthy until proven not
         self._scheduler.add_job(
             self.tick, "interval", seconds=self.tick_seconds, id=TICK_JOB, name="work tick"
@@ -138,8 +150,11 @@ class Worker:
         if room <= 0:
             return
         lease = self.leases.take()
-        for key in self.store.claim_due_datasets(lease, limit=room):
-            self._submit(f"dataset:{key}", self._step, key)
+        for key in self.store.due_datasets(lease, limit=room + len(self._busy)):
+            name = f"dataset:{key}"
+            # A step still running here (its lease already given back) is not taken again.
+            if not self._is_busy(name) and self.store.claim_dataset(key, lease):
+                self._submit(name, self._step, key)
         room = self._room()
         if room <= 0:
             return
@@ -179,6 +194,10 @@ class Worker:
     def _room(self) -> int:
         with self._lock:
             return self.workers - len(self._busy)
+
+    def _is_busy(self, name: str) -> bool:
+        with self._lock:
+            return name in self._busy
 
     def _submit(self, name: str, work: Callable[[str], Any], arg: str) -> None:
         with self._lock:

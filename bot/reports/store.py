@@ -264,12 +264,19 @@ _report_encoder = msgspec.msgpack.Encoder()
 
 
 def _free(table: sa.Table, lease: Lease) -> sa.ColumnElement[bool]:
-    """Nobody alive holds this row's lease (a lease with no owner is a retry's "not before")."""
+    """Nobody alive holds this row's lease (a lease with no owner is a retry's "not before").
+
+    The claimer's own leases are never free here: its threads hold them, or they expire.
+    """
     live = sa.select(instances.c.id).where(instances.c.heartbeat_at >= lease.live_since)
     return sa.or_(
         table.c.lease_until.is_(None),
         table.c.lease_until < lease.now,
-        sa.and_(table.c.lease_owner.is_not(None), table.c.lease_owner.not_in(live)),
+        sa.and_(
+            table.c.lease_owner.is_not(None),
+            table.c.lease_owner != lease.owner,
+            table.c.lease_owner.not_in(live),
+        ),
     )
 
 
@@ -337,8 +344,8 @@ class Store:
         row = tx.execute(sa.select(*_DATASET_COLUMNS).where(datasets.c.key == key)).one()
         return _dataset(row), True
 
-    def claim_due_datasets(self, lease: Lease, *, limit: int) -> list[str]:
-        """Take the lease of up to ``limit`` pending datasets whose next step is due."""
+    def due_datasets(self, lease: Lease, *, limit: int) -> list[str]:
+        """Up to ``limit`` pending datasets whose next step is due and whose lease is free."""
         due = (
             sa.select(datasets.c.key)
             .where(datasets.c.state == DatasetState.PENDING.value)
@@ -348,8 +355,7 @@ class Store:
             .limit(limit)
         )
         with self._read() as tx:
-            keys = list(tx.execute(due).scalars())
-        return [key for key in keys if self.claim_dataset(key, lease)]
+            return list(tx.execute(due).scalars())
 
     def claim_dataset(self, key: str, lease: Lease) -> bool:
         """Take one pending dataset's lease; False when someone alive holds it or it ended."""
