@@ -1,9 +1,10 @@
 """Typed shapes of the BrowserStack Usage Reports API.
 
-The published documentation disagrees with its own examples (see ../shared/REFERENCE.md), so
-every model here accepts all the shapes seen: ``success`` as a bool or a string,
-``max_parallels_used`` as an integer or an object, absent ``product_data`` entries,
-``last_activity`` or ``last_test``, numbers sent as strings, and unknown extra fields (ignored).
+The published documentation disagrees with its own examples, so every model here accepts all
+the shapes seen: ``success`` as a bool or a string, ``max_parallels_used`` as an integer or an
+object, absent ``product_data`` entries, ``last_activity`` or ``last_test``, numbers sent as
+strings, and unknown extra fields (ignored). The documentation:
+https://www.browserstack.com/docs/enterprise/api-reference/usage-reports
 
 msgspec does the decoding: on a 50,000-user report it is about as fast as a bare ``json.loads``
 and its structs take a fraction of the memory of dicts, so whole reports fit in memory.

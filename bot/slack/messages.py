@@ -41,7 +41,9 @@ __all__ = [
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
-# Slack's limits (../shared/REFERENCE.md, Slack section). slack_sdk checks some of them itself.
+# Slack's limits (https://api.slack.com/reference/block-kit/blocks and the chat.postMessage page;
+# the 12k-character bound is a margin under msg_blocks_too_long, seen near 13k). slack_sdk
+# checks some of them itself.
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_FIELDS = 10
