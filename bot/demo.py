@@ -57,13 +57,17 @@ HELP = """Type what you would type in Slack:
 """
 
 
-def sandbox_config(clock: Clock) -> SandboxConfig:
+# How long the sandbox's report jobs spend queued and processing: seconds, to show the wait.
+JOB_SECONDS = (2.0, 3.0)
+
+
+def sandbox_config(clock: Clock, job_seconds: tuple[float, float] = JOB_SECONDS) -> SandboxConfig:
     return SandboxConfig(
         username=SANDBOX_USERNAME,
         access_key=SANDBOX_ACCESS_KEY,
         users=2000,
-        queued_seconds=2.0,
-        processing_seconds=3.0,
+        queued_seconds=job_seconds[0],
+        processing_seconds=job_seconds[1],
         clock=clock,
     )
 
@@ -178,14 +182,19 @@ def run_demo(*, fetch: bool = False, script: bool = False, clock: Clock | None =
 
 
 def run_console(
-    clock: Clock, *, interactive: bool, script: Iterable[str], out: TextIO = sys.stdout
+    clock: Clock,
+    *,
+    interactive: bool,
+    script: Iterable[str],
+    out: TextIO = sys.stdout,
+    job_seconds: tuple[float, float] = JOB_SECONDS,
 ) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="usagebot-demo-") as tmp,
         LoopbackStack(
             clock=clock,
             database=Path(tmp) / "usagebot.sqlite",
-            sandbox=sandbox_config(clock),
+            sandbox=sandbox_config(clock, job_seconds),
             users=PEOPLE,
             member_channels={CHANNEL},
             settings=DEMO_SETTINGS,

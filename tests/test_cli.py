@@ -39,6 +39,10 @@ def sandbox_env(server: SandboxServer, **extra: str) -> dict[str, str]:
         "BROWSERSTACK_API_URL": server.url,
         "REPORT_POLL_INITIAL_SECONDS": "0.05",
         "REPORT_POLL_MAX_SECONDS": "0.2",
+        # A generous budget: the sandbox here does not rate-limit, and waiting 4 s a token
+        # would only slow the suite (the limiter has tests of its own).
+        "BROWSERSTACK_RATE_BURST": "1000",
+        "BROWSERSTACK_RATE_PER_MINUTE": "600000",
         **extra,
     }
 
