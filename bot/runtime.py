@@ -68,7 +68,7 @@ class Usagebot:
             client=self.slack,
             store=self.store,
             clock=self.clock,
-            idle_exclude=settings.idle_exclusions,
+            idle_exclude=sorted(settings.idle_exclusions),
         )
         self.service = ReportService(
             store=self.store,
@@ -117,6 +117,7 @@ class Usagebot:
             deliver=self.service.deliver,
             digest=self.digest.run_due if routes(settings) else None,
             tick=settings.scheduler_tick_seconds,
+            health_bound=settings.health_stale_seconds,
         )
         self.service.kick = self.worker.kick
         self.app: App = create_app(self.frontdesk, client=self.slack)

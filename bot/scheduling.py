@@ -11,8 +11,8 @@ what it needs, the digest's schedule is a cron expression read against the clock
 
 So a restart resumes everything by itself, two replicas on one database share the work (each
 piece is claimed by one of them), and a database that is locked or gone for a while only delays
-the work: a failed tick is logged and the next one tries again. ``healthy`` turns false when no
-tick has succeeded for ``health_bound`` seconds, and true again with the next one that does.
+the work: a failed tick is logged and the next one tries again. ``healthy`` turns false when the
+database has taken no heartbeat for ``health_bound`` seconds, and true again with the next.
 
 APScheduler keeps only the tick, in memory: its persistent job store, which two schedulers must
 never share, is not used.
@@ -48,6 +48,9 @@ class _QuietOverlap(logging.Filter):
 logging.getLogger("apscheduler.scheduler").addFilter(_QuietOverlap())
 
 TICK_JOB = "tick"
+# A tick waits this long for a locked database, then gives up until the next one: /healthz
+# goes on reporting, and the loop goes on trying, however long the lock is held.
+HEARTBEAT_WAIT = 2.0
 KICK_JOB = "kick"
 DIGEST_CHECK_SECONDS = 60.0
 
@@ -75,12 +78,13 @@ class Worker:
         self._step, self._check, self._deliver, self._digest = step, check, deliver, digest
         self.tick_seconds = tick
         self.workers = workers
-        self.health_bound = max(health_bound, 5 * tick)
+        self.health_bound = health_bound
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
         self._busy: set[str] = set()  # work queued or running here, by key or request id
         self._lock = threading.Lock()
         self._last_ok: float | None = None  # monotonic time of the last tick that succeeded
         self._next_digest_check = 0.0
+        self._next_heartbeat = 0.0
         self._digest_running = threading.Event()
         self._failing = False
         self._scheduler = BackgroundScheduler(
@@ -107,7 +111,14 @@ class Worker:
 
     @property
     def running(self) -> bool:
-        return self._scheduler.running
+        running: bool = self._scheduler.running
+        return running
+
+    @property
+    def busy(self) -> list[str]:
+        """The work queued or running here (for reports and tests)."""
+        with self._lock:
+            return sorted(self._busy)
 
     def kick(self) -> None:
         """Tick now, not at the next interval: new work is due."""
@@ -116,20 +127,17 @@ class Worker:
             self._scheduler.add_job(self.tick, id=KICK_JOB, name="work now", replace_existing=True)
 
     def healthy(self) -> bool:
-        """A tick succeeded within ``health_bound`` seconds (and the scheduler runs)."""
+        """The database took this instance's heartbeat within ``health_bound`` seconds, and the
+        scheduler runs."""
         last = self._last_ok
-        return (
-            self._scheduler.running
-            and last is not None
-            and time.monotonic() - last <= self.health_bound
-        )
+        return self.running and last is not None and time.monotonic() - last <= self.health_bound
 
     # The tick
 
     def tick(self) -> None:
         """Heartbeat, then claim and start every piece of due work there is room for."""
         try:
-            self.store.heartbeat(self.leases.owner, now=self.clock.now())
+            self._heartbeat()
             self._take_due_work()
             self._maybe_digest()
         except TRANSIENT_ERRORS as error:
@@ -143,18 +151,35 @@ class Worker:
         if self._failing:
             log.warning("the database answers again; work goes on")
             self._failing = False
+
+    def _heartbeat(self) -> None:
+        """Say this instance is alive, a few times per stale period (not every tick: each is a
+        write, and SQLite has one writer)."""
+        now = time.monotonic()
+        if now < self._next_heartbeat:
+            return
+        self.store.heartbeat(self.leases.owner, now=self.clock.now(), timeout=HEARTBEAT_WAIT)
+        self._next_heartbeat = now + min(self.leases.stale / 4, 5.0)
+        # Health is the database taking a write: reads alone go on while another holds the lock.
         self._last_ok = time.monotonic()
 
     def _take_due_work(self) -> None:
         room = self._room()
         if room <= 0:
+            log.debug("no room for more work: %s", sorted(self._busy))
             return
         lease = self.leases.take()
         for key in self.store.due_datasets(lease, limit=room + len(self._busy)):
             name = f"dataset:{key}"
-            # A step still running here (its lease already given back) is not taken again.
-            if not self._is_busy(name) and self.store.claim_dataset(key, lease):
-                self._submit(name, self._step, key)
+            # Reserved here before it is claimed: a step still running here (its lease already
+            # given back) is not claimed again, by this tick or a concurrent one.
+            if not self._reserve(name):
+                log.debug("%s is due but still busy here", name)
+            elif self.store.claim_dataset(key, self.leases.take()):
+                self._pool.submit(self._run, name, self._step, key)
+            else:
+                self._done(name)
+                log.debug("%s is due but taken by someone else", name)
         room = self._room()
         if room <= 0:
             return
@@ -195,16 +220,21 @@ class Worker:
         with self._lock:
             return self.workers - len(self._busy)
 
-    def _is_busy(self, name: str) -> bool:
-        with self._lock:
-            return name in self._busy
-
-    def _submit(self, name: str, work: Callable[[str], Any], arg: str) -> None:
+    def _reserve(self, name: str) -> bool:
+        """Mark ``name`` busy here; False if it already was."""
         with self._lock:
             if name in self._busy:
-                return
+                return False
             self._busy.add(name)
-        self._pool.submit(self._run, name, work, arg)
+            return True
+
+    def _done(self, name: str) -> None:
+        with self._lock:
+            self._busy.discard(name)
+
+    def _submit(self, name: str, work: Callable[[str], Any], arg: str) -> None:
+        if self._reserve(name):
+            self._pool.submit(self._run, name, work, arg)
 
     def _run(self, name: str, work: Callable[[str], Any], arg: str) -> None:
         try:
@@ -215,8 +245,7 @@ class Worker:
         except Exception:
             log.exception("%s failed; it is tried again later", name)
         finally:
-            with self._lock:
-                self._busy.discard(name)
+            self._done(name)
 
 
 def _short(error: BaseException) -> str:

@@ -8,6 +8,7 @@ Nothing else in the bot reads ``os.environ``. Each command asks only for what it
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -81,6 +82,8 @@ class Settings(BaseSettings):
     # hold before another takes its work over.
     scheduler_tick_seconds: float = Field(1.0, gt=0, le=60)
     instance_stale_seconds: float = Field(15.0, gt=0)
+    # /healthz answers 503 when no tick of the work loop has succeeded for this long.
+    health_stale_seconds: float = Field(30.0, gt=0)
 
     # The weekly idle-seat digest
     digest_channel: str | None = None
@@ -195,6 +198,12 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return str(self.browserstack_api_url).rstrip("/")
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, object]) -> Settings:
+        """Settings from ``values`` alone, validated as the environment would be; the
+        environment itself is not read (the loopback stack, tests, the demo)."""
+        return cls.model_validate(dict(values))
 
     def require(self, *parts: str) -> Settings:
         """Raise SettingsError naming every missing setting that ``parts`` need."""

@@ -110,21 +110,29 @@ class ReportService:
     def attach(self, request_id: str) -> Attached | None:
         """Put a checked request on its dataset (this process must hold its lease, or nobody).
 
-        None when the request was cancelled, or taken by someone else, meanwhile.
+        The asker is told where the report stands while the request's lease is still held, so
+        that no answer can overtake that news and be replaced by it. None when the request was
+        cancelled, or taken by someone else, meanwhile.
         """
         lease = self.leases.take()
-        now = lease.now
-        attached = self.store.attach(request_id, lease, deadline=self.timing.deadline)
+        attached = self.store.attach(request_id, lease, deadline=self.timing.deadline, hold=True)
         if attached is None:
             return None
         request, dataset, new = attached
-        if dataset.fresh(now):
-            self.deliver(request.id)
-            return Attached(request, dataset, "answered", "ready")
-        if new:
-            self.kick()
-            return Attached(request, dataset, "started", self.describe(dataset))
-        return Attached(request, dataset, "joined", self.describe(dataset))
+        try:
+            if dataset.fresh(lease.now):
+                self.deliver(request.id, mine=True)
+                return Attached(request, dataset, "answered", "ready")
+            if new:
+                self.kick()
+            status = self.describe(dataset)
+            # The placeholder already says "starting": only news is worth a message.
+            if status != "starting":
+                self.store.update_request(request.id, last_status=status)
+                self._tell(self.notifier.progress, request, status)
+            return Attached(request, dataset, "started" if new else "joined", status)
+        finally:
+            self.store.release_request(request.id, lease.owner)
 
     def describe(self, dataset: Dataset) -> str:
         """Where a dataset stands, in words for a placeholder."""
@@ -135,11 +143,12 @@ class ReportService:
             return f"{word}, {ahead} job{'s' if ahead != 1 else ''} ahead" if ahead else word
         return status
 
-    def deliver(self, request_id: str) -> bool:
+    def deliver(self, request_id: str, *, mine: bool = False) -> bool:
         """Answer one request whose dataset has ended; False when there was nothing to do.
 
-        Takes the request's lease first: of two processes that try, one answers. A request
-        whose dataset is gone (cancelled by its last other asker, or expired) starts it again.
+        Takes the request's lease first (``mine``: a lease this process holds counts): of two
+        processes that try, one answers. A request whose dataset is gone (cancelled by its
+        last other asker, or expired) starts it again.
         """
         request = self.store.request(request_id)
         if request is None or request.state not in (RequestState.WAITING, RequestState.ANSWERING):
@@ -154,7 +163,7 @@ class ReportService:
             return self.attach(request_id) is not None  # expired and pruned: make it again
         lease = self.leases.take()
         claimed = self.store.claim_request(
-            request_id, lease, states=(RequestState.WAITING, RequestState.ANSWERING)
+            request_id, lease, states=(RequestState.WAITING, RequestState.ANSWERING), mine=mine
         )
         if claimed is None:
             return False

@@ -97,6 +97,8 @@ requests = sa.Table(
     sa.Column("shared_ts", sa.String(32)),
     # Thread replies already posted under the answer, so that a resumed answer goes on from there.
     sa.Column("details_posted", sa.Integer, nullable=False, default=0),
+    # Someone pressed "Details in thread" on the public answer: they are posted once.
+    sa.Column("details_claimed", sa.Boolean, nullable=False, default=False),
     sa.Column("last_status", sa.String(80)),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("answered_at", UTCDateTime),
@@ -137,6 +139,8 @@ class RequestState(enum.StrEnum):
 
 
 OPEN_STATES = (RequestState.RECEIVED, RequestState.WAITING, RequestState.ANSWERING)
+# ``shared_ts`` while a share is being posted (its real ts once posted).
+SHARING = "sharing"
 
 
 def dataset_key(kind: ReportKind, filters: ReportFilters) -> str:
@@ -505,6 +509,7 @@ class Store:
                     response_url_uses=0,
                     thread_ts=origin.thread_ts,
                     details_posted=0,
+                    details_claimed=False,
                     created_at=lease.now,
                     lease_owner=lease.owner,
                     lease_until=lease.until,
@@ -525,13 +530,14 @@ class Store:
             tx.execute(sa.update(requests).where(requests.c.id == request_id).values(**values))
 
     def attach(
-        self, request_id: str, lease: Lease, *, deadline: float
+        self, request_id: str, lease: Lease, *, deadline: float, hold: bool = False
     ) -> tuple[PendingRequest, Dataset, bool] | None:
         """Put a checked request on its dataset, started if need be: one transaction.
 
-        The request must be received or waiting, and its lease this caller's or free. Returns
-        the request, its dataset and whether the dataset is new; None when the request is not
-        the caller's to attach (cancelled, or being handled elsewhere).
+        The request must be received or waiting, and its lease this caller's or free; with
+        ``hold`` the caller keeps the lease (until ``release_request``). Returns the request,
+        its dataset and whether the dataset is new; None when the request is not the caller's
+        to attach (cancelled, or being handled elsewhere).
         """
         now = lease.now
         with self._write() as tx:
@@ -553,8 +559,8 @@ class Store:
                 .values(
                     state=RequestState.WAITING.value,
                     dataset_key=dataset.key,
-                    lease_owner=None,
-                    lease_until=None,
+                    lease_owner=lease.owner if hold else None,
+                    lease_until=lease.until if hold else None,
                 )
             )
             row = tx.execute(sa.select(requests).where(requests.c.id == request_id)).one()
@@ -608,8 +614,10 @@ class Store:
             row = tx.execute(sa.select(requests).where(requests.c.id == request_id)).one()
         return _request(row)
 
-    def release_request(self, request_id: str, owner: str, *, retry_at: dt.datetime) -> None:
-        """Give a claimed request back after a failure, to be tried again at ``retry_at``."""
+    def release_request(
+        self, request_id: str, owner: str, *, retry_at: dt.datetime | None = None
+    ) -> None:
+        """Give a claimed request back: to be taken at once, or after a failure at ``retry_at``."""
         with self._write() as tx:
             tx.execute(
                 sa.update(requests)
@@ -693,6 +701,28 @@ class Store:
                 .where(requests.c.state.in_([s.value for s in OPEN_STATES]))
             ).scalar_one()
 
+    def claim_details(self, request_id: str) -> bool:
+        """Take the right to post a public answer's details: True once, however many click."""
+        with self._write() as tx:
+            result = tx.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id)
+                .where(requests.c.details_claimed.is_(False))
+                .values(details_claimed=True)
+            )
+        return result.rowcount == 1
+
+    def claim_share(self, request_id: str) -> bool:
+        """Take the right to share a request's answer: True once, however many clicks race."""
+        with self._write() as tx:
+            result = tx.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id)
+                .where(requests.c.shared_ts.is_(None))
+                .values(shared_ts=SHARING)
+            )
+        return result.rowcount == 1
+
     def use_response_url(self, request_id: str) -> int:
         """Count one use of the request's response_url (Slack allows 5); return the new count."""
         with self._write() as tx:
@@ -701,15 +731,16 @@ class Store:
                 .where(requests.c.id == request_id)
                 .values(response_url_uses=requests.c.response_url_uses + 1)
             )
-            return tx.execute(
+            uses: int = tx.execute(
                 sa.select(requests.c.response_url_uses).where(requests.c.id == request_id)
             ).scalar_one()
+            return uses
 
     # Instances
 
-    def heartbeat(self, instance: str, *, now: dt.datetime) -> None:
+    def heartbeat(self, instance: str, *, now: dt.datetime, timeout: float | None = None) -> None:
         """Say that ``instance`` is alive; its leases hold while it keeps saying so."""
-        with self._write() as tx:
+        with self._write(timeout=timeout) as tx:
             result = tx.execute(
                 sa.update(instances).where(instances.c.id == instance).values(heartbeat_at=now)
             )

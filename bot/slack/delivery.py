@@ -52,6 +52,10 @@ def retry_handlers() -> list[Any]:
     ]
 
 
+class CannotAnswer(Exception):
+    """No way to reach the asker is left (the request is tried again later)."""
+
+
 class SlackDelivery:
     """The Slack side of ReportService's Notifier, and the poster for buttons' results."""
 
@@ -115,7 +119,7 @@ class SlackDelivery:
             self.show(request, result.summary)
 
     def fail(self, request: PendingRequest, failure: errors.Failure) -> None:
-        self.show(request, views.error_message(**failure_text(failure)))
+        self.show(request, failure_message(failure))
 
     def cancelled(
         self, request: PendingRequest, *, by_user: str | None, note: str | None = None
@@ -153,12 +157,24 @@ class SlackDelivery:
             log.info("ephemeral refused (%s); sending a DM", error.response.get("error"))
             self.client.chat_postMessage(channel=self._dm(request.user_id), **message.payload())
 
-    def whisper(self, user_id: str, request: PendingRequest | None, text: str) -> None:
-        """A short private note to someone who clicked, where they clicked (or in a DM)."""
-        if request is not None:
+    def whisper(
+        self,
+        user_id: str,
+        request: PendingRequest | None,
+        text: str,
+        *,
+        channel: str | None = None,
+    ) -> None:
+        """A short private note to someone who clicked: in the request's channel (or the one
+        they clicked in when there is no request), else in a DM."""
+        where = request.channel_id if request else channel
+        if where is not None:
             try:
                 self.client.chat_postEphemeral(
-                    channel=request.channel_id, user=user_id, text=text, thread_ts=request.thread_ts
+                    channel=where,
+                    user=user_id,
+                    text=text,
+                    thread_ts=request.thread_ts if request else None,
                 )
                 return
             except SlackApiError as error:
@@ -197,7 +213,9 @@ class SlackDelivery:
             # The bot cannot post in this channel: the command's response_url still can.
             payload = {**summary, "response_type": "in_channel", "replace_original": False}
             if not self._respond(request, payload):
-                raise SlackApiError("cannot answer in the channel", {"error": "not_in_channel"})
+                raise CannotAnswer(
+                    f"neither chat.update nor the response_url reach {request.channel_id}"
+                )
             self._respond(request, {"delete_original": True})
             return
         if threaded:
@@ -205,12 +223,16 @@ class SlackDelivery:
 
     def share(self, request: PendingRequest, answer: Answer, *, shared_by: str) -> None:
         """Post a private answer in its channel, once; the asker's view says where it went."""
-        if request.shared_ts:
+        if not self.store.claim_share(request.id):
             self.whisper(shared_by, request, "This answer is already in the channel.")
             return
-        posted = self.client.chat_postMessage(
-            channel=request.channel_id, thread_ts=request.thread_ts, **answer.summary.payload()
-        )
+        try:
+            posted = self.client.chat_postMessage(
+                channel=request.channel_id, thread_ts=request.thread_ts, **answer.summary.payload()
+            )
+        except Exception:
+            self.store.update_request(request.id, shared_ts=None)  # not shared: may try again
+            raise
         self.store.update_request(request.id, shared_ts=posted["ts"])
         note = views.cancelled_message(
             title="Shared in the channel", by_user=None, note="Everyone here can see it now."
@@ -322,7 +344,7 @@ _FAILURES: dict[errors.FailureKind, tuple[str, str | None]] = {
 }
 
 
-def failure_text(failure: errors.Failure) -> dict[str, str | None]:
-    """Title, problem and hint of the message for each way a report can fail."""
+def failure_message(failure: errors.Failure) -> Message:
+    """The message for each way a report can fail: what happened, and what to do."""
     title, hint = _FAILURES[failure.kind]
-    return {"title": title, "problem": failure.message, "hint": hint}
+    return views.error_message(title=title, problem=failure.message, hint=hint)

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -27,7 +28,14 @@ from bot.clock import Clock
 from bot.reports.leases import Leases
 from bot.reports.question import Question, Source, Verb
 from bot.reports.service import MAX_ATTEMPTS, ReportService
-from bot.reports.store import Origin, PendingRequest, RequestState, Store, new_request_id
+from bot.reports.store import (
+    SHARING,
+    Origin,
+    PendingRequest,
+    RequestState,
+    Store,
+    new_request_id,
+)
 from bot.slack import answers, views
 from bot.slack.access import AccessPolicy
 from bot.slack.commands import UsageRequest
@@ -36,10 +44,20 @@ from bot.slack.messages import Answer, Message
 
 log = logging.getLogger(__name__)
 
-# The ack waits at most this long for the database before telling the asker to try again.
-RECEIVE_TIMEOUT = 1.5
+# The ack waits at most this long for the database before telling the asker to try again:
+# within Slack's 3 s, with room for the network.
+RECEIVE_TIMEOUT = 2.5
 # How long a check may take (Slack lookups, a placeholder post) before another process may.
 CHECK_HOLD = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    """A button click: which request, who clicked, and where (to answer them only)."""
+
+    request_id: str
+    user_id: str
+    channel_id: str | None = None
 
 
 class FrontDesk:
@@ -160,12 +178,7 @@ class FrontDesk:
             self.store.update_request(request.id, question=question.encode().decode())
         if self._needs_public_placeholder(request) and request.placeholder_ts is None:
             self.delivery.post_placeholder(request, self.placeholder(request))
-        attached = self.service.attach(request.id)
-        if attached is None:
-            return
-        # The placeholder already says "starting"; only news is worth a response_url use.
-        if attached.outcome in ("started", "joined") and attached.status != "starting":
-            self.delivery.progress(attached.request, attached.status)
+        self.service.attach(request.id)
 
     def _needs_public_placeholder(self, request: PendingRequest) -> bool:
         """Public answers replace a visible placeholder, so that a retry edits, never reposts.
@@ -205,30 +218,31 @@ class FrontDesk:
 
     # Buttons: each checks the policy first, then acts on the stored request only.
 
-    def cancel(self, request_id: str, *, user_id: str) -> None:
-        self._later(self._cancel, request_id, user_id)
+    def cancel(self, click: Click) -> None:
+        self._later(self._cancel, click)
 
-    def share(self, request_id: str, *, user_id: str) -> None:
+    def share(self, click: Click) -> None:
         """Post a private answer in the channel, on its asker's say-so."""
-        self._later(self._share, request_id, user_id)
+        self._later(self._share, click)
 
-    def details(self, request_id: str, *, user_id: str) -> None:
+    def details(self, click: Click) -> None:
         """The breakdown: under the public message, or in the asker's DMs for a private one."""
-        self._later(self._details, request_id, user_id)
+        self._later(self._details, click)
 
-    def _allowed(
-        self, request_id: str, user_id: str, *, asker_only: str | None
-    ) -> PendingRequest | None:
-        """The request, if ``user_id`` may act on it; else they are told why not."""
-        request = self.store.request(request_id)
+    def _allowed(self, click: Click, *, asker_only: str | None) -> PendingRequest | None:
+        """The request, if the clicker may act on it; else they are told why not."""
+        user_id = click.user_id
+        request = self.store.request(click.request_id)
         if request is None:
-            self.delivery.whisper(user_id, None, "That request is no longer known to me.")
+            self.delivery.whisper(
+                user_id, None, "That request is no longer known to me.", channel=click.channel_id
+            )
             return None
         refusal = self.access.refusal(user_id)
         if refusal is not None:
             self.delivery.whisper(user_id, request, refusal)
             return None
-        visible = request.question.public or request.shared_ts is not None
+        visible = request.question.public or request.shared_ts not in (None, SHARING)
         if request.user_id != user_id and (asker_only or not visible):
             self.delivery.whisper(
                 user_id, request, asker_only or "Only the person who asked can do that."
@@ -236,37 +250,38 @@ class FrontDesk:
             return None
         return request
 
-    def _cancel(self, request_id: str, user_id: str) -> None:
-        request = self._allowed(
-            request_id, user_id, asker_only="Only the person who asked can cancel it."
-        )
+    def _cancel(self, click: Click) -> None:
+        request = self._allowed(click, asker_only="Only the person who asked can cancel it.")
         if request is not None:
-            self.service.cancel(request.id, by_user=user_id)
+            self.service.cancel(request.id, by_user=click.user_id)
 
-    def _share(self, request_id: str, user_id: str) -> None:
-        request = self._allowed(
-            request_id, user_id, asker_only="Only the person who asked can share it."
-        )
+    def _share(self, click: Click) -> None:
+        request = self._allowed(click, asker_only="Only the person who asked can share it.")
         if request is None:
             return
-        answer = self._reanswer(request, shared_by=user_id)
+        answer = self._reanswer(request, shared_by=click.user_id)
         if answer is None:
             return
-        self.delivery.share(request, answer, shared_by=user_id)
+        self.delivery.share(request, answer, shared_by=click.user_id)
 
-    def _details(self, request_id: str, user_id: str) -> None:
-        request = self._allowed(request_id, user_id, asker_only=None)
+    def _details(self, click: Click) -> None:
+        user_id = click.user_id
+        request = self._allowed(click, asker_only=None)
         if request is None:
             return
         answer = self._reanswer(request, shared_by=None)
         if answer is None:
             return
-        public_ts = request.shared_ts or (
-            request.placeholder_ts if request.question.public else None
-        )
-        if request.thread_ts or public_ts:
-            # Under the request's own public message (or the thread it was asked in).
-            self.delivery.post_details(request.channel_id, request.thread_ts or public_ts, answer)
+        shared = request.shared_ts if request.shared_ts != SHARING else None
+        public_ts = shared or (request.placeholder_ts if request.question.public else None)
+        parent = request.thread_ts or public_ts
+        if parent:
+            # Under the request's own public message (or the thread it was asked in), once.
+            parts = len(answer.details) + (1 if answer.csv else 0)
+            if request.details_posted >= parts or not self.store.claim_details(request.id):
+                self.delivery.whisper(user_id, request, "The details are already in the thread.")
+                return
+            self.delivery.post_details(request.channel_id, parent, answer, request=request)
         else:
             self.delivery.send_direct(request, answer, user_id=user_id)
 

@@ -303,7 +303,11 @@ def test_queued_status_counts_our_own_jobs_ahead(harness: Harness) -> None:
     harness.step(users.dataset.key)
     harness.step(teams.dataset.key)
     assert harness.told.statuses(users.request.id) == ["queued"]
-    assert harness.told.statuses(teams.request.id) == ["queued, 1 job ahead"]
+    # Told where it stands when it is asked (behind one of ours), then when its job is queued.
+    assert harness.told.statuses(teams.request.id) == [
+        "starting, 1 job ahead",
+        "queued, 1 job ahead",
+    ]
 
 
 # --- polling -----------------------------------------------------------------------------------

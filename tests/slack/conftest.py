@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,24 @@ from bot.clock import ShiftedClock
 from bot.slack.standin import SlackStandIn
 from bot.stack import BOT_TOKEN, LoopbackStack
 from tests.conftest import FAST_RETRY, SandboxFactory
-from tests.slack.harness import CHANNEL, FAST, PEOPLE, StackFactory
+from tests.slack.harness import CHANNEL, FAST, PEOPLE, StackFactory, work_state
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+def failed(request: pytest.FixtureRequest) -> bool:
+    """Whether the test itself failed (for its fixtures' teardown)."""
+    return bool(request.node.stash.get(_CALL_FAILED, False))
 
 
 @pytest.fixture
@@ -26,7 +43,11 @@ def standin(clock: ShiftedClock) -> Iterator[SlackStandIn]:
 
 @pytest.fixture
 def make_stack(
-    sandbox_factory: SandboxFactory, standin: SlackStandIn, tmp_path: Path, clock: ShiftedClock
+    sandbox_factory: SandboxFactory,
+    standin: SlackStandIn,
+    tmp_path: Path,
+    clock: ShiftedClock,
+    request: pytest.FixtureRequest,
 ) -> Iterator[StackFactory]:
     """Start the bot between a sandbox (the default one, or the test's) and the stand-in."""
     stacks: list[LoopbackStack] = []
@@ -45,6 +66,9 @@ def make_stack(
 
     yield start
     for stack in stacks:
+        if stack.running and failed(request):
+            # What the bot was doing, beside the stand-in's calls in the failure report.
+            print(work_state(stack))
         stack.close()
 
 

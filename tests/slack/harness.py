@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import sqlalchemy as sa
+
 from bot.slack.standin import Msg, SlackStandIn
 from bot.stack import LoopbackStack, slack_user
 
@@ -28,6 +30,31 @@ FAST = {
 StackFactory = Callable[..., LoopbackStack]
 
 
+def work_state(stack: LoopbackStack) -> str:
+    """The bot's datasets, requests and leases, for a failure report."""
+    from bot.reports.store import datasets, instances, requests
+
+    columns = [c for c in datasets.c if c.name != "report"]
+    with stack.bot.engine.connect() as connection:
+        rows = {
+            "datasets": connection.execute(sa.select(*columns)).all(),
+            "requests": connection.execute(
+                sa.select(
+                    requests.c.id,
+                    requests.c.state,
+                    requests.c.dataset_key,
+                    requests.c.lease_owner,
+                    requests.c.lease_until,
+                )
+            ).all(),
+            "instances": connection.execute(sa.select(instances)).all(),
+        }
+    lines = [f"The bot at {stack.clock.now().isoformat()} (busy here: {stack.bot.worker.busy}):"]
+    for table, found in rows.items():
+        lines += [f"  {table}:"] + [f"    {tuple(row)}" for row in found]
+    return "\n".join(lines)
+
+
 def answers(standin: SlackStandIn, user: str, needle: str, channel: str = CHANNEL) -> list[Msg]:
     """What ``user`` sees in ``channel`` that contains ``needle`` and is not a placeholder."""
     return [
@@ -38,4 +65,10 @@ def answers(standin: SlackStandIn, user: str, needle: str, channel: str = CHANNE
 
 
 def wait_answer(standin: SlackStandIn, user: str, needle: str, channel: str = CHANNEL) -> Msg:
-    return standin.wait_for(lambda s: (answers(s, user, needle, channel) or [None])[-1])
+    """The latest answer ``user`` sees with ``needle``, once there is one."""
+
+    def latest(s: SlackStandIn) -> Msg | None:
+        found = answers(s, user, needle, channel)
+        return found[-1] if found else None
+
+    return standin.wait_for(latest)

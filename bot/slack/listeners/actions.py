@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.slack.frontdesk import FrontDesk
+from bot.slack.frontdesk import Click, FrontDesk
 
 
 def register(app: App) -> None:
@@ -19,26 +19,28 @@ def register(app: App) -> None:
     app.action("details")(handle_details)
 
 
-def _parts(body: dict[str, Any]) -> tuple[str, str]:
-    return str(body["actions"][0].get("value", "")), body["user"]["id"]
+def _click(body: dict[str, Any]) -> Click:
+    return Click(
+        request_id=str(body["actions"][0].get("value", "")),
+        user_id=body["user"]["id"],
+        # Only where to tell the clicker if the request is unknown; never acted upon.
+        channel_id=(body.get("channel") or {}).get("id"),
+    )
 
 
 def handle_cancel(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
-    request_id, user_id = _parts(body)
     desk: FrontDesk = context["desk"]
-    desk.cancel(request_id, user_id=user_id)
+    desk.cancel(_click(body))
 
 
 def handle_share(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
-    request_id, user_id = _parts(body)
     desk: FrontDesk = context["desk"]
-    desk.share(request_id, user_id=user_id)
+    desk.share(_click(body))
 
 
 def handle_details(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
-    request_id, user_id = _parts(body)
     desk: FrontDesk = context["desk"]
-    desk.details(request_id, user_id=user_id)
+    desk.details(_click(body))
