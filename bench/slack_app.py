@@ -168,7 +168,6 @@ def loopback(
 
 
 def events_url(stack: LoopbackStack) -> str:
-    assert stack.http is not None, "the stack is not started"
     return f"{stack.http.url}/slack/events"
 
 
@@ -636,7 +635,6 @@ def one_answer(clock: Clock, text: str, job_seconds: float, settings: Mapping[st
         StatusChecks(clock).listening() as checks,
         loopback(clock, config, people=1, settings=settings) as stack,
     ):
-        assert stack.driver is not None
         who = sorted(stack.standin.users)
         stack.driver.command(text, user=who[0], channel=CHANNEL)
         stack.standin.wait_for(lambda s: answered(s, who) >= 1, timeout=job_seconds + 60)

@@ -200,8 +200,6 @@ def run_console(
             settings=DEMO_SETTINGS,
         ) as stack,
     ):
-        assert stack.driver is not None
-        assert stack.http is not None
         console = Console(stack.standin, stack.driver, out, prompt=PROMPT if interactive else "")
         stack.standin.on_change = console.show
         out.write(
@@ -251,11 +249,13 @@ def _repl(console: Console) -> None:
 def run_fetch_demo(clock: Clock) -> int:
     """The sandbox and ``python -m bot fetch`` end to end."""
     with SandboxServer(sandbox_config(clock), host="127.0.0.1", port=0) as server:
-        settings = Settings(  # type: ignore[call-arg]  # pydantic-settings takes kwargs
-            browserstack_username=SANDBOX_USERNAME,
-            browserstack_access_key=SANDBOX_ACCESS_KEY,
-            browserstack_api_url=server.url,
-            **DEMO_SETTINGS,
+        settings = Settings.from_values(
+            {
+                "browserstack_username": SANDBOX_USERNAME,
+                "browserstack_access_key": SANDBOX_ACCESS_KEY,
+                "browserstack_api_url": server.url,
+                **DEMO_SETTINGS,
+            }
         )
         say(f"BrowserStack sandbox on {server.url}: a synthetic organisation of 2,000 people.\n")
         since = clock.today() - dt.timedelta(days=30)

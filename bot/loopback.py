@@ -12,16 +12,25 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 log = logging.getLogger(__name__)
 
 
 class Reply(Protocol):
-    status: int
-    body: bytes
-    content_type: str
-    headers: Sequence[tuple[str, str]]
+    """A whole HTTP answer (read-only, so that frozen dataclasses qualify)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def headers(self) -> Sequence[tuple[str, str]]: ...
 
 
 class App(Protocol):
@@ -100,7 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self.server.app.unreadable()
             self.close_connection = True
         else:
-            reply = self.server.app.handle(self.command, self.path, self.headers, body)
+            # email.message.Message: a case-insensitive mapping in all but name.
+            headers = cast(Mapping[str, str], self.headers)
+            reply = self.server.app.handle(self.command, self.path, headers, body)
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))

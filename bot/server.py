@@ -170,12 +170,12 @@ def serve(bot: Usagebot) -> int:
 
             assert bot.settings.slack_app_token is not None
             handler = SocketModeHandler(bot.app, bot.settings.slack_app_token.get_secret_value())
-            handler.connect()
+            handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
             log.info("connected to Slack in Socket Mode")
             # App Engine and load balancers still want a health check on $PORT.
             http = HttpServer(bot, port=bot.settings.port, slack_endpoint=False).start()
             stopping.wait()
-            handler.close()
+            handler.close()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
             http.stop()
         else:
             http = HttpServer(bot, port=bot.settings.port).start()

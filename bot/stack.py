@@ -81,9 +81,32 @@ class LoopbackStack:
         self.standin = standin
         self.settings_extra = dict(settings or {})
         self.retry = retry
-        self.bot: Usagebot | None = None
-        self.http: HttpServer | None = None
-        self.driver: AppDriver | None = None
+        self._bot: Usagebot | None = None
+        self._http: HttpServer | None = None
+        self._driver: AppDriver | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._bot is not None
+
+    @property
+    def bot(self) -> Usagebot:
+        if self._bot is None:
+            raise RuntimeError("the stack's bot is not running: start() it")
+        return self._bot
+
+    @property
+    def http(self) -> HttpServer:
+        if self._http is None:
+            raise RuntimeError("the stack's bot is not running: start() it")
+        return self._http
+
+    @property
+    def driver(self) -> AppDriver:
+        """Plays Slack towards the running bot: signed commands, clicks, mentions."""
+        if self._driver is None:
+            raise RuntimeError("the stack's bot is not running: start() it")
+        return self._driver
 
     def settings(self, **extra: object) -> Settings:
         """The bot's settings: the stand-ins' URLs and credentials, then the caller's."""
@@ -98,27 +121,27 @@ class LoopbackStack:
         }
         values.update(self.settings_extra)
         values.update(extra)
-        return Settings(**values)  # type: ignore[arg-type]  # pydantic-settings takes kwargs
+        return Settings.from_values(values)
 
     def start(self) -> LoopbackStack:
         """Start the bot (and its HTTP endpoint) on the current settings."""
         settings = self.settings()
         client = BrowserStackClient.from_settings(settings, clock=self.clock, retry=self.retry)
-        self.bot = Usagebot(settings, clock=self.clock, browserstack=client)
-        self.bot.start()
-        self.http = HttpServer(self.bot, host="127.0.0.1", port=0).start()
-        self.driver = AppDriver(f"{self.http.url}/slack/events", SIGNING_SECRET, self.standin)
+        self._bot = Usagebot(settings, clock=self.clock, browserstack=client)
+        self._bot.start()
+        self._http = HttpServer(self._bot, host="127.0.0.1", port=0).start()
+        self._driver = AppDriver(f"{self._http.url}/slack/events", SIGNING_SECRET, self.standin)
         return self
 
     def stop(self, *, wait: bool = True) -> None:
         """Stop the bot; ``wait=False`` drops its work mid-step, as a crash would."""
-        if self.driver:
-            self.driver.close()
-        if self.http:
-            self.http.stop()
-        if self.bot:
-            self.bot.stop(wait=wait)
-        self.bot = self.http = self.driver = None
+        if self._driver:
+            self._driver.close()
+        if self._http:
+            self._http.stop()
+        if self._bot:
+            self._bot.stop(wait=wait)
+        self._bot = self._http = self._driver = None
 
     def restart(self, *, wait: bool = False) -> LoopbackStack:
         self.stop(wait=wait)

@@ -7,6 +7,7 @@ backticks and a header is underlined with ``=``. Code blocks are not wrapped: ta
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ def _inline(text: str, color: bool) -> str:
         for line in text.split("\n")
     )
     for name, pattern in _EMPHASIS.items():
-        text = pattern.sub(lambda m, name=name: _style(m[1], name, color), text)
+        text = pattern.sub(functools.partial(_emphasis, name=name, color=color), text)
     text = _unescape(text)
     return _SLOT.sub(lambda m: protected[int(m[1])], text)
 
@@ -141,6 +142,10 @@ def _angle(inner: str, color: bool) -> str:
         return _unescape(f"<{inner}>")  # <!channel>, <!here>, <!subteam^…>: show what would ping
     target, label = _unescape(target), _unescape(label)
     return f"{label} ({target})" if label and label != target else target
+
+
+def _emphasis(match: re.Match[str], *, name: str, color: bool) -> str:
+    return _style(match[1], name, color)
 
 
 def _unescape(text: str) -> str:

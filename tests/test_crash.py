@@ -39,7 +39,7 @@ class ServeProcess:
     """``python -m bot serve`` in HTTP mode, as a child; ``kill`` is SIGKILL, no goodbye."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        self.process = subprocess.Popen(  # our own interpreter and module
             [sys.executable, "-m", "bot", "serve"],
             env=env,
             stdout=subprocess.DEVNULL,

@@ -311,17 +311,23 @@ class _NotSent(errors.ConnectError):
 def decode(shape: type[T], body: bytes) -> T:
     """Decode an answer into ``shape``, or raise InvalidResponseError saying what was wrong."""
     try:
-        return _decoder(shape).decode(body)
+        decoded: T = _decoder(shape).decode(body)
+        return decoded
     except msgspec.ValidationError as error:  # JSON, but not the documented shape
         raise errors.InvalidResponseError(f"unexpected shape: {error}") from None
     except msgspec.DecodeError:  # not JSON at all: an HTML error page, a truncated body
         raise errors.InvalidResponseError("not JSON") from None
 
 
-@functools.cache
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
 def _decoder(shape: type[T]) -> msgspec.json.Decoder[T]:
-    # strict=False accepts numbers and booleans sent as strings, as BrowserStack's docs suggest.
-    return msgspec.json.Decoder(shape, strict=False)
+    decoder = _decoders.get(shape)
+    if decoder is None:
+        # strict=False accepts numbers and booleans sent as strings, as BrowserStack's docs do.
+        decoder = _decoders[shape] = msgspec.json.Decoder(shape, strict=False)
+    return decoder
 
 
 def _detail(response: httpx.Response) -> str:

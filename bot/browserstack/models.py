@@ -174,7 +174,8 @@ class ProductData(_Record):
 
     def get(self, product: Product) -> ProductUsage | None:
         """The entry for ``product``; ``None`` when the report's product filter left it out."""
-        return getattr(self, product.value)
+        entry: ProductUsage | None = getattr(self, product.value)
+        return entry
 
     def items(self) -> Iterator[tuple[Product, ProductUsage]]:
         """Present entries, in a stable order."""

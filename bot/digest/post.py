@@ -182,7 +182,7 @@ class DigestPoster:
     def _post(self, channel: str, messages: DigestMessages) -> str:
         assert self.slack is not None, "posting needs a Slack client"
         posted = self.slack.chat_postMessage(channel=channel, **messages.summary.payload())
-        ts = posted["ts"]
+        ts: str = posted["ts"]
         for reply in messages.details:
             self.slack.chat_postMessage(channel=channel, thread_ts=ts, **reply.payload())
         for upload in (messages.csv, messages.chart):

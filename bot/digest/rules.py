@@ -273,13 +273,14 @@ def _costs(
             raise ValueError(f"the seat price of {product.label} must be a number ≥ 0, not {price}")
     if not prices:
         return (), ()
-    costs, unpriced = [], []
+    costs: list[SeatCost] = []
+    unpriced: list[Product] = []
     for count in report.seats:
-        price = prices.get(count.product)
-        if price is None:
+        if count.product not in prices:
             if count.idle:
                 unpriced.append(count.product)
         elif count.idle:
+            price = prices[count.product]
             costs.append(SeatCost(count.product, count.idle, price, count.idle * price))
     return tuple(costs), tuple(unpriced)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 
@@ -14,6 +14,15 @@ from bot.reports.humanize import find_by_name
 from bot.reports.question import Question, Verb
 from bot.slack import views
 from bot.slack.messages import Answer, Message
+
+
+class _Common(TypedDict):
+    """What every answer view takes besides its figures."""
+
+    request_id: str
+    buttons: Sequence[str]
+    shared_by: str | None
+
 
 # Renders ``/usage digest`` (this week's digest, for the asker) from a user report.
 DigestPreview = Callable[[Report, dt.datetime], Answer]
@@ -48,7 +57,7 @@ def compose(
     verb = question.verb
     product = question.product
     period = question.period_label
-    common = {"request_id": request_id, "buttons": buttons, "shared_by": shared_by}
+    common = _Common(request_id=request_id, buttons=buttons, shared_by=shared_by)
     if product is not None and verb not in (Verb.IDLE, Verb.TOP):
         # idle and top take the product themselves (and judge "fully idle" on every product).
         report = only_product(report, product)
@@ -111,7 +120,7 @@ def _user(
     *,
     now: dt.datetime,
     period: str,
-    common: dict[str, Any],
+    common: _Common,
 ) -> Answer | Message:
     wanted = (question.target or "").strip().lower()
     by_email = {user.email.lower(): user for user in report.users if user.email}

@@ -300,8 +300,8 @@ class _Scanner:
                 )
             options.period, options.period_words = period, words
             return used
-        if found := self._product(i):
-            product, used = found
+        if product_found := self._product(i):
+            product, used = product_found
             words = " ".join(t.text for t in self.tokens[i : i + used])
             if options.product:
                 raise CommandError(

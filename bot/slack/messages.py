@@ -257,8 +257,8 @@ def _block_problems(index: int, block: dict[str, Any]) -> Iterator[str]:
             yield f"{where} has {len(elements)} elements (limit {MAX_ACTIONS_ELEMENTS})"
         for i, element in enumerate(elements):
             if element.get("type") == "button":
-                text = _text_of(element)
-                yield from _too_long(f"{where} button {i} text", text, MAX_BUTTON_TEXT)
+                label = _text_of(element)
+                yield from _too_long(f"{where} button {i} text", label, MAX_BUTTON_TEXT)
                 value = element.get("value")
                 yield from _too_long(f"{where} button {i} value", value, MAX_BUTTON_VALUE)
 

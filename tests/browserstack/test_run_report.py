@@ -7,6 +7,7 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import msgspec
 import pytest
@@ -24,7 +25,8 @@ QUICK = PollSchedule(initial=0.02, factor=1.5, maximum=0.1)
 
 
 def seed_record(name: str, key: str) -> dict[str, object]:
-    return json.loads((FIXTURES / name).read_text())["data"][key][0]
+    report = json.loads((FIXTURES / name).read_text())
+    return cast(dict[str, object], report["data"][key][0])
 
 
 def test_user_report_end_to_end(sandbox_factory: SandboxFactory) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from bot.browserstack.models import Product, ReportKind
 from bot.browserstack.sandbox.faults import FaultConfig, FaultInjector, JobOutcome
-from bot.browserstack.sandbox.jobs import JobStatus, JobStore, QueueFullError, new_job_id
+from bot.browserstack.sandbox.jobs import Job, JobStatus, JobStore, QueueFullError, new_job_id
 from tests.conftest import FakeTimer
 
 START, END = dt.date(2024, 6, 1), dt.date(2024, 6, 14)
@@ -25,8 +25,13 @@ def store(timer: FakeTimer) -> JobStore:
     return JobStore(queued_seconds=2.0, processing_seconds=3.0, limit=3, timer=timer)
 
 
-def create(store: JobStore, kind: ReportKind = ReportKind.USER, **kw: object):
-    return store.create(kind, start=START, end=END, product=None, **kw)  # type: ignore[arg-type]
+def create(
+    store: JobStore,
+    kind: ReportKind = ReportKind.USER,
+    *,
+    outcome: JobOutcome = JobOutcome.COMPLETE,
+) -> Job:
+    return store.create(kind, start=START, end=END, product=None, outcome=outcome)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import json
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -55,24 +55,32 @@ def org() -> SyntheticOrg:
 
 @pytest.fixture(scope="module")
 def steve() -> dict[str, Any]:
-    return json.loads((FIXTURES / "seed_user_report.json").read_text())["data"]["users"][0]
+    report = json.loads((FIXTURES / "seed_user_report.json").read_text())
+    return cast(dict[str, Any], report["data"]["users"][0])
 
 
 @pytest.fixture(scope="module")
 def acme() -> dict[str, Any]:
-    return json.loads((FIXTURES / "seed_team_report.json").read_text())["data"]["teams"][0]
+    report = json.loads((FIXTURES / "seed_team_report.json").read_text())
+    return cast(dict[str, Any], report["data"]["teams"][0])
 
 
 def days_ago(n: int) -> dt.date:
     return TODAY - dt.timedelta(days=n)
 
 
-def users(org: SyntheticOrg, start: dt.date, end: dt.date = TODAY, product: Product | None = None):
-    return org.report_data("user", start=start, end=end, product=product)["users"]
+def users(
+    org: SyntheticOrg, start: dt.date, end: dt.date = TODAY, product: Product | None = None
+) -> list[dict[str, Any]]:
+    data = org.report_data("user", start=start, end=end, product=product)
+    return cast(list[dict[str, Any]], data["users"])
 
 
-def teams(org: SyntheticOrg, start: dt.date, end: dt.date = TODAY, product: Product | None = None):
-    return org.report_data("team", start=start, end=end, product=product)["teams"]
+def teams(
+    org: SyntheticOrg, start: dt.date, end: dt.date = TODAY, product: Product | None = None
+) -> list[dict[str, Any]]:
+    data = org.report_data("team", start=start, end=end, product=product)
+    return cast(list[dict[str, Any]], data["teams"])
 
 
 def synthetic(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,8 +140,10 @@ def test_bodies_decode_with_the_bot_models(org: SyntheticOrg, product: Product |
     decoded = msgspec.json.Decoder(models.UserReportResponse, strict=False).decode(user_body)
     assert decoded.ok
     assert decoded.message == "Success"
+    assert decoded.data is not None
     assert len(decoded.data.users) == 2001
     team_report = msgspec.json.Decoder(models.TeamReportResponse, strict=False).decode(team_body)
+    assert team_report.data is not None
     assert {t.name for t in team_report.data.teams} >= {"Acme team", "Acme Inc. (Org)"}
     msgspec.json.Decoder(models.UserReportResponse, strict=False).decode(team_body)
 

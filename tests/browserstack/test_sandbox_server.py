@@ -8,7 +8,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import msgspec
@@ -83,7 +83,7 @@ def client(server: SandboxServer) -> Iterator[httpx.Client]:
 def create(client: httpx.Client, kind: str = "user", **kw: Any) -> str:
     response = client.post(f"{BASE}/{kind}", **kw)
     assert response.status_code == 200, response.text
-    return response.json()["data"]["job_id"]
+    return cast(str, response.json()["data"]["job_id"])
 
 
 # --- endpoints and their shapes ----------------------------------------------------------
@@ -150,6 +150,7 @@ def test_job_lifecycle(client: httpx.Client, clock: FakeTimer, kind: str) -> Non
     else:
         assert {"Acme team", "Acme Inc. (Org)"} <= {t["name"] for t in body["data"]["teams"]}
         models_report = msgspec.json.decode(response.content, type=models.TeamReportResponse)
+        assert models_report.data is not None
         assert models_report.data.teams
     # A completed report stays until deleted, and is the same bytes every time.
     clock.advance(3600)
@@ -310,8 +311,10 @@ def test_bad_filters_are_422(
     fragment: str,
     placement: str,
 ) -> None:
-    kw = {"params": params} if placement == "query" else {"json": params}
-    response = client.post(f"{BASE}/team", **kw)
+    if placement == "query":
+        response = client.post(f"{BASE}/team", params=params)
+    else:
+        response = client.post(f"{BASE}/team", json=params)
     assert response.status_code == 422
     body = response.json()
     assert body["success"] is False

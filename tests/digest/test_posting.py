@@ -76,7 +76,7 @@ def make_poster(
             "seat_prices": "automate=129",
         }
         values.update(extra)
-        settings = Settings(**values)  # type: ignore[arg-type]  # pydantic-settings kwargs
+        settings = Settings.from_values(values)
         digest_clock.set(monday_9 + after)
         engine = open_database(f"sqlite:///{tmp_path / 'bot.sqlite'}")
         engines.append(engine)

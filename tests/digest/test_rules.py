@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.browserstack.models import Product
+from bot.browserstack.models import Product, ProductUsage
 from bot.digest.rules import (
     Digest,
     Snapshot,
@@ -173,9 +173,9 @@ def test_steve_uses_every_seat_he_holds() -> None:
     ],
 )
 def test_snapshot_holds_each_idle_seat(
-    access: tuple[Product, ...], data: dict[Product, object], idle: set[str]
+    access: tuple[Product, ...], data: dict[Product, ProductUsage], idle: set[str]
 ) -> None:
-    record = user("Zed", " Zed@Example.COM ", "T", access=access, data=data)  # type: ignore[arg-type]
+    record = user("Zed", " Zed@Example.COM ", "T", access=access, data=data)
     result = digest(users=[record])
     assert result.snapshot == {("zed@example.com", product) for product in idle}
 

@@ -15,12 +15,14 @@ import pytest
 from bot.browserstack.sandbox import FaultConfig
 from bot.slack.standin import SlackStandIn, form_body, sign, slash_command
 from bot.stack import SIGNING_SECRET, LoopbackStack
+from tests.conftest import SandboxFactory
 from tests.slack.harness import (
     ANA,
     BEN,
     CHANNEL,
     GUEST,
     OTHER_CHANNEL,
+    StackFactory,
     wait_answer,
 )
 
@@ -52,7 +54,9 @@ def test_cached_answer_needs_no_new_job(stack: LoopbackStack) -> None:
     assert stack.sandbox.stats.jobs_created == 1  # teams and team share the team dataset
 
 
-def test_identical_requests_in_flight_share_one_job(make_stack, sandbox_factory) -> None:
+def test_identical_requests_in_flight_share_one_job(
+    make_stack: StackFactory, sandbox_factory: SandboxFactory
+) -> None:
     stack = make_stack(sandbox_factory(queued_seconds=0.5, processing_seconds=0.3))
     with ThreadPoolExecutor(4) as pool:
         responses = list(
@@ -113,7 +117,7 @@ def test_guests_are_politely_refused(stack: LoopbackStack) -> None:
     assert stack.sandbox.stats.jobs_created == 0
 
 
-def test_allowed_users_setting(make_stack) -> None:
+def test_allowed_users_setting(make_stack: StackFactory) -> None:
     stack = make_stack(allowed_users=BEN)
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     assert "limited" in str(wait_answer(stack.standin, ANA, "can't").blocks)
@@ -131,7 +135,7 @@ def test_public_posts_in_the_channel(stack: LoopbackStack) -> None:
 
 def test_public_thread_puts_details_under_the_summary(stack: LoopbackStack) -> None:
     stack.driver.command("teams public thread", user=ANA, channel=CHANNEL)
-    summary = stack.standin.wait_for(lambda s: (s.channel_messages(CHANNEL) or [None])[0])
+    summary = stack.standin.wait_for(lambda s: next(iter(s.channel_messages(CHANNEL)), None))
     replies = stack.standin.wait_for(lambda s: s.thread(CHANNEL, summary.ts)[1:])
     assert all(reply.thread_ts == summary.ts for reply in replies)
 
@@ -139,7 +143,7 @@ def test_public_thread_puts_details_under_the_summary(stack: LoopbackStack) -> N
 def test_private_thread_goes_to_a_direct_message(stack: LoopbackStack) -> None:
     stack.driver.command("idle thread", user=ANA, channel=CHANNEL)
     dm = stack.standin.dm_channel(ANA)
-    summary = stack.standin.wait_for(lambda s: (s.channel_messages(dm) or [None])[0])
+    summary = stack.standin.wait_for(lambda s: next(iter(s.channel_messages(dm)), None))
     stack.standin.wait_for(lambda s: s.thread(dm, summary.ts)[1:])
     assert stack.standin.channel_messages(CHANNEL) == []
 
@@ -174,11 +178,11 @@ def test_details_button_on_a_private_answer(stack: LoopbackStack) -> None:
     wait_answer(stack.standin, ANA, "team")
     stack.driver.click("details", user=ANA, channel=CHANNEL)
     dm = stack.standin.dm_channel(ANA)
-    summary = stack.standin.wait_for(lambda s: (s.channel_messages(dm) or [None])[0])
+    summary = stack.standin.wait_for(lambda s: next(iter(s.channel_messages(dm)), None))
     stack.standin.wait_for(lambda s: s.thread(dm, summary.ts)[1:])
 
 
-def test_cancel_deletes_the_job(make_stack, sandbox_factory) -> None:
+def test_cancel_deletes_the_job(make_stack: StackFactory, sandbox_factory: SandboxFactory) -> None:
     stack = make_stack(sandbox_factory(queued_seconds=60))
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     stack.standin.wait_for(lambda s: "queued" in str(s.ephemeral(CHANNEL, ANA)[-1].blocks))
@@ -190,7 +194,9 @@ def test_cancel_deletes_the_job(make_stack, sandbox_factory) -> None:
     assert stack.sandbox.stats.jobs_deleted == 1
 
 
-def test_cancel_keeps_the_job_when_someone_else_waits(make_stack, sandbox_factory) -> None:
+def test_cancel_keeps_the_job_when_someone_else_waits(
+    make_stack: StackFactory, sandbox_factory: SandboxFactory
+) -> None:
     stack = make_stack(sandbox_factory(queued_seconds=1.0))
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     stack.driver.command("teams", user=BEN, channel=CHANNEL)
@@ -220,7 +226,9 @@ def test_mention_in_a_thread_answers_in_that_thread(stack: LoopbackStack) -> Non
     )
     assert reply[0].thread_ts == parent.ts
     # Slack retries an event it thinks was missed: the retry changes nothing.
-    stack.driver.event(stack.driver.last_event, retry_num=1)
+    last_event = stack.driver.last_event
+    assert last_event is not None
+    stack.driver.event(last_event, retry_num=1)
     assert stack.sandbox.stats.jobs_created == 1
 
 
@@ -270,7 +278,9 @@ def test_healthz(stack: LoopbackStack) -> None:
     assert response.json()["ok"] is True
 
 
-def test_restart_mid_poll_answers_exactly_once(make_stack, sandbox_factory) -> None:
+def test_restart_mid_poll_answers_exactly_once(
+    make_stack: StackFactory, sandbox_factory: SandboxFactory
+) -> None:
     sandbox = sandbox_factory(queued_seconds=0.8, processing_seconds=0.4)
     stack = make_stack(sandbox)
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
@@ -296,7 +306,11 @@ def test_restart_mid_poll_answers_exactly_once(make_stack, sandbox_factory) -> N
     ],
 )
 def test_browserstack_failures_end_in_a_clear_message(
-    make_stack, sandbox_factory, faults: FaultConfig, settings: dict, words: str
+    make_stack: StackFactory,
+    sandbox_factory: SandboxFactory,
+    faults: FaultConfig,
+    settings: dict[str, float],
+    words: str,
 ) -> None:
     stack = make_stack(sandbox_factory(faults=faults), **settings)
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
@@ -306,7 +320,9 @@ def test_browserstack_failures_end_in_a_clear_message(
     assert failure
 
 
-def test_bad_browserstack_credentials(make_stack, sandbox_factory) -> None:
+def test_bad_browserstack_credentials(
+    make_stack: StackFactory, sandbox_factory: SandboxFactory
+) -> None:
     stack = make_stack(sandbox_factory(access_key="something-else"))
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     refused = stack.standin.wait_for(
@@ -335,7 +351,7 @@ def test_public_in_a_channel_the_bot_is_not_in(stack: LoopbackStack) -> None:
     assert not posted[0].ephemeral
 
 
-def test_allowed_usergroup(make_stack, standin: SlackStandIn) -> None:
+def test_allowed_usergroup(make_stack: StackFactory, standin: SlackStandIn) -> None:
     standin.usergroups["S0ADMINS"] = [BEN]
     stack = make_stack(allowed_usergroup="S0ADMINS")
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
@@ -369,7 +385,9 @@ def test_socket_mode_http_serves_only_health(stack: LoopbackStack) -> None:
     assert stack.sandbox.stats.requests == 0
 
 
-def test_long_lists_attach_a_csv_in_the_thread(make_stack, sandbox_factory) -> None:
+def test_long_lists_attach_a_csv_in_the_thread(
+    make_stack: StackFactory, sandbox_factory: SandboxFactory
+) -> None:
     stack = make_stack(sandbox_factory(users=3000))
     stack.driver.command("idle public thread", user=ANA, channel=CHANNEL)
     upload = stack.standin.wait_for(lambda s: s.files)[0]
@@ -404,7 +422,7 @@ def test_a_product_is_a_view_over_the_shared_report(stack: LoopbackStack) -> Non
     assert "not in this report" in shown
 
 
-def test_digest_preview_is_private(make_stack) -> None:
+def test_digest_preview_is_private(make_stack: StackFactory) -> None:
     stack = make_stack(digest_channel="C0DIGEST", idle_days=30)
     stack.driver.command("digest", user=ANA, channel=CHANNEL)
     preview = wait_answer(stack.standin, ANA, "idle seat")
@@ -427,7 +445,6 @@ def test_fifty_senders_at_once_are_all_acknowledged_and_answered(
     make_stack: StackFactory,
 ) -> None:
     stack = make_stack()
-    assert stack.driver is not None
     driver = stack.driver
 
     def ask(n: int) -> int:

@@ -85,6 +85,7 @@ def test_environment_is_strict_and_finds_the_repository_templates() -> None:
 
 
 def test_render_rejects_a_template_that_is_not_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ENV.loader is not None
     loader = jinja2.ChoiceLoader(
         [jinja2.DictLoader({"broken.json.j2": '{"text": "x", "blocks": [,]}'}), ENV.loader]
     )
@@ -97,6 +98,7 @@ def test_render_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     long_header = json.dumps("x" * 151)
     source = '{"text": "x", "blocks": [{"type": "header", "text": {"type": "plain_text", '
     source += f'"text": {long_header}' + "}}]}"
+    assert ENV.loader is not None
     loader = jinja2.ChoiceLoader([jinja2.DictLoader({"long.json.j2": source}), ENV.loader])
     monkeypatch.setattr(ENV, "loader", loader)
     with pytest.raises(MessageLimitError, match="150"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from slack_bolt import App, BoltRequest
@@ -69,10 +69,10 @@ def client(standin: SlackStandIn) -> WebClient:
     return WebClient(token=TOKEN, base_url=standin.api_url)
 
 
-def error_of(call: Any, **kwargs: Any) -> str:
+def error_of(call: Callable[..., object], **kwargs: Any) -> str:
     with pytest.raises(SlackApiError) as caught:
         call(**kwargs)
-    return caught.value.response["error"]
+    return cast(str, caught.value.response["error"])  # SlackResponse items are Any
 
 
 # --- Web API -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -333,10 +333,18 @@ def hostile_teams(s: str) -> list[TeamRecord]:
     ]
 
 
+class CommonArgs(TypedDict):
+    """The keyword arguments every answer view takes."""
+
+    period_label: str
+    request_id: str
+    shared_by: str
+
+
 def hostile_results(s: str) -> Iterator[Answer | Message]:
     records = hostile_users(s)
     summary = analysis.team_summary(hostile_teams(s)[0], members=records, now=NOW)
-    common = {"period_label": s, "request_id": REQUEST, "shared_by": SHARER}
+    common: CommonArgs = {"period_label": s, "request_id": REQUEST, "shared_by": SHARER}
     buttons = ("share", "details", "cancel")
     yield views.help_message([Form(s, s, s), Form(f"team {s}", f"team {s}", s)])
     yield views.error_message(title=s, problem=s, example=s, hint=s)

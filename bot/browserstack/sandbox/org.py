@@ -358,9 +358,9 @@ class _Builder:
         rng.shuffle(org.users)  # interleave teams: a real export is not grouped
         root.members, root.access = 1, _mask(STEVE["product_access"])  # Steve
         for user in org.users:
-            team = org.teams[user.team]
-            team.members += 1
-            team.access |= user.access
+            members = org.teams[user.team]
+            members.members += 1
+            members.access |= user.access
 
     def team_names(self, count: int) -> list[tuple[str, tuple[int, ...]]]:
         combos = [(area, suffix) for area in _AREAS for suffix in _SUFFIXES]

@@ -173,9 +173,9 @@ class SandboxServer:
         self.stats.answered(400)
         return _error(400, "Unreadable request body")
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+    def handle(self, verb: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
         """Answer one request; the HTTP handler only moves bytes."""
-        reply = self._answer(method, target, headers, body)
+        reply = self._answer(verb, target, headers, body)
         self.stats.answered(reply.status)
         return reply
 

@@ -694,8 +694,8 @@ class SlackStandIn:
 
     # --- helpers (lock held) ---------------------------------------------------------------------
 
-    def _postable(self, channel: Any) -> str:
-        channel = str(channel or "")
+    def _postable(self, value: Any) -> str:
+        channel = str(value or "")
         if not channel:
             raise _ApiError("channel_not_found")
         if channel[0] in "UW":  # Slack accepts a user id as "their DM with the bot"
@@ -704,8 +704,8 @@ class SlackStandIn:
             return channel
         raise _ApiError("not_in_channel")
 
-    def _user(self, user: Any) -> str:
-        user = str(user or "")
+    def _user(self, value: Any) -> str:
+        user = str(value or "")
         if not user:
             raise _ApiError("invalid_arguments", response_metadata={"messages": ["user missing"]})
         if self.users and user not in self.users:
