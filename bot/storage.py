@@ -132,9 +132,9 @@ def write(engine: Engine, *, timeout: float | None = None) -> Iterator[Connectio
 def open_database(url: str) -> Engine:
     """An engine on ``url`` with the schema up to date; StorageError naming the cause if not."""
     engine = create_engine(url)
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
     try:
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
         from bot.migrations import upgrade
 
         upgrade(engine)

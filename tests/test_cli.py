@@ -241,3 +241,59 @@ def test_digest_post_needs_slack_and_a_channel(live: SandboxServer) -> None:
     result = run_bot("digest", "--post", env=sandbox_env(live, SLACK_BOT_TOKEN="xoxb-1"))
     assert result.returncode == 2
     assert_one_clean_line(result.stderr, "DIGEST_CHANNEL")
+
+
+SERVE_ENV = {
+    "BROWSERSTACK_USERNAME": "u",
+    "BROWSERSTACK_ACCESS_KEY": ACCESS_KEY,
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_SIGNING_SECRET": "s",
+    "PORT": "0",
+}
+
+
+@pytest.mark.parametrize(
+    ("url", "cause"),
+    [
+        ("sqlite:////proc/usagebot/bot.sqlite", "cannot be used"),  # a folder that cannot be made
+        ("postgresql+psycopg://bot:pw-that-must-not-show@127.0.0.1:9/usagebot", "cannot be used"),
+        ("mysql://bot@127.0.0.1/usagebot", "driver that is not installed"),
+        ("not a url", "is not a database URL"),
+    ],
+    ids=["unwritable folder", "unreachable server", "missing driver", "not a URL"],
+)
+def test_an_unusable_database_is_one_line_naming_database_url(url: str, cause: str) -> None:
+    result = run_bot("serve", env={**SERVE_ENV, "DATABASE_URL": url})
+    assert result.returncode == 1
+    assert_one_clean_line(result.stderr, "DATABASE_URL", cause)
+    assert "pw-that-must-not-show" not in result.stderr
+
+
+def test_serve_without_database_url_says_where_its_sqlite_file_lives(tmp_path: Path) -> None:
+    # The per-user data folder, never the folder serve happens to run in.
+    env = {
+        **SERVE_ENV,
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),  # run from another folder
+    }
+    process = subprocess.Popen(  # our own interpreter and module
+        [sys.executable, "-m", "bot", "serve"],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}, **env},
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        expected = tmp_path / "data" / "usagebot" / "usagebot.sqlite"
+        assert f"DATABASE_URL is not set: keeping requests and reports in {expected}" in first
+        for line in process.stderr:  # until it serves: the database is open by then
+            if "listening on" in line:
+                break
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert expected.exists()
+    assert not list(tmp_path.glob("*.sqlite"))  # nothing in the working directory
