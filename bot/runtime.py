@@ -12,6 +12,7 @@ import logging
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot import redact
 from bot.browserstack.client import BrowserStackClient
 from bot.browserstack.jobs import PollSchedule
 from bot.browserstack.models import Report
@@ -48,6 +49,7 @@ class Usagebot:
         if not settings.socket_mode:
             settings.require("slack_http")
         assert settings.slack_bot_token is not None
+        redact.install()  # libraries log URLs too (httpx: every request's)
         self.settings = settings
         self.clock = clock or SystemClock()
         self.engine = open_database(settings.database)

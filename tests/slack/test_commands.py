@@ -1,12 +1,14 @@
-"""Reading ``/usage`` text into a UsageRequest: tables of inputs, with today fixed."""
+"""Reading ``/usage`` text into a UsageRequest: tables of inputs on a fixed day (so that they read
+as dates), and the same forms on the clock's day."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from bot.browserstack.models import Product, ReportFilters, ReportKind
+from bot.clock import ShiftedClock
 from bot.reports.question import Source
 from bot.slack.commands import (
     USAGE_FORMS,
@@ -515,3 +517,24 @@ def test_email_pattern(text: str, valid: bool) -> None:
 def test_text_longer_than_a_question_is_refused_before_parsing() -> None:
     with pytest.raises(CommandError, match="40,007 characters long"):
         parse("user a@" + "b" * 40_000)
+
+
+def test_periods_on_the_clocks_today(clock: ShiftedClock) -> None:
+    """The table above is written for one fixed day; this runs the same forms on the day the
+    suite runs on (``--today`` moves it across a year boundary)."""
+    today = clock.today()
+    first = today.replace(day=1)
+    last_month_end = first - timedelta(days=1)
+
+    def period(text: str) -> tuple[date, date]:
+        found = parse(f"teams {text}", today=today).period
+        return found.start, found.end
+
+    assert period("") == (today - timedelta(days=14), today)
+    assert period("last 7d") == (today - timedelta(days=7), today)
+    assert period("this month") == (first, today)
+    assert period("last month") == (last_month_end.replace(day=1), last_month_end)
+    assert period(f"since {first.isoformat()}") == (first, today)
+    future = today + timedelta(days=3)
+    with pytest.raises(CommandError, match="in the future"):
+        parse(f"teams since {future.isoformat()}", today=today)

@@ -267,3 +267,17 @@ def test_credentials_in_the_browserstack_url_reach_no_message_and_no_log(
     assert "hunter2-proxy-secret" not in shown
     assert "http://***@127.0.0.1:9" in str(failure.blocks)
     assert "hunter2-proxy-secret" not in caplog.text
+
+
+def test_credentials_in_a_working_proxy_url_reach_no_log(
+    make_stack: StackFactory, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # httpx logs every request's URL; this one carries a proxy's user and password.
+    host = sandbox.url.removeprefix("http://")
+    stack = make_stack(sandbox, browserstack_api_url=f"http://proxyuser:hunter2-proxy@{host}")
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    wait_answer(stack.standin, ANA, "All teams")
+    assert "HTTP Request" in caplog.text  # httpx did log the requests ...
+    assert "http://***@" in caplog.text  # ... with the credentials taken out
+    assert "hunter2-proxy" not in caplog.text
