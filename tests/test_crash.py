@@ -24,11 +24,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.browserstack.sandbox import SandboxConfig, SandboxServer
+from bot.browserstack.sandbox import SandboxServer
 from bot.clock import SystemClock
 from bot.reports.store import RequestState, requests
 from bot.slack.standin import AppDriver, SlackStandIn
 from bot.stack import BOT_TOKEN, SANDBOX_ACCESS_KEY, SANDBOX_USERNAME, SIGNING_SECRET
+from tests.conftest import SandboxFactory
 from tests.slack.harness import CHANNEL, PEOPLE
 
 PEOPLE_IDS = list(PEOPLE)[:2]  # two full members (the third is a guest)
@@ -77,24 +78,12 @@ class ServeProcess:
 
 
 @pytest.fixture
-def world() -> Iterator[tuple[SandboxServer, SlackStandIn]]:
+def world(sandbox_factory: SandboxFactory) -> Iterator[tuple[SandboxServer, SlackStandIn]]:
     clock = SystemClock()
-    config = SandboxConfig(
-        username=SANDBOX_USERNAME,
-        access_key=SANDBOX_ACCESS_KEY,
-        users=300,
-        seed=7,
-        queued_seconds=0.3,
-        processing_seconds=0.3,
-        rate_limit=False,
-        clock=clock,
-    )
-    with (
-        SandboxServer(config, host="127.0.0.1", port=0) as sandbox,
-        SlackStandIn(
-            bot_token=BOT_TOKEN, users=PEOPLE, member_channels={CHANNEL}, clock=clock
-        ) as standin,
-    ):
+    sandbox = sandbox_factory(clock=clock, queued_seconds=0.3, processing_seconds=0.3)
+    with SlackStandIn(
+        bot_token=BOT_TOKEN, users=PEOPLE, member_channels={CHANNEL}, clock=clock
+    ) as standin:
         yield sandbox, standin
 
 

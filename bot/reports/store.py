@@ -703,23 +703,17 @@ class Store:
 
     def claim_details(self, request_id: str) -> bool:
         """Take the right to post a public answer's details: True once, however many click."""
-        with self._write() as tx:
-            result = tx.execute(
-                sa.update(requests)
-                .where(requests.c.id == request_id)
-                .where(requests.c.details_claimed.is_(False))
-                .values(details_claimed=True)
-            )
-        return result.rowcount == 1
+        return self._once(request_id, requests.c.details_claimed.is_(False), details_claimed=True)
 
     def claim_share(self, request_id: str) -> bool:
         """Take the right to share a request's answer: True once, however many clicks race."""
+        return self._once(request_id, requests.c.shared_ts.is_(None), shared_ts=SHARING)
+
+    def _once(self, request_id: str, unset: sa.ColumnElement[bool], **values: Any) -> bool:
+        """Set ``values`` on a request where ``unset`` holds: one UPDATE, so one caller wins."""
         with self._write() as tx:
             result = tx.execute(
-                sa.update(requests)
-                .where(requests.c.id == request_id)
-                .where(requests.c.shared_ts.is_(None))
-                .values(shared_ts=SHARING)
+                sa.update(requests).where(requests.c.id == request_id).where(unset).values(**values)
             )
         return result.rowcount == 1
 
