@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/report_parse.py
 	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/slack_app.py
+	$(BIN)/python bench/http_server.py
 
 # Reinstall whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt

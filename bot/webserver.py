@@ -25,6 +25,9 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 
 log = logging.getLogger(__name__)
+# waitress warns for every request that waits for a free thread: in a burst of commands, a line
+# per command. A burst is expected; the acks' latency is what matters (bench/http_server.py).
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # Slack's own bound on a request body is far below this; anything larger is not Slack.

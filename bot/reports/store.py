@@ -516,9 +516,25 @@ class Store:
                     attempts=1,
                 )
             )
-        request = self.request(request_id)
-        assert request is not None
-        return request
+        # As stored, without reading it back: this is on the path of Slack's 3-second ack.
+        return PendingRequest(
+            id=request_id,
+            dataset_key=dataset_key(question.kind, question.filters),
+            question=question,
+            state=RequestState.RECEIVED,
+            user_id=origin.user_id,
+            channel_id=origin.channel_id,
+            team_id=origin.team_id,
+            response_url=origin.response_url,
+            response_url_uses=0,
+            thread_ts=origin.thread_ts,
+            placeholder_ts=None,
+            shared_ts=None,
+            details_posted=0,
+            last_status=None,
+            created_at=lease.now,
+            attempts=1,
+        )
 
     def request(self, request_id: str) -> PendingRequest | None:
         with self._read() as tx:
