@@ -172,7 +172,7 @@ class JobCancelledError(JobError):
 def duration(seconds: float) -> str:
     """``15 s``, ``1 min``, ``2 min 30 s``, ``1 h 5 min``: exact to the second, as people say it."""
     if seconds < 1:
-        return f"{max(seconds, 0):.1f} s"
+        return "less than a second"
     total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
