@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/slack_app.py
 	$(BIN)/python bench/http_server.py
+	$(BIN)/python bench/replicas.py
 
 # Reinstall whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt

@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot {fetch,sandbox,demo,serve,digest}``.
+"""Command line: ``python -m bot {fetch,sandbox,serve,digest,manifest,db,demo}``.
 
 Every failure a user can meet ends in one line on stderr and a non-zero exit status, never a
 traceback: the messages come from the exception trees of the modules that raise them. Each
@@ -100,6 +100,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     digest.set_defaults(handler=cmd_digest)
 
+    manifest = commands.add_parser(
+        "manifest",
+        help="print the Slack app manifest (Socket Mode, or HTTP with --http)",
+        description="Print the app manifest to paste into Slack (Create New App -> From an app "
+        "manifest, or the app's App Manifest page). Without --http it is manifest.json, for "
+        "Socket Mode; with --http, Socket Mode is off and every request URL is URL/slack/events.",
+    )
+    manifest.add_argument(
+        "--http",
+        metavar="https://HOST",
+        help="the bot's public https URL, e.g. https://usagebot.example.com",
+    )
+    manifest.set_defaults(handler=cmd_manifest)
+
+    db = commands.add_parser(
+        "db",
+        help="upgrade the database's schema, or say where it stands",
+        description="The schema of DATABASE_URL (the embedded SQLite file when unset). serve "
+        "upgrades it at every start; run 'db upgrade' to do it first, e.g. in a deploy step "
+        "before starting new replicas. 'db status' exits 1 when an upgrade is due.",
+    )
+    db.add_argument("action", choices=["upgrade", "status"])
+    db.set_defaults(handler=cmd_db)
+
     demo = commands.add_parser(
         "demo",
         help="the bot on embedded defaults, with a console standing in for Slack",
@@ -160,6 +184,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.runtime import Usagebot
     from bot.server import serve
+    from bot.startup import SlackUnavailable, check_slack
+    from bot.storage import open_database
 
     settings = get_settings().require("browserstack", "slack")
     if not settings.socket_mode:
@@ -171,12 +197,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"{settings.database.removeprefix('sqlite:///')}",
             file=sys.stderr,
         )
+    # Every outside thing the bot needs, checked before any of it is built, each failure one
+    # line (StorageError, SlackRefused, SlackUnavailable): the database, this machine's own
+    # concern, first; then whether Slack takes the tokens.
+    open_database(settings.database).dispose()
+    try:
+        check_slack(settings)
+    except SlackUnavailable as error:
+        print(f"usagebot: {error}", file=sys.stderr)
+        return EXIT_FAILED
     return serve(Usagebot(settings, clock=SystemClock()))
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from slack_sdk import WebClient
 
+    from bot.budget import account_budget
     from bot.digest.history import DigestHistory
     from bot.digest.post import DigestPoster, Route, routes
     from bot.slack.delivery import retry_handlers
@@ -197,7 +233,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
     clock = SystemClock()
     now = clock.now()
     try:
-        with BrowserStackClient.from_settings(settings, clock=clock) as client:
+        budget = account_budget(settings, engine, clock=clock)
+        with BrowserStackClient.from_settings(settings, clock=clock, budget=budget) as client:
             poster = DigestPoster(
                 settings=settings,
                 browserstack=client,
@@ -233,6 +270,55 @@ def cmd_digest(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return EXIT_OK
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from bot.manifest import MANIFEST_FILE, ManifestError, manifest, render
+
+    try:
+        data = manifest(args.http)
+    except ManifestError as error:
+        print(f"usagebot: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:  # run from a copy of bot/ without the repository's manifest.json
+        print(f"usagebot: cannot read {MANIFEST_FILE}: {error.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    sys.stdout.write(render(data))
+    return EXIT_OK
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from bot.migrations import current, head
+    from bot.storage import create_engine, open_database, safe_url, unusable
+
+    url = get_settings().database
+    where = safe_url(url)
+    if args.action == "upgrade":
+        logging.getLogger("bot.migrations").setLevel(logging.INFO)  # say what was done
+        open_database(url).dispose()
+        print(f"{where}: schema at revision {head()}, the newest")
+        return EXIT_OK
+    engine = create_engine(url)
+    try:
+        if engine.dialect.name == "sqlite" and not Path(engine.url.database or "").is_file():
+            print(f"{where}: no database yet ('db upgrade' or 'serve' makes it)")
+            return EXIT_FAILED
+        revision = current(engine)
+    except sa.exc.SQLAlchemyError as error:
+        raise unusable(url, error) from None
+    finally:
+        engine.dispose()
+    newest = head()
+    if revision == newest:
+        print(f"{where}: schema at revision {revision}, the newest")
+        return EXIT_OK
+    print(
+        f"{where}: schema at revision {revision or 'none (empty, or made before migrations)'}; "
+        f"this version needs {newest}: run 'python -m bot db upgrade' (serve does it at start)"
+    )
+    return EXIT_FAILED
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

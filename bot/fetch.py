@@ -1,12 +1,15 @@
 """``python -m bot fetch``: run one report job from start to finish and write the report out.
 
-A plain function, so that the command line and ``make demo --fetch`` share it.
+A plain function, so that the command line and ``make demo --fetch`` share it. Its requests
+draw on the account's budget in DATABASE_URL, which a running ``serve`` shares.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -15,9 +18,11 @@ from bot.browserstack import errors
 from bot.browserstack.client import BrowserStackClient
 from bot.browserstack.jobs import JobProgress, PollSchedule, run_report
 from bot.browserstack.models import ReportFilters, ReportKind
+from bot.budget import SharedBudget, account_budget
 from bot.clock import Clock
 from bot.export import write_report
 from bot.settings import Settings
+from bot.storage import open_database
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -42,7 +47,10 @@ def fetch_report(
         file=sys.stderr,
     )
     try:
-        with BrowserStackClient.from_settings(settings, clock=clock) as client:
+        with (
+            shared_budget(settings, clock) as budget,
+            BrowserStackClient.from_settings(settings, clock=clock, budget=budget) as client,
+        ):
             report = run_report(
                 client,
                 kind,
@@ -75,6 +83,16 @@ def fetch_report(
         print(f"usagebot: could not write {output}: {error.strerror}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def shared_budget(settings: Settings, clock: Clock) -> Iterator[SharedBudget]:
+    """The account's request budget, shared through DATABASE_URL with every other process."""
+    engine = open_database(settings.database)
+    try:
+        yield account_budget(settings, engine, clock=clock)
+    finally:
+        engine.dispose()
 
 
 class _Progress:

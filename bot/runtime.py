@@ -13,9 +13,10 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot import redact
-from bot.browserstack.client import BrowserStackClient
+from bot.browserstack.client import BrowserStackClient, RetryPolicy
 from bot.browserstack.jobs import PollSchedule
 from bot.browserstack.models import Report
+from bot.budget import account_budget
 from bot.clock import Clock, SystemClock
 from bot.digest.history import DigestHistory
 from bot.digest.post import DigestPoster, Route, routes
@@ -43,7 +44,7 @@ class Usagebot:
         settings: Settings,
         *,
         clock: Clock | None = None,
-        browserstack: BrowserStackClient | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         settings.require("browserstack", "slack")
         if not settings.socket_mode:
@@ -57,8 +58,14 @@ class Usagebot:
         self.leases = Leases(
             owner=new_instance_id(), clock=self.clock, stale=settings.instance_stale_seconds
         )
-        self.browserstack = browserstack or BrowserStackClient.from_settings(
-            settings, clock=self.clock
+        self.budget = account_budget(settings, self.engine, clock=self.clock)
+        # The work loop's client never waits for the budget (its steps come back later); the
+        # digest's, on a thread of its own, may.
+        self.browserstack = BrowserStackClient.from_settings(
+            settings, clock=self.clock, budget=self.budget, blocking=False, retry=retry
+        )
+        self.digest_browserstack = BrowserStackClient.from_settings(
+            settings, clock=self.clock, budget=self.budget, retry=retry
         )
         self.slack = WebClient(
             token=settings.slack_bot_token.get_secret_value(),
@@ -95,7 +102,7 @@ class Usagebot:
         )
         self.digest = DigestPoster(
             settings=settings,
-            browserstack=self.browserstack,
+            browserstack=self.digest_browserstack,
             history=DigestHistory(self.engine),
             slack=self.slack,
             clock=self.clock,
@@ -148,11 +155,16 @@ class Usagebot:
         if wait:
             self.store.retire(self.leases.owner)
         self.browserstack.close()
+        self.digest_browserstack.close()
         self.engine.dispose()
 
     def health(self) -> dict[str, object]:
         """What /healthz reports: the work loop ticks, which means the database answers."""
-        return {"ok": self.worker.healthy(), "instance": self.leases.owner}
+        return {
+            "ok": self.worker.healthy(),
+            "instance": self.leases.owner,
+            "runs_schedule": self.worker.leader,
+        }
 
     def _digest_preview(self, report: Report, now: dt.datetime) -> Answer:
         """``/usage digest``: this week's digest as it would be posted, for the asker only."""

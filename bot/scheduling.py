@@ -7,11 +7,14 @@ what it needs, the digest's schedule is a cron expression read against the clock
 1. sends this instance's heartbeat, which keeps its leases alive (``bot.reports.leases``);
 2. claims due dataset steps and due requests (checks after a restart, answers whose dataset
    ended, answers whose answerer died) and runs them on a bounded pool of workers;
-3. once a minute, posts the weekly digest if it is due and not yet posted (``bot.digest``).
+3. once a minute, on the one instance that holds the *schedule* role, posts the weekly digest
+   if it is due and not yet posted (``bot.digest``).
 
-So a restart resumes everything by itself, two replicas on one database share the work (each
-piece is claimed by one of them), and a database that is locked or gone for a while only delays
-the work: a failed tick is logged and the next one tries again. ``healthy`` turns false when the
+So a restart resumes everything by itself, replicas on one database share the work (each piece
+is claimed by one of them), and a database that is locked or gone for a while only delays the
+work: a failed tick is logged and the next one tries again. The schedule role is held like a
+lease, renewed with the heartbeats: when its holder dies, another instance takes it within
+``stale`` seconds (and the dead one's leased work as well). ``healthy`` turns false when the
 database has taken no heartbeat for ``health_bound`` seconds, and true again with the next.
 
 APScheduler keeps only the tick, in memory: its persistent job store, which two schedulers must
@@ -52,7 +55,10 @@ TICK_JOB = "tick"
 # goes on reporting, and the loop goes on trying, however long the lock is held.
 HEARTBEAT_WAIT = 2.0
 KICK_JOB = "kick"
+# The role of the instance that runs the schedule (the weekly digest) for all of them.
+SCHEDULE_ROLE = "schedule"
 DIGEST_CHECK_SECONDS = 60.0
+DIGEST_RETRY_SECONDS = 900.0
 
 
 class Worker:
@@ -80,6 +86,9 @@ class Worker:
         self.workers = workers
         self.health_bound = health_bound
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
+        # The digest fetches its reports in one go, waiting for the shared budget as it must:
+        # on a thread of its own, so that no waiting holds a worker other work needs.
+        self._digest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest")
         self._busy: set[str] = set()  # work queued or running here, by key or request id
         self._lock = threading.Lock()
         self._last_ok: float | None = None  # monotonic time of the last tick that succeeded
@@ -87,6 +96,7 @@ class Worker:
         self._next_heartbeat = 0.0
         self._digest_running = threading.Event()
         self._failing = False
+        self._leader = False
         self._scheduler = BackgroundScheduler(
             executors={"default": SchedulerExecutor(max_workers=2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -108,11 +118,17 @@ class Worker:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self._digest_pool.shutdown(wait=wait, cancel_futures=not wait)
 
     @property
     def running(self) -> bool:
         running: bool = self._scheduler.running
         return running
+
+    @property
+    def leader(self) -> bool:
+        """This instance runs the schedule (as of its last heartbeat)."""
+        return self._leader
 
     @property
     def busy(self) -> list[str]:
@@ -162,6 +178,17 @@ class Worker:
         self._next_heartbeat = now + min(self.leases.stale / 4, 5.0)
         # Health is the database taking a write: reads alone go on while another holds the lock.
         self._last_ok = time.monotonic()
+        # Held for ``stale`` seconds and renewed several times in that span: lost only when the
+        # heartbeats stop, which is when the others take this instance for dead anyway.
+        leader = self.store.hold_role(
+            SCHEDULE_ROLE, self.leases.take(self.leases.stale), timeout=HEARTBEAT_WAIT
+        )
+        if leader != self._leader:
+            if leader:
+                log.info("this instance runs the schedule now (the weekly digest)")
+            else:
+                log.warning("another instance runs the schedule now")
+            self._leader = leader
 
     def _take_due_work(self) -> None:
         room = self._room()
@@ -196,21 +223,23 @@ class Worker:
             self._deliver(request_id)
 
     def _maybe_digest(self) -> None:
-        if self._digest is None or self._digest_running.is_set():
+        if self._digest is None or not self._leader or self._digest_running.is_set():
             return
         now = time.monotonic()
         if now < self._next_digest_check:
             return
         self._next_digest_check = now + DIGEST_CHECK_SECONDS
         self._digest_running.set()
-        self._pool.submit(self._run_digest)
+        self._digest_pool.submit(self._run_digest)
 
     def _run_digest(self) -> None:
         assert self._digest is not None
         try:
             self._digest()
         except Exception:
-            log.exception("the weekly digest failed; it is tried again at the next check")
+            log.exception("the weekly digest failed; it is tried again in a while")
+            # Each try runs two report jobs: not every minute while BrowserStack is down.
+            self._next_digest_check = time.monotonic() + DIGEST_RETRY_SECONDS
         finally:
             self._digest_running.clear()
 

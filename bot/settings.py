@@ -3,13 +3,19 @@
 Nothing else in the bot reads ``os.environ``. Each command asks only for what it uses
 (``settings.require("browserstack")``), so ``fetch`` runs without any Slack setting. Secrets are
 ``SecretStr``: they never appear in reprs, logs or error messages.
+
+Each secret, and ``DATABASE_URL`` (a URL may hold a password), may instead be read from a file
+named by ``NAME_FILE``: secrets mounted as files (Docker and Compose secrets, Kubernetes, Cloud
+Run) then need no copy in the environment. Those files are read here too, with the environment.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -20,7 +26,8 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.browserstack.models import Product
 
@@ -36,7 +43,24 @@ REQUIRED = {
     # HTTP mode verifies every request's signature; Socket Mode needs the app-level token instead.
     "slack_http": ("SLACK_SIGNING_SECRET",),
     "digest": ("DIGEST_CHANNEL",),
+    # Names no variable of its own: DATABASE_URL may stay unset (a SQLite file) except where that
+    # file cannot live, on App Engine (``Settings.check_database``).
+    "database": (),
 }
+
+# Settings that may be read from the file named by NAME_FILE instead of NAME itself: the secrets,
+# and DATABASE_URL, whose URL may hold a password.
+FILE_SETTINGS = (
+    "BROWSERSTACK_ACCESS_KEY",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "DATABASE_URL",
+)
+
+# What DATABASE_URL looks like on App Engine: Cloud SQL for PostgreSQL through the Unix socket
+# that App Engine provides under /cloudsql (psycopg takes the socket's folder as ``host``).
+CLOUD_SQL_EXAMPLE = "postgresql+psycopg://USER:PASSWORD@/DB?host=/cloudsql/PROJECT:REGION:INSTANCE"
 
 
 class Settings(BaseSettings):
@@ -45,6 +69,25 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=None, extra="ignore", case_sensitive=False, hide_input_in_errors=True
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Files before the environment, so that a NAME left blank (as Compose or a template may
+        # leave it) does not hide NAME_FILE; NAME and NAME_FILE both set is refused anyway.
+        return (
+            init_settings,
+            _FileSettingsSource(settings_cls),
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     # BrowserStack
     browserstack_username: str | None = None
@@ -78,6 +121,9 @@ class Settings(BaseSettings):
     # Storage: pending requests, cached reports, digest history, who works on what. Unset: a
     # SQLite file in the user's data folder (``bot.storage.default_database_url``).
     database_url: str | None = None
+    # Set by App Engine itself ("standard"): its disk is read-only, so a SQLite file cannot live
+    # there and DATABASE_URL must name a real database (``check_database``).
+    gae_env: str | None = None
     # The work loop: how often it looks for due work, and how long a silent instance's leases
     # hold before another takes its work over.
     scheduler_tick_seconds: float = Field(1.0, gt=0, le=60)
@@ -107,6 +153,7 @@ class Settings(BaseSettings):
         "allowed_usergroup",
         "digest_channel",
         "database_url",
+        "gae_env",
         mode="before",
     )
     @classmethod
@@ -160,10 +207,28 @@ class Settings(BaseSettings):
 
     @property
     def database(self) -> str:
-        """DATABASE_URL, or the embedded default."""
+        """DATABASE_URL, or the embedded default; SettingsError where neither can work."""
         from bot.storage import default_database_url
 
+        # Checked here, where every user of the database gets its URL: ``serve`` opens it before
+        # it starts anything else, and a command that never opens it is never stopped by it.
+        self.check_database()
         return self.database_url or default_database_url()
+
+    def check_database(self) -> None:
+        """Raise SettingsError if DATABASE_URL cannot work where the bot runs (App Engine)."""
+        if self.gae_env is None:
+            return
+        url = self.database_url
+        if url is not None and _scheme(url) != "sqlite":
+            return
+        problem = "is not set" if url is None else "is a SQLite database"
+        raise SettingsError(
+            f"DATABASE_URL {problem}, but this is App Engine (GAE_ENV={self.gae_env}): its disk "
+            "is read-only and an instance's files do not outlive it, so requests and reports "
+            "would be lost. Use Cloud SQL for PostgreSQL through its Unix socket, e.g. "
+            f"DATABASE_URL={CLOUD_SQL_EXAMPLE} (see README, 'Deployment')."
+        )
 
     @property
     def digest_zone(self) -> ZoneInfo:
@@ -214,10 +279,16 @@ class Settings(BaseSettings):
             if not _is_set(getattr(self, name.lower()))
         ]
         if missing:
+            from_files = [f"{name}_FILE" for name in missing if name in FILE_SETTINGS]
+            files = (
+                f", or point {' / '.join(from_files)} at a file holding it" if from_files else ""
+            )
             raise SettingsError(
                 f"Missing setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)}. "
-                "Set them in the environment (see README, 'Settings')."
+                f"Set them in the environment{files} (see README, 'Settings')."
             )
+        if "database" in parts:
+            self.check_database()
         return self
 
 
@@ -234,6 +305,51 @@ def _parse_prices(value: str) -> dict[Product, float]:
     return prices
 
 
+def _scheme(url: str) -> str:
+    """The database of a SQLAlchemy URL: 'sqlite' for sqlite:///... and sqlite+pysqlite://..."""
+    return url.partition(":")[0].partition("+")[0].strip().lower()
+
+
+class _FileSettingsSource(PydanticBaseSettingsSource):
+    """NAME from the file named by NAME_FILE, for each of FILE_SETTINGS."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # Unused: ``__call__`` reads every file at once (an abstract method of the base class).
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        # Upper-cased, as the settings are case-insensitive (pydantic-settings lower-cases too).
+        environ = {name.upper(): value for name, value in os.environ.items()}
+        values: dict[str, Any] = {}
+        for name in FILE_SETTINGS:
+            path = environ.get(f"{name}_FILE", "").strip()
+            if not path:
+                continue
+            if environ.get(name, "").strip():
+                raise SettingsError(
+                    f"Both {name} and {name}_FILE are set: set only one of them "
+                    f"({name}_FILE names a file holding the value)."
+                )
+            values[name.lower()] = _read_setting_file(f"{name}_FILE", Path(path))
+        return values
+
+
+def _read_setting_file(variable: str, path: Path) -> str:
+    """The content of ``path`` without its trailing newline; errors name the file, never its
+    content (a secret)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SettingsError(
+            f"{variable}: cannot read {path} ({error.strerror or type(error).__name__})"
+        ) from None
+    except UnicodeDecodeError:
+        # The decoder's message quotes the offending byte: not repeated here.
+        raise SettingsError(f"{variable}: {path} is not UTF-8 text") from None
+    # `echo secret > file` and most editors end the file with a newline that is not the value.
+    return text.rstrip("\r\n")
+
+
 def _is_set(value: object) -> bool:
     if isinstance(value, SecretStr):
         return bool(value.get_secret_value().strip())
@@ -241,7 +357,8 @@ def _is_set(value: object) -> bool:
 
 
 def load_settings() -> Settings:
-    """Build the settings from the environment, or raise SettingsError naming what is wrong."""
+    """Build the settings from the environment (and the files its ``*_FILE`` variables name), or
+    raise SettingsError naming what is wrong."""
     try:
         return Settings()
     except ValidationError as error:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bot.browserstack.client import BrowserStackClient, RetryPolicy
+from bot.browserstack.client import RetryPolicy
 from bot.browserstack.sandbox import SandboxConfig, SandboxServer
 from bot.clock import Clock
 from bot.runtime import Usagebot
@@ -126,8 +126,7 @@ class LoopbackStack:
     def start(self) -> LoopbackStack:
         """Start the bot (and its HTTP endpoint) on the current settings."""
         settings = self.settings()
-        client = BrowserStackClient.from_settings(settings, clock=self.clock, retry=self.retry)
-        self._bot = Usagebot(settings, clock=self.clock, browserstack=client)
+        self._bot = Usagebot(settings, clock=self.clock, retry=self.retry)
         self._bot.start()
         self._http = HttpServer(self._bot, host="127.0.0.1", port=0).start()
         self._driver = AppDriver(f"{self._http.url}/slack/events", SIGNING_SECRET, self.standin)

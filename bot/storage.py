@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -131,19 +132,34 @@ def write(engine: Engine, *, timeout: float | None = None) -> Iterator[Connectio
 
 def open_database(url: str) -> Engine:
     """An engine on ``url`` with the schema up to date; StorageError naming the cause if not."""
+    # Here, not at the top: Alembic is only loaded by what opens the database.
+    from bot.migrations import MigrationError, upgrade
+
     engine = create_engine(url)
     try:
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-        from bot.migrations import upgrade
-
-        upgrade(engine)
-    except (sa.exc.SQLAlchemyError, OSError) as error:
+        # A new SQLite file turns to WAL at its first commit: a process connecting before
+        # another one's first upgrade has committed is refused at once ("database is locked",
+        # no busy wait), so it tries again; the upgrade is one transaction, safe to repeat.
+        for pause in (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, None):
+            try:
+                upgrade(engine)
+                break
+            except sa.exc.OperationalError as error:
+                locked = engine.dialect.name == "sqlite" and "locked" in str(error.orig)
+                if pause is None or not locked:
+                    raise
+                time.sleep(pause)
+    except (sa.exc.SQLAlchemyError, OSError, MigrationError) as error:
         engine.dispose()
-        raise StorageError(
-            f"DATABASE_URL ({safe_url(url)}) cannot be used: {_cause(error)}"
-        ) from None
+        raise unusable(url, error) from None
     return engine
+
+
+def unusable(url: str, error: BaseException) -> StorageError:
+    """The one-line error for a database that cannot be used, in the database's own words."""
+    return StorageError(f"DATABASE_URL ({safe_url(url)}) cannot be used: {_cause(error)}")
 
 
 def _cause(error: BaseException) -> str:

@@ -14,6 +14,7 @@ import pytest
 
 from bot.browserstack.sandbox import SandboxServer
 from bot.clock import SystemClock
+from bot.slack.standin import SlackStandIn
 from tests.conftest import ACCESS_KEY, USERNAME, SandboxFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -270,9 +271,12 @@ def test_an_unusable_database_is_one_line_naming_database_url(url: str, cause: s
 
 
 def test_serve_without_database_url_says_where_its_sqlite_file_lives(tmp_path: Path) -> None:
-    # The per-user data folder, never the folder serve happens to run in.
+    # The per-user data folder, never the folder serve happens to run in. Slack is the stand-in:
+    # serve asks it whether it takes the token before it listens.
+    slack = SlackStandIn(bot_token=SERVE_ENV["SLACK_BOT_TOKEN"], clock=SystemClock()).start()
     env = {
         **SERVE_ENV,
+        "SLACK_API_URL": slack.api_url,
         "HOME": str(tmp_path),
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),  # run from another folder
@@ -289,11 +293,35 @@ def test_serve_without_database_url_says_where_its_sqlite_file_lives(tmp_path: P
         first = process.stderr.readline()
         expected = tmp_path / "data" / "usagebot" / "usagebot.sqlite"
         assert f"DATABASE_URL is not set: keeping requests and reports in {expected}" in first
-        for line in process.stderr:  # until it serves: the database is open by then
-            if "listening on" in line:
-                break
+        served = any("listening on" in line for line in process.stderr)
     finally:
         process.terminate()
         process.wait(timeout=15)
+        slack.stop()
+    assert served
     assert expected.exists()
     assert not list(tmp_path.glob("*.sqlite"))  # nothing in the working directory
+
+
+def test_db_status_and_upgrade(database_url: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": database_url}
+    before = run_bot("db", "status", env=env)
+    assert before.returncode == 1
+    assert "db upgrade" in before.stdout
+    upgraded = run_bot("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "upgraded from nothing to" in upgraded.stderr
+    assert "the newest" in upgraded.stdout
+    after = run_bot("db", "status", env=env)
+    assert after.returncode == 0
+    assert "the newest" in after.stdout
+    assert run_bot("db", "upgrade", env=env).stderr == ""  # nothing left to do, nothing said
+
+
+def test_db_status_of_an_unreachable_database_is_one_line() -> None:
+    result = run_bot(
+        "db", "status", env={"DATABASE_URL": "postgresql+psycopg://bot:hunter2@127.0.0.1:1/x"}
+    )
+    assert result.returncode == 1
+    assert_one_clean_line(result.stderr, "DATABASE_URL", "127.0.0.1")
+    assert "hunter2" not in result.stderr

@@ -1,6 +1,6 @@
 """Everything about BrowserStack's Usage Reports API: client, models, errors, and a sandbox."""
 
-from bot.browserstack.client import BrowserStackClient, JobStatus, RetryPolicy, shared_rate_limiter
+from bot.browserstack.client import BrowserStackClient, JobStatus, RetryPolicy
 from bot.browserstack.jobs import JobProgress, PollSchedule, run_report
 from bot.browserstack.models import (
     JobState,
@@ -26,5 +26,4 @@ __all__ = [
     "TeamRecord",
     "UserRecord",
     "run_report",
-    "shared_rate_limiter",
 ]

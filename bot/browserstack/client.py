@@ -1,9 +1,14 @@
 """HTTP client for the BrowserStack Usage Reports API: the eight endpoints, nothing more.
 
-Every request passes through one process-wide token bucket (``shared_rate_limiter``), is retried
-with exponential backoff and jitter on 429, 5xx, timeouts and connection errors (stamina), and
-ends either in a typed result from ``models`` or in an exception from ``errors``. httpx never
-leaks past this module.
+Every request takes a token from the account's budget (``ratelimit.Budget``: in production the
+one in the database that every process shares), is retried with exponential backoff and jitter
+on 5xx, timeouts and connection errors (stamina), and ends either in a typed result from
+``models`` or in an exception from ``errors``. httpx never leaks past this module.
+
+A *blocking* client (the command line, the digest) waits for tokens, and for a 429's
+Retry-After, in its own thread. A non-blocking one (the work loop) never waits: it raises
+``BudgetSpentError`` or ``RateLimitedError`` with the time to come back, and the caller
+schedules its step for then, leaving the thread to other work.
 
 Creating a job is not idempotent: a POST whose answer timed out, or came back unreadable, may have
 queued a job, so it is retried only when it surely did not reach BrowserStack (connection refused,
@@ -20,7 +25,7 @@ import datetime as dt
 import functools
 import logging
 import random
-import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -43,7 +48,7 @@ from bot.browserstack.models import (
     UserReportResponse,
     classify_status,
 )
-from bot.browserstack.ratelimit import TokenBucket
+from bot.browserstack.ratelimit import Budget
 from bot.redact import redact_url
 
 if TYPE_CHECKING:
@@ -88,31 +93,6 @@ class JobStatus:
     message: str
 
 
-# Requests reach BrowserStack a little later, and in a slightly different order, than they leave
-# our bucket (connection set-up, network jitter); if both buckets refilled at exactly the same pace
-# that jitter alone could trigger a 429. Each of our tokens therefore takes this much longer.
-NETWORK_MARGIN = 0.25
-_limiters: dict[tuple[str, str], TokenBucket] = {}
-_limiters_lock = threading.Lock()
-
-
-def shared_rate_limiter(
-    *,
-    account: tuple[str, str],
-    burst: int = 5,
-    per_minute: float = 15.0,
-    margin: float = NETWORK_MARGIN,
-) -> TokenBucket:
-    """The process-wide bucket for one BrowserStack account (host, username)."""
-    effective = 60.0 / (60.0 / per_minute + margin)
-    with _limiters_lock:
-        limiter = _limiters.get(account)
-        if limiter is None or (limiter.burst, limiter.per_minute) != (burst, effective):
-            limiter = TokenBucket(burst=burst, per_minute=effective)
-            _limiters[account] = limiter
-        return limiter
-
-
 class BrowserStackClient:
     """Synchronous, thread-safe client; one per process is enough."""
 
@@ -124,7 +104,8 @@ class BrowserStackClient:
         access_key: str | SecretStr,
         filters_in: Literal["body", "query"] = "body",
         timeout: httpx.Timeout | None = None,
-        rate_limiter: TokenBucket | None = None,
+        budget: Budget,
+        blocking: bool = True,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Clock,
@@ -136,7 +117,8 @@ class BrowserStackClient:
         self.filters_in = filters_in
         self.retry = retry or RetryPolicy()
         self.clock = clock
-        self._limiter = rate_limiter or shared_rate_limiter(account=(self.base_url, username))
+        self.budget = budget
+        self.blocking = blocking
         self._http = httpx.Client(
             base_url=self.base_url + _REPORT_PATH,
             auth=httpx.BasicAuth(username, key),
@@ -152,10 +134,12 @@ class BrowserStackClient:
         settings: Settings,
         *,
         clock: Clock,
+        budget: Budget,
+        blocking: bool = True,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
     ) -> BrowserStackClient:
-        """A client for the configured account, sharing the process-wide rate limiter."""
+        """A client for the configured account, drawing on ``budget``."""
         settings.require("browserstack")
         assert settings.browserstack_username
         assert settings.browserstack_access_key
@@ -167,11 +151,8 @@ class BrowserStackClient:
             timeout=httpx.Timeout(
                 settings.browserstack_read_timeout, connect=settings.browserstack_connect_timeout
             ),
-            rate_limiter=shared_rate_limiter(
-                account=(settings.api_url, settings.browserstack_username),
-                burst=settings.browserstack_rate_burst,
-                per_minute=settings.browserstack_rate_per_minute,
-            ),
+            budget=budget,
+            blocking=blocking,
             retry=retry or RetryPolicy(attempts=settings.browserstack_retry_attempts),
             transport=transport,
             clock=clock,
@@ -270,9 +251,7 @@ class BrowserStackClient:
         return answer
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        waited = self._limiter.acquire()
-        if waited > 1:
-            log.debug("rate limiter held %s %s for %.1f s", method, path, waited)
+        self._take_token(method, path)
         try:
             response = self._http.request(method, path, **kwargs)
         except (httpx.ConnectTimeout, httpx.ConnectError, httpx.PoolTimeout):
@@ -287,12 +266,29 @@ class BrowserStackClient:
             raise errors.ConnectError(self.host) from None
         log.debug("%s %s -> %s", method, path, response.status_code)
         if response.status_code >= 400:
-            raise _status_error(response, now=self.clock.now())
+            error = _status_error(response, now=self.clock.now())
+            if isinstance(error, errors.RateLimitedError):
+                # Our count and BrowserStack's disagree: theirs wins, for every process.
+                self.budget.drain()
+            raise error
         return response
+
+    def _take_token(self, method: str, path: str) -> None:
+        """A token from the budget: waited for when blocking, else BudgetSpentError."""
+        waited = 0.0
+        while (wait := self.budget.take()) > 0:
+            if not self.blocking:
+                raise errors.BudgetSpentError(retry_after=wait)
+            time.sleep(wait)
+            waited += wait
+        if waited > 1:
+            log.debug("the rate budget held %s %s for %.1f s", method, path, waited)
 
     def _backoff(self, error: Exception, *, idempotent: bool) -> bool | float:
         """Stamina's backoff hook: whether to retry ``error``, or how long to wait first."""
         if isinstance(error, errors.RateLimitedError):
+            if not self.blocking:
+                return False  # the caller comes back later, without holding this thread
             if error.retry_after is not None:
                 return error.retry_after
             base = self.retry.rate_limited_wait

@@ -6,6 +6,8 @@ knowing how HTTP works. Each message is a sentence a Slack user can read.
 
     BrowserStackError
     ├── InvalidFiltersError          the request was not sent: bad dates or product
+    ├── BudgetSpentError             the request was not sent: the account's shared budget
+    │                                is spent until ``retry_after`` (non-blocking clients)
     ├── TransportError               BrowserStack could not be reached
     │   ├── ConnectError             host unreachable, DNS, TLS
     │   ├── TimeoutError             no answer in time
@@ -39,6 +41,17 @@ class InvalidFiltersError(BrowserStackError, ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"That report period is not valid: {reason}.")
         self.reason = reason
+
+
+class BudgetSpentError(BrowserStackError):
+    """Nothing was sent: the account's request budget is spent for ``retry_after`` seconds."""
+
+    def __init__(self, *, retry_after: float) -> None:
+        super().__init__(
+            f"The BrowserStack request budget is spent for {duration(retry_after)}; "
+            "the request waits its turn."
+        )
+        self.retry_after = retry_after
 
 
 class TransportError(BrowserStackError):

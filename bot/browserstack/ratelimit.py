@@ -1,11 +1,17 @@
-"""A thread-safe token bucket: the one gate every BrowserStack request passes through.
+"""Request budgets: the gate every BrowserStack request passes through.
 
-BrowserStack allows a burst of 5 requests, then 15 a minute (one every 4 s). A shared bucket with
-the same shape keeps the whole process under that limit however many reports run at once, so the
-bot never causes a 429 by itself. The sandbox server uses the same class to enforce the limit.
+BrowserStack allows a burst of 5 requests, then 15 a minute (one every 4 s), per account. A
+``Budget`` with the same shape keeps the bot under that limit however many reports run at once.
+Two kinds implement it:
 
-Waiting is FIFO by reservation: a caller takes the next free slot under the lock and sleeps until
-it outside the lock, so slow callers never hold up the bucket and no caller starves.
+- ``TokenBucket``, in memory: one process's budget (tests, and the sandbox server, which uses
+  it to enforce the limit);
+- ``bot.budget.SharedBudget``, in ``DATABASE_URL``: one budget for every process that uses the
+  same account (``serve`` replicas, ``fetch``, ``digest``, a restarted process).
+
+``take`` never sleeps: it grants a token, or says how long until one is due, so that a caller
+that must not hold its thread (the work loop) can come back later, and one that may (the
+command line) can sleep.
 """
 
 from __future__ import annotations
@@ -13,10 +19,35 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Budget(Protocol):
+    """A request budget shared by everything that calls one account."""
+
+    def take(self) -> float:
+        """Take a token and return 0.0; or, when none is left, the seconds until one is due
+        (nothing taken)."""
+        ...
+
+    def drain(self) -> None:
+        """BrowserStack answered 429: whatever was counted, the account's budget is spent."""
+        ...
+
+
+# Requests reach BrowserStack a little later, and in a slightly different order, than they leave
+# our budget (connection set-up, network jitter); if both budgets refilled at exactly the same
+# pace, that jitter alone could trigger a 429. Each of our tokens therefore takes this much longer.
+NETWORK_MARGIN = 0.25
+
+
+def with_margin(per_minute: float, margin: float = NETWORK_MARGIN) -> float:
+    """``per_minute`` slowed by ``margin`` seconds a token: the pace our budgets refill at."""
+    return 60.0 / (60.0 / per_minute + margin)
 
 
 class TokenBucket:
-    """``burst`` tokens at most, refilled at ``per_minute`` tokens a minute."""
+    """``burst`` tokens at most, refilled at ``per_minute`` tokens a minute; thread-safe."""
 
     def __init__(
         self,
@@ -24,7 +55,6 @@ class TokenBucket:
         burst: int,
         per_minute: float,
         timer: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         if burst < 1 or per_minute <= 0:
             raise ValueError("a rate limit needs burst >= 1 and per_minute > 0")
@@ -32,7 +62,6 @@ class TokenBucket:
         self.per_minute = per_minute
         self._interval = 60.0 / per_minute
         self._timer = timer
-        self._sleep = sleep
         self._lock = threading.Lock()
         self._tokens = float(burst)
         self._updated = timer()
@@ -42,33 +71,16 @@ class TokenBucket:
         self._tokens = min(float(self.burst), self._tokens + elapsed / self._interval)
         self._updated = now
 
-    def reserve(self) -> float:
-        """Take a token, possibly from the future; return how long to wait before using it."""
-        with self._lock:
-            now = self._timer()
-            self._refill(now)
-            self._tokens -= 1.0
-            # A negative balance is a queue of reservations; each waits for its token to refill.
-            return 0.0 if self._tokens >= 0 else -self._tokens * self._interval
-
-    def acquire(self) -> float:
-        """Block until a request may be sent; return the time waited."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-    def try_acquire(self) -> bool:
-        """Take a token only if one is available now (the sandbox's server-side check)."""
+    def take(self) -> float:
+        """Take a token now (0.0), or the seconds until one is due (nothing taken)."""
         with self._lock:
             self._refill(self._timer())
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
-                return True
-            return False
+                return 0.0
+            return (1.0 - self._tokens) * self._interval
 
-    def retry_after(self) -> float:
-        """Seconds until a token will be available."""
+    def drain(self) -> None:
         with self._lock:
             self._refill(self._timer())
-            return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) * self._interval
+            self._tokens = min(self._tokens, 0.0)

@@ -3,9 +3,15 @@
 ``claim`` is what makes the digest post once per week and channel whatever happens around it (a
 restart, a second process, a misfire run and a catch-up run at once): it INSERTs the row, and the
 primary key lets exactly one INSERT succeed, on SQLite across engines and processes as on any
-database. Whoever claimed posts, then calls ``finish`` with the digest's snapshot of idle seats,
-which next week's digest compares with (``previous_snapshot``). ``release`` gives a claim back
-when nothing reached Slack (the report could not be fetched), so a retry may post.
+database. Whoever claimed posts, records the summary's ``ts`` as soon as Slack returns it
+(``posted_summary``), then calls ``finish`` with the digest's snapshot of idle seats, which next
+week's digest compares with (``previous_snapshot``). ``release`` gives a claim back when nothing
+reached Slack, so a retry may post.
+
+A claimer that dies between its claim and the summary's post leaves a claim with no ``ts``:
+after ``ABANDONED_AFTER`` (a post takes seconds) the claim may be taken over, so the week's
+digest is still posted. Only a death in the instant between Slack taking the summary and the
+database taking its ``ts`` could make that a second post.
 
 The snapshot is stored as zlib-compressed JSON: 50,000 members make about 9 MB of JSON that
 compresses tenfold, since emails share their domains.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import logging
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,7 +35,11 @@ from sqlalchemy.engine import Connection, Engine
 from bot.digest.rules import SeatKey, Snapshot
 from bot.storage import UTCDateTime, metadata, read, write
 
-__all__ = ["DigestEntry", "DigestHistory", "DigestState", "digest_history"]
+__all__ = ["ABANDONED_AFTER", "DigestEntry", "DigestHistory", "DigestState", "digest_history"]
+
+log = logging.getLogger(__name__)
+
+ABANDONED_AFTER = dt.timedelta(minutes=10)
 
 digest_history = sa.Table(
     "digest_history",
@@ -60,6 +71,14 @@ class DigestEntry:
     claimed_at: dt.datetime
     posted_at: dt.datetime | None
     message_ts: str | None
+
+    def open(self, now: dt.datetime) -> bool:
+        """Still to be posted: claimed long ago and nothing reached Slack (see the module)."""
+        return (
+            self.state is DigestState.CLAIMED
+            and self.message_ts is None
+            and self.claimed_at < now - ABANDONED_AFTER
+        )
 
 
 def _encode(seats: Iterable[SeatKey]) -> bytes:
@@ -100,8 +119,35 @@ class DigestHistory:
                     )
                 )
         except sa.exc.IntegrityError:
-            return False
-        return True
+            pass
+        else:
+            return True
+        with self._tx() as tx:
+            taken = tx.execute(
+                sa.update(digest_history)
+                .where(digest_history.c.week == week)
+                .where(digest_history.c.channel == channel)
+                .where(digest_history.c.state == DigestState.CLAIMED.value)
+                .where(digest_history.c.message_ts.is_(None))
+                .where(digest_history.c.claimed_at < now - ABANDONED_AFTER)
+                .values(claimed_at=now, late=late)
+            )
+        if taken.rowcount == 1:
+            log.warning(
+                "the digest of %s in %s was claimed and never posted: posting it", week, channel
+            )
+            return True
+        return False
+
+    def posted_summary(self, week: str, channel: str, ts: str) -> None:
+        """The claimed digest's summary is in Slack: its claim is no longer abandoned, ever."""
+        with self._tx() as tx:
+            tx.execute(
+                sa.update(digest_history)
+                .where(digest_history.c.week == week)
+                .where(digest_history.c.channel == channel)
+                .values(message_ts=ts)
+            )
 
     def finish(
         self,
@@ -129,13 +175,14 @@ class DigestHistory:
             raise LookupError(f"no claim on the digest of {week} in {channel} to finish")
 
     def release(self, week: str, channel: str) -> bool:
-        """Give back a claim whose digest was not posted; False when there was none to give."""
+        """Give back a claim whose summary was not posted; False when there was none to give."""
         with self._tx() as tx:
             result = tx.execute(
                 sa.delete(digest_history)
                 .where(digest_history.c.week == week)
                 .where(digest_history.c.channel == channel)
                 .where(digest_history.c.state == DigestState.CLAIMED.value)
+                .where(digest_history.c.message_ts.is_(None))
             )
         return result.rowcount == 1
 

@@ -128,7 +128,7 @@ class DigestPoster:
         if scheduled is None:
             return []
         week = week_key(scheduled, self.settings.digest_zone)
-        if all(self.history.entry(week, r.channel) for r in routes(self.settings)):
+        if not any(self._open(week, r, now) for r in routes(self.settings)):
             return []
         late = is_late(scheduled, now)
         if late:
@@ -140,7 +140,7 @@ class DigestPoster:
     ) -> list[Outcome]:
         """Post every route's digest not yet posted this week (all of them with ``force``)."""
         week = week or week_key(now, self.settings.digest_zone)
-        due = [r for r in routes(self.settings) if force or not self.history.entry(week, r.channel)]
+        due = [r for r in routes(self.settings) if force or self._open(week, r, now)]
         outcomes = [
             Outcome(r, week, False, "already posted") for r in routes(self.settings) if r not in due
         ]
@@ -153,6 +153,11 @@ class DigestPoster:
             )
         return outcomes
 
+    def _open(self, week: str, route: Route, now: dt.datetime) -> bool:
+        """Not posted yet, nor being posted by someone alive."""
+        entry = self.history.entry(week, route.channel)
+        return entry is None or entry.open(now)
+
     def _post_one(
         self,
         route: Route,
@@ -164,25 +169,42 @@ class DigestPoster:
         force: bool,
         week: str,
     ) -> Outcome:
-        claimed = self.history.claim(week, route.channel, now=now, late=late)
+        # Built before the claim: a claimer that dies leaves its claim for ``ABANDONED_AFTER``,
+        # so the claim comes just before the post, not a chart's drawing before it.
+        digest, messages = self.build(users, teams, route, now=now, late=late, week=week)
+        # The claim's own time (``now`` is the run's start, reports ago): its age says whether
+        # its claimer may still be posting.
+        claimed = self.history.claim(week, route.channel, now=self.clock.now(), late=late)
         if not claimed and not force:
             return Outcome(route, week, False, "already posted")
-        digest, messages = self.build(users, teams, route, now=now, late=late, week=week)
         try:
-            ts = self._post(route.channel, messages)
+            ts = self._post_summary(route.channel, messages, week=week)
         except SlackApiError as error:
             reason = error.response.get("error", "slack_error")
             log.error("could not post the digest to %s: %s", route.channel, reason)
             if claimed:
                 self.history.release(week, route.channel)
             return Outcome(route, week, False, f"Slack refused: {reason}")
+        outcome = Outcome(route, week, True, "posted")
+        try:
+            self._post_thread(route.channel, ts, messages)
+        except SlackApiError as error:
+            # The summary is out: posting it again would be a second digest in the channel.
+            reason = error.response.get("error", "slack_error")
+            log.error("the digest's thread in %s is incomplete: %s", route.channel, reason)
+            outcome = Outcome(route, week, True, f"posted, but its thread is incomplete: {reason}")
         self.history.finish(week, route.channel, now=now, snapshot=digest.snapshot, message_ts=ts)
-        return Outcome(route, week, True, "posted")
+        return outcome
 
-    def _post(self, channel: str, messages: DigestMessages) -> str:
+    def _post_summary(self, channel: str, messages: DigestMessages, *, week: str) -> str:
         assert self.slack is not None, "posting needs a Slack client"
         posted = self.slack.chat_postMessage(channel=channel, **messages.summary.payload())
         ts: str = posted["ts"]
+        self.history.posted_summary(week, channel, ts)
+        return ts
+
+    def _post_thread(self, channel: str, ts: str, messages: DigestMessages) -> None:
+        assert self.slack is not None, "posting needs a Slack client"
         for reply in messages.details:
             self.slack.chat_postMessage(channel=channel, thread_ts=ts, **reply.payload())
         for upload in (messages.csv, messages.chart):
@@ -196,4 +218,3 @@ class DigestPoster:
                 title=upload.title,
                 file=io.BytesIO(content.encode() if isinstance(content, str) else content),
             )
-        return ts

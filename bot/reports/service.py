@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from bot.browserstack import errors
 from bot.browserstack.client import BrowserStackClient
 from bot.browserstack.jobs import PollSchedule
-from bot.browserstack.models import JobState, Report
+from bot.browserstack.models import JobState, Report, classify_status
 from bot.clock import Clock
 from bot.reports.leases import Leases
 from bot.reports.store import Dataset, DatasetState, PendingRequest, RequestState, Store
@@ -42,6 +42,10 @@ _TRANSIENT = (
 MAX_UNCONFIRMED_CREATES = 2
 # How long a request may be tried (each claim is one attempt) before its asker is told it failed.
 MAX_ATTEMPTS = 5
+# After a 429 without Retry-After (none is documented): long enough for tokens to refill.
+RATE_LIMITED_WAIT = 20.0
+# An abandoned job that still cannot be deleted this long after its deadline is left to expire.
+GIVE_UP_DELETING = dt.timedelta(days=1)
 
 
 class Notifier(Protocol):
@@ -200,9 +204,11 @@ class ReportService:
         deleted, note = False, None
         if dataset is not None and dataset.state is DatasetState.PENDING:
             if self.store.abandon_dataset(dataset.key):
-                deleted = self._delete_job(dataset)
+                deleted = self._abandon_job(dataset)
                 if deleted:
                     note = "BrowserStack's report job was deleted, freeing its place in the queue."
+                elif dataset.job_id:
+                    note = "BrowserStack's report job will be deleted in a moment."
             else:
                 note = "Someone else is waiting for the same report, so it goes on for them."
         others = self.store.waiting_requests(request.dataset_key)
@@ -215,6 +221,9 @@ class ReportService:
         """One step of a dataset whose lease this process holds; the next one is scheduled."""
         owner = self.leases.owner
         dataset = self.store.dataset(key)
+        if dataset is not None and dataset.delete_job:
+            self._clean_up(dataset)
+            return
         if dataset is None or dataset.state is not DatasetState.PENDING:
             self.store.step_done(key, owner, next_step_at=None)
             return
@@ -226,6 +235,14 @@ class ReportService:
                 self._create_job(dataset, now)
             else:
                 self._check_job(dataset, now)
+        except errors.BudgetSpentError as error:
+            # Not trouble: the account's budget is shared, and this step's turn comes later.
+            later = now + dt.timedelta(seconds=error.retry_after)
+            self.store.step_done(key, owner, next_step_at=min(later, dataset.deadline_at))
+        except errors.RateLimitedError as error:
+            log.warning("dataset %s: BrowserStack says 429; trying again later", key)
+            wait = error.retry_after if error.retry_after is not None else RATE_LIMITED_WAIT
+            self._again(dataset, now, error, at=now + dt.timedelta(seconds=wait))
         except errors.UnconfirmedJobError as error:
             self._unconfirmed(dataset, error, now)
         except _TRANSIENT as error:
@@ -258,16 +275,19 @@ class ReportService:
 
     def _check_job(self, dataset: Dataset, now: dt.datetime) -> None:
         assert dataset.job_id is not None
+        if classify_status(dataset.job_status) is JobState.COMPLETED:
+            self._download(dataset, now)
+            return
         status = self.client.job_status(dataset.kind, dataset.job_id)
         if status.state is JobState.FAILED:
             self._fail(dataset, errors.JobFailedError(job_id=dataset.job_id, status=status.status))
             return
         if status.state is JobState.COMPLETED:
-            report = self.client.get_report(dataset.kind, dataset.job_id, filters=dataset.filters)
-            if self.store.finish_dataset(
-                dataset.key, self.leases.owner, report, now=now, ttl=self.timing.cache_ttl
-            ):
-                self._answer_waiting(dataset.key)
+            # Known from now on: a download put off (the shared budget spent, a passing error)
+            # is tried again as a download, not after another status request. Asking again
+            # would spend the token the download needs, over and over, while others wait.
+            self.store.update_dataset(dataset.key, job_status=status.status)
+            self._download(dataset, now)
             return
         polls = dataset.polls + 1
         self.store.step_done(
@@ -282,21 +302,37 @@ class ReportService:
         if status.status != dataset.job_status:
             self._progress(dataset.key, self.describe(self.store.dataset(dataset.key) or dataset))
 
+    def _download(self, dataset: Dataset, now: dt.datetime) -> None:
+        assert dataset.job_id is not None
+        report = self.client.get_report(dataset.kind, dataset.job_id, filters=dataset.filters)
+        if self.store.finish_dataset(
+            dataset.key, self.leases.owner, report, now=now, ttl=self.timing.cache_ttl
+        ):
+            self._answer_waiting(dataset.key)
+
     def _next_poll(self, dataset: Dataset, polls: int, now: dt.datetime) -> dt.datetime:
         """The poll schedule's next time, but never past the deadline (then it times out)."""
         later = now + dt.timedelta(seconds=self.timing.schedule.delay(polls))
         return min(later, dataset.deadline_at)
 
-    def _again(self, dataset: Dataset, now: dt.datetime, error: errors.BrowserStackError) -> None:
-        """After a passing trouble: the same step later on the poll schedule.
+    def _again(
+        self,
+        dataset: Dataset,
+        now: dt.datetime,
+        error: errors.BrowserStackError,
+        *,
+        at: dt.datetime | None = None,
+    ) -> None:
+        """After a passing trouble: the same step later (on the poll schedule, or ``at``).
 
         The trouble is kept: if it lasts until the deadline, it is what the asker is told.
         """
         failure = errors.Failure.of(error)
+        later = self._next_poll(dataset, dataset.polls + 1, now) if at is None else at
         self.store.step_done(
             dataset.key,
             self.leases.owner,
-            next_step_at=self._next_poll(dataset, dataset.polls + 1, now),
+            next_step_at=min(later, dataset.deadline_at),
             polls=dataset.polls + 1,
             error=failure.message,
             error_kind=failure.kind.value,
@@ -334,7 +370,6 @@ class ReportService:
         )
 
     def _time_out(self, dataset: Dataset) -> None:
-        deleted = self._delete_job(dataset)
         if dataset.error and dataset.error_kind:
             # The last step failed too (BrowserStack down, the queue full): that trouble, which
             # lasted until the deadline, is the news, not the clock.
@@ -342,18 +377,14 @@ class ReportService:
             self._fail(dataset, last)
             return
         waited = (dataset.deadline_at - dataset.created_at).total_seconds()
-        timed_out = errors.JobTimedOutError(job_id=dataset.job_id, waited=waited, deleted=deleted)
-        self._fail(dataset, timed_out)
+        self._fail(dataset, errors.JobTimedOutError(job_id=dataset.job_id, waited=waited))
 
     def _fail(
         self, dataset: Dataset, error: errors.BrowserStackError | errors.Failure, **values: Any
     ) -> None:
         log.warning("dataset %s failed: %s", dataset.key, error)
         failure = error if isinstance(error, errors.Failure) else errors.Failure.of(error)
-        # A job that will never be read is deleted, so that it stops holding a queue place.
-        if dataset.job_id and not isinstance(error, errors.JobError | errors.Failure):
-            self._delete_job(dataset)
-        if self.store.step_done(
+        done = self.store.step_done(
             dataset.key,
             self.leases.owner,
             next_step_at=None,
@@ -361,7 +392,12 @@ class ReportService:
             error=failure.message,
             error_kind=failure.kind.value,
             **values,
-        ):
+        )
+        # A job that will never be read is deleted, so that it stops holding a queue place
+        # (one that BrowserStack itself failed holds none).
+        if done and dataset.job_id and not isinstance(error, errors.JobFailedError):
+            self._abandon_job(dataset)
+        if done:
             self._answer_waiting(dataset.key)
 
     def _answer_waiting(self, key: str) -> None:
@@ -389,8 +425,43 @@ class ReportService:
     def _retry_at(self) -> dt.datetime:
         return self.clock.now() + dt.timedelta(seconds=self.timing.retry_after)
 
-    def _delete_job(self, dataset: Dataset) -> bool:
-        return dataset.job_id is not None and self._delete_job_id(dataset, dataset.job_id)
+    def _abandon_job(self, dataset: Dataset) -> bool:
+        """Delete an ended dataset's job now if the budget allows (True), else soon: the work
+        loop takes the deletion up as a step of its own, whichever process survives."""
+        if dataset.job_id is None:
+            return False
+        try:
+            self.client.delete_job(dataset.kind, dataset.job_id)
+        except errors.NotFoundError:
+            return True  # already gone
+        except errors.BrowserStackError as error:
+            wait = getattr(error, "retry_after", None) or self.timing.retry_after
+            log.info("job %s will be deleted later: %s", dataset.job_id, error)
+            self.store.update_dataset(
+                dataset.key,
+                delete_job=True,
+                next_step_at=self.clock.now() + dt.timedelta(seconds=wait),
+            )
+            self.kick()
+            return False
+        return True
+
+    def _clean_up(self, dataset: Dataset) -> None:
+        """The step of an abandoned job: delete it at BrowserStack, or try again later."""
+        assert dataset.job_id is not None
+        now = self.clock.now()
+        try:
+            self.client.delete_job(dataset.kind, dataset.job_id)
+        except errors.NotFoundError:
+            pass  # already gone
+        except errors.BrowserStackError as error:
+            if now < dataset.deadline_at + GIVE_UP_DELETING:
+                wait = getattr(error, "retry_after", None) or self.timing.schedule.maximum
+                later = now + dt.timedelta(seconds=wait)
+                self.store.step_done(dataset.key, self.leases.owner, next_step_at=later)
+                return
+            log.warning("giving up deleting job %s: %s", dataset.job_id, error)
+        self.store.step_done(dataset.key, self.leases.owner, next_step_at=None, delete_job=False)
 
     def _delete_job_id(self, dataset: Dataset, job_id: str) -> bool:
         try:

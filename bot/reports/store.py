@@ -76,6 +76,9 @@ datasets = sa.Table(
     sa.Column("lease_until", UTCDateTime),
     # Creates whose answer never came: BrowserStack may hold a job we cannot name.
     sa.Column("unanswered_creates", sa.Integer, nullable=False, default=0),
+    # The dataset ended (cancelled, failed) while its job still runs at BrowserStack: deleting
+    # it is a step of its own, taken when the budget allows, by whichever process survives.
+    sa.Column("delete_job", sa.Boolean, nullable=False, default=False),
 )
 
 requests = sa.Table(
@@ -113,6 +116,17 @@ instances = sa.Table(
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("heartbeat_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Work that one instance alone must do (the schedule: the weekly digest), held like a lease:
+# renewed with the holder's heartbeats, free when it lapses or its holder stops beating.
+roles = sa.Table(
+    "roles",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("lease_owner", sa.String(40)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("since", UTCDateTime),  # when its holder took it
 )
 
 slack_events = sa.Table(
@@ -170,6 +184,7 @@ class Dataset:
     expires_at: dt.datetime | None
     next_step_at: dt.datetime | None
     unanswered_creates: int
+    delete_job: bool
 
     def fresh(self, now: dt.datetime) -> bool:
         """Ready and not expired: can answer a new question without asking BrowserStack."""
@@ -237,6 +252,7 @@ def _dataset(row: Any) -> Dataset:
         expires_at=row.expires_at,
         next_step_at=row.next_step_at,
         unanswered_creates=row.unanswered_creates,
+        delete_job=bool(row.delete_job),
     )
 
 
@@ -261,10 +277,23 @@ def _request(row: Any) -> PendingRequest:
     )
 
 
+# A dataset with steps to take: polls while pending, then deleting its job if it was abandoned.
+_has_steps = sa.or_(datasets.c.state == DatasetState.PENDING.value, datasets.c.delete_job.is_(True))
 # Every column but the report blob: reading a dataset's state must not read 30 MB.
 _DATASET_COLUMNS = [c for c in datasets.c if c.name != "report"]
 _report_decoder = msgspec.msgpack.Decoder(Report)
 _report_encoder = msgspec.msgpack.Encoder()
+
+
+def _serialise(tx: Connection, name: str) -> None:
+    """Until ``tx`` ends, others calling this with ``name`` wait: for read-then-write steps.
+
+    SQLite's write transactions run one at a time already (``BEGIN IMMEDIATE``). PostgreSQL's
+    run at once: two replicas asked for the same new report would both find no row and both
+    insert it, and one would fail. A transaction-scoped advisory lock on the name orders them.
+    """
+    if tx.dialect.name == "postgresql":
+        tx.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(name))))
 
 
 def _free(table: sa.Table, lease: Lease) -> sa.ColumnElement[bool]:
@@ -322,12 +351,21 @@ class Store:
     ) -> tuple[Dataset, bool]:
         """The live dataset for (kind, filters), created pending unless one exists; is it new?"""
         key = dataset_key(kind, filters)
+        _serialise(tx, f"dataset {key}")
         row = tx.execute(sa.select(*_DATASET_COLUMNS).where(datasets.c.key == key)).first()
         if row is not None:
             existing = _dataset(row)
             if existing.state is DatasetState.PENDING or existing.fresh(now):
                 return existing, False
-            tx.execute(sa.delete(datasets).where(datasets.c.key == key))
+            if existing.delete_job and existing.job_id:
+                # Its job still waits to be deleted: the row moves aside and keeps that step.
+                tx.execute(
+                    sa.update(datasets)
+                    .where(datasets.c.key == key)
+                    .values(key=f"{key}~{existing.job_id}")
+                )
+            else:
+                tx.execute(sa.delete(datasets).where(datasets.c.key == key))
         tx.execute(
             sa.insert(datasets).values(
                 key=key,
@@ -341,6 +379,7 @@ class Store:
                 deadline_at=now + dt.timedelta(seconds=deadline),
                 next_step_at=now,
                 unanswered_creates=0,
+                delete_job=False,
             )
         )
         with self._lock:
@@ -349,10 +388,11 @@ class Store:
         return _dataset(row), True
 
     def due_datasets(self, lease: Lease, *, limit: int) -> list[str]:
-        """Up to ``limit`` pending datasets whose next step is due and whose lease is free."""
+        """Up to ``limit`` datasets whose next step (a poll, or deleting an abandoned job) is
+        due and whose lease is free."""
         due = (
             sa.select(datasets.c.key)
-            .where(datasets.c.state == DatasetState.PENDING.value)
+            .where(_has_steps)
             .where(datasets.c.next_step_at <= lease.now)
             .where(_free(datasets, lease))
             .order_by(datasets.c.next_step_at)
@@ -362,12 +402,12 @@ class Store:
             return list(tx.execute(due).scalars())
 
     def claim_dataset(self, key: str, lease: Lease) -> bool:
-        """Take one pending dataset's lease; False when someone alive holds it or it ended."""
+        """Take one dataset's lease; False when someone alive holds it or it has no steps left."""
         with self._write() as tx:
             result = tx.execute(
                 sa.update(datasets)
                 .where(datasets.c.key == key)
-                .where(datasets.c.state == DatasetState.PENDING.value)
+                .where(_has_steps)
                 .where(_free(datasets, lease))
                 .values(lease_owner=lease.owner, lease_until=lease.until)
             )
@@ -759,10 +799,47 @@ class Store:
                     sa.insert(instances).values(id=instance, started_at=now, heartbeat_at=now)
                 )
 
+    def hold_role(self, name: str, lease: Lease, *, timeout: float | None = None) -> bool:
+        """Take or renew the role ``name`` for ``lease.owner``; False while someone alive has it."""
+        mine = roles.c.lease_owner == lease.owner
+        try:
+            with self._write(timeout=timeout) as tx:
+                result = tx.execute(
+                    sa.update(roles)
+                    .where(roles.c.name == name)
+                    .where(sa.or_(mine, _free(roles, lease)))
+                    .values(
+                        lease_owner=lease.owner,
+                        lease_until=lease.until,
+                        # Kept on a renewal, set on a takeover.
+                        since=sa.case((mine, roles.c.since), else_=lease.now),
+                    )
+                )
+                if result.rowcount == 1:
+                    return True
+                if tx.execute(sa.select(roles.c.name).where(roles.c.name == name)).first():
+                    return False
+                tx.execute(
+                    sa.insert(roles).values(
+                        name=name, lease_owner=lease.owner, lease_until=lease.until, since=lease.now
+                    )
+                )
+                return True
+        except sa.exc.IntegrityError:
+            return False  # another instance made the row first: it holds the role
+
+    def role_holder(self, name: str) -> tuple[str | None, dt.datetime | None]:
+        """Who holds ``name`` (perhaps dead: see ``hold_role``) and since when."""
+        with self._read() as tx:
+            row = tx.execute(
+                sa.select(roles.c.lease_owner, roles.c.since).where(roles.c.name == name)
+            ).first()
+        return (None, None) if row is None else (row.lease_owner, row.since)
+
     def retire(self, instance: str) -> None:
         """A clean stop: free this instance's leases at once rather than when they go stale."""
         with self._write() as tx:
-            for table in (datasets, requests):
+            for table in (datasets, requests, roles):
                 tx.execute(
                     sa.update(table)
                     .where(table.c.lease_owner == instance)

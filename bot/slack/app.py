@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
 from bot.slack import listeners
@@ -23,6 +24,17 @@ if TYPE_CHECKING:
     from bot.slack.frontdesk import FrontDesk
 
 log = logging.getLogger(__name__)
+
+
+class _ClientHasTheToken(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when it is given a client, and then
+    warns at every start that the token goes unused: the client holds that very token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+logging.getLogger("slack_bolt.App").addFilter(_ClientHasTheToken())
 
 
 def create_app(desk: FrontDesk, *, client: WebClient) -> App:

@@ -17,6 +17,7 @@ from bot.browserstack.client import BrowserStackClient, RetryPolicy
 from bot.browserstack.models import JobState, Product, ReportFilters, ReportKind
 from bot.browserstack.ratelimit import TokenBucket
 from bot.clock import ManualClock
+from tests.conftest import FakeTimer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SECRET = "s3cr3t-access-key"
@@ -47,7 +48,7 @@ def make_client(handler: Handler, **kwargs: object) -> BrowserStackClient:
         "base_url": "https://api.example.test",
         "username": "owner",
         "access_key": SECRET,
-        "rate_limiter": TokenBucket(burst=1000, per_minute=60_000),
+        "budget": TokenBucket(burst=1000, per_minute=60_000),
         "retry": FAST,
         "transport": httpx.MockTransport(handler),
         "clock": CLOCK,
@@ -412,15 +413,38 @@ def test_unreadable_reports(response: httpx.Response, what: str) -> None:
     assert len(recorder.requests) == (1 if what == "no data" else FAST.attempts)
 
 
-def test_every_request_takes_a_token() -> None:
-    limiter = TokenBucket(burst=100, per_minute=60)
-    client = make_client(
-        Recorder(ok({"success": True, "status": "enqueued"})), rate_limiter=limiter
-    )
+def test_every_request_takes_a_token(fake_timer: FakeTimer) -> None:
+    budget = TokenBucket(burst=4, per_minute=60, timer=fake_timer)
+    client = make_client(Recorder(ok({"success": True, "status": "enqueued"})), budget=budget)
     for _ in range(4):
         client.job_status(ReportKind.USER, "j")
-    assert limiter.retry_after() == 0
-    assert 95.9 < limiter._tokens < 96.1
+    assert budget.take() == pytest.approx(1)  # the four tokens were spent
+
+
+def test_a_non_blocking_client_sends_nothing_when_the_budget_is_spent(
+    fake_timer: FakeTimer,
+) -> None:
+    recorder = Recorder(ok({"success": True, "status": "enqueued"}))
+    budget = TokenBucket(burst=1, per_minute=15, timer=fake_timer)
+    client = make_client(recorder, budget=budget, blocking=False)
+    client.job_status(ReportKind.USER, "j")
+    with pytest.raises(errors.BudgetSpentError) as caught:
+        client.job_status(ReportKind.USER, "j")
+    assert caught.value.retry_after == pytest.approx(4)
+    assert len(recorder.requests) == 1  # the second was never sent
+
+
+def test_a_429_drains_the_budget_and_a_non_blocking_client_does_not_wait(
+    fake_timer: FakeTimer,
+) -> None:
+    recorder = Recorder(httpx.Response(429, json={}, headers={"Retry-After": "30"}))
+    budget = TokenBucket(burst=5, per_minute=15, timer=fake_timer)
+    client = make_client(recorder, budget=budget, blocking=False)
+    with pytest.raises(errors.RateLimitedError) as caught:
+        client.job_status(ReportKind.USER, "j")
+    assert caught.value.retry_after == 30
+    assert len(recorder.requests) == 1  # not retried here: the caller comes back later
+    assert budget.take() == pytest.approx(4)  # BrowserStack's count wins: no burst left
 
 
 def test_credentials_in_the_api_url_never_reach_messages_or_logs(

@@ -13,9 +13,9 @@ import msgspec
 import pytest
 
 from bot.browserstack import errors
-from bot.browserstack.client import shared_rate_limiter
 from bot.browserstack.jobs import JobProgress, PollSchedule, run_report
 from bot.browserstack.models import JobState, Product, ReportFilters, ReportKind
+from bot.browserstack.ratelimit import TokenBucket, with_margin
 from bot.browserstack.sandbox import FaultConfig
 from bot.clock import SystemClock
 from tests.conftest import FakeTimer, SandboxFactory, make_client, make_sandbox_client
@@ -194,10 +194,8 @@ def test_many_concurrent_reports_share_the_rate_budget(sandbox_factory: SandboxF
         rate_limit=True, rate_burst=burst, rate_per_minute=per_minute, queue_limit=50
     )
     # The production margin (0.25 s a token) scaled down with the rate; it covers loopback jitter.
-    shared = shared_rate_limiter(
-        account=(server.url, "concurrency-test"), burst=burst, per_minute=per_minute, margin=0.02
-    )
-    clients = [make_sandbox_client(server, rate_limiter=shared) for _ in range(4)]
+    shared = TokenBucket(burst=burst, per_minute=with_margin(per_minute, margin=0.02))
+    clients = [make_sandbox_client(server, budget=shared) for _ in range(4)]
     kinds = [ReportKind.USER, ReportKind.TEAM]
 
     def one(i: int) -> int:

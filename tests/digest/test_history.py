@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.engine import Engine
 
-from bot.digest.history import DigestHistory, DigestState
+from bot.digest.history import ABANDONED_AFTER, DigestHistory, DigestState
 from bot.digest.rules import Snapshot
 from bot.storage import open_database
 
@@ -43,9 +43,39 @@ def history(engines: Callable[[], Engine]) -> DigestHistory:
 def test_claim_is_true_once_per_week_and_channel(history: DigestHistory) -> None:
     assert history.claim("2026-W48", CHANNEL, now=NOW)
     assert not history.claim("2026-W48", CHANNEL, now=NOW)
+    history.posted_summary("2026-W48", CHANNEL, "1700000000.000100")
     assert not history.claim("2026-W48", CHANNEL, now=NOW + timedelta(hours=3), late=True)
     assert history.claim("2026-W49", CHANNEL, now=NOW)
     assert history.claim("2026-W48", "C0TEAM", now=NOW)
+
+
+def test_a_claim_whose_summary_never_reached_slack_is_taken_over_once(
+    history: DigestHistory,
+) -> None:
+    # Its claimer died between the claim and the post: the week's digest must still go out.
+    assert history.claim("2026-W48", CHANNEL, now=NOW)
+    soon = NOW + ABANDONED_AFTER - timedelta(seconds=1)
+    assert not history.claim("2026-W48", CHANNEL, now=soon)  # it may still be posting
+    later = NOW + ABANDONED_AFTER + timedelta(seconds=1)
+    entry = history.entry("2026-W48", CHANNEL)
+    assert entry is not None
+    assert entry.open(later)
+    assert not entry.open(soon)
+    assert history.claim("2026-W48", CHANNEL, now=later, late=True)
+    assert not history.claim("2026-W48", CHANNEL, now=later)  # taken over by one, not two
+    taken = history.entry("2026-W48", CHANNEL)
+    assert taken is not None
+    assert taken.late
+    assert taken.claimed_at == later
+
+
+def test_a_released_claim_after_the_summary_was_posted_is_kept(history: DigestHistory) -> None:
+    assert history.claim("2026-W48", CHANNEL, now=NOW)
+    history.posted_summary("2026-W48", CHANNEL, "1700000000.000100")
+    assert not history.release("2026-W48", CHANNEL)  # the channel has it: never post it again
+    entry = history.entry("2026-W48", CHANNEL)
+    assert entry is not None
+    assert not entry.open(NOW + timedelta(days=1))
 
 
 def _race(claimers: list[DigestHistory], week: str, channel: str) -> list[bool]:

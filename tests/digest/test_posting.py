@@ -169,6 +169,17 @@ def test_a_failed_post_releases_the_week(make_poster: PosterFactory, standin: Sl
     assert make_poster().run_due()[0].posted  # the next run may try again
 
 
+def test_a_thread_that_fails_after_the_summary_never_posts_the_summary_again(
+    make_poster: PosterFactory, standin: SlackStandIn
+) -> None:
+    standin.fail_next("files.getUploadURLExternal", error="internal_error")
+    (first,) = make_poster().run_due()
+    assert first.posted
+    assert "thread is incomplete: internal_error" in first.reason
+    assert make_poster(after=dt.timedelta(hours=1)).run_due() == []  # this week's is out
+    assert len([m for m in standin.channel_messages(DIGEST) if not m.thread_ts]) == 1
+
+
 def test_preview_builds_without_slack(make_poster: PosterFactory, monday_9: dt.datetime) -> None:
     poster = make_poster()
     poster.slack = None

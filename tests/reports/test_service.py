@@ -18,6 +18,7 @@ from bot.browserstack.client import BrowserStackClient, RetryPolicy
 from bot.browserstack.errors import Failure, FailureKind
 from bot.browserstack.jobs import PollSchedule
 from bot.browserstack.models import Report, ReportFilters, ReportKind
+from bot.browserstack.ratelimit import TokenBucket
 from bot.browserstack.sandbox import FaultConfig, SandboxServer
 from bot.browserstack.sandbox.faults import FaultInjector
 from bot.clock import ManualClock, ShiftedClock
@@ -434,7 +435,7 @@ def test_an_outage_after_the_job_was_made_is_unreachable_not_a_timeout(harness: 
     assert not harness.sandbox.jobs.was_deleted(job_id)  # the delete was tried, and failed too
 
 
-def test_a_job_that_cannot_be_deleted_at_the_deadline_is_not_said_cancelled(
+def test_a_job_that_cannot_be_deleted_at_the_deadline_is_deleted_later(
     make_harness: HarnessFactory,
 ) -> None:
     harness = make_harness(faults=FaultConfig(stuck_rate=1.0))
@@ -446,12 +447,20 @@ def test_a_job_that_cannot_be_deleted_at_the_deadline_is_not_said_cancelled(
         harness.step(key)  # polls that BrowserStack answers: "processing"
     assert dataset.error is None
     harness.faults(FaultConfig(error_rate=1.0))  # and then the delete fails
-    assert harness.step(key).state is DatasetState.FAILED
-
+    ended = harness.step(key)
+    assert ended.state is DatasetState.FAILED
     failure = harness.told.failure(asked.request.id)
     assert failure.kind is FailureKind.TIMED_OUT
-    assert "after 15 s, so I stopped waiting" in failure.message
-    assert "cancelled" not in failure.message
+    assert "after 15 s, so the job was cancelled" in failure.message
+
+    # The deletion is a step of its own, taken up again until BrowserStack takes it.
+    assert ended.delete_job
+    assert ended.job_id is not None
+    assert not harness.sandbox.jobs.was_deleted(ended.job_id)
+    harness.faults(FaultConfig())
+    cleaned = harness.step(key)
+    assert harness.sandbox.jobs.was_deleted(ended.job_id)
+    assert not cleaned.delete_job
 
 
 @pytest.mark.parametrize(
@@ -657,3 +666,77 @@ def test_an_answer_that_keeps_failing_is_given_up_with_a_message(harness: Harnes
     # Receiving and checking the question was its first attempt; the answer had the rest.
     assert len(harness.told.attempts) == MAX_ATTEMPTS - 1
     assert harness.told.answered == []
+
+
+# --- the shared budget -------------------------------------------------------------------------
+
+
+def test_a_spent_budget_puts_the_step_off_and_holds_no_thread(harness: Harness) -> None:
+    # The work loop's client does not wait for tokens: the step comes back when one is due.
+    budget = TokenBucket(burst=1, per_minute=15, timer=harness.timer)
+    harness.client = make_sandbox_client(
+        harness.sandbox, retry=ONE_TRY, budget=budget, blocking=False
+    )
+    service = harness.instance(OWNER, harness.told)
+    key = harness.ask(ANA, service=service).dataset.key
+    created = harness.step(key, service=service)  # the create takes the only token
+    assert created.job_id is not None
+    assert created.next_step_at is not None
+    put_off = harness.step(key, service=service)  # the status check finds none left
+    assert harness.sandbox.stats.requests == 1  # nothing was sent
+    assert put_off.polls == created.polls  # not a poll, and ...
+    assert put_off.error is None  # ... not trouble: nobody is told anything
+    # The budget's timer has not moved since the create took the last token: one is due 4 s
+    # after the check, which ran at its due time.
+    assert put_off.next_step_at == created.next_step_at + dt.timedelta(seconds=4)
+    harness.timer.advance(4)
+    assert harness.step(key, service=service).job_status == "enqueued"
+    assert harness.sandbox.stats.requests == 2
+
+
+def test_a_job_abandoned_while_the_budget_is_spent_is_deleted_later(harness: Harness) -> None:
+    budget = TokenBucket(burst=1, per_minute=15, timer=harness.timer)
+    harness.client = make_sandbox_client(
+        harness.sandbox, retry=ONE_TRY, budget=budget, blocking=False
+    )
+    service = harness.instance(OWNER, harness.told)
+    asked = harness.ask(ANA, service=service)
+    key = asked.dataset.key
+    job_id = harness.step(key, service=service).job_id
+    assert job_id is not None
+    outcome = service.cancel(asked.request.id, by_user=ANA)
+    assert outcome.cancelled
+    assert not outcome.job_deleted  # no token to delete it with, now
+    (_, (_, note)) = harness.told.of("cancelled")[0]
+    assert "will be deleted" in note
+    assert harness.dataset(key).delete_job
+    harness.timer.advance(4)
+    cleaned = harness.step(key, service=service)  # the work loop's step for the deletion
+    assert harness.sandbox.jobs.was_deleted(job_id)
+    assert not cleaned.delete_job
+    assert cleaned.next_step_at is None
+
+
+def test_a_download_put_off_by_the_budget_is_not_preceded_by_another_status_check(
+    harness: Harness,
+) -> None:
+    # Checking the status again would spend the token the download needs: with several jobs
+    # drawing on one budget, no download would ever find one.
+    budget = TokenBucket(burst=1, per_minute=15, timer=harness.timer)
+    harness.client = make_sandbox_client(
+        harness.sandbox, retry=ONE_TRY, budget=budget, blocking=False
+    )
+    service = harness.instance(OWNER, harness.told)
+    asked = harness.ask(ANA, service=service)
+    key = asked.dataset.key
+    harness.step(key, service=service)  # the create takes the only token
+    harness.timer.advance(QUEUED + PROCESSING + 4)  # the job is done; the token is back
+    put_off = harness.step(key, service=service)  # status (a token), then no token to download
+    assert put_off.state is DatasetState.PENDING
+    assert put_off.job_status == "completed"
+    assert harness.sandbox.stats.requests == 2
+
+    harness.timer.advance(4)  # one more token
+    assert harness.step(key, service=service).state is DatasetState.READY
+    assert harness.sandbox.stats.requests == 3  # the download alone
+    assert harness.told.answered == [asked.request.id]

@@ -182,7 +182,7 @@ class SandboxServer:
     def _answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
         if not self._authorised(headers.get("Authorization")):
             return _UNAUTHORISED
-        if self._bucket is not None and not self._bucket.try_acquire():
+        if self._bucket is not None and self._bucket.take() > 0:
             return _json(429, {"success": False, "message": "Rate limit exceeded"})
         faults = self.faults.for_request()
         if faults.delay:

@@ -1,0 +1,98 @@
+"""Crashes: a real ``python -m bot serve`` killed with SIGKILL at each window, then started again.
+
+The bot is a child process on the real clock (it makes its own, as in production), so the
+sandbox and the Slack stand-in it talks to run on the real clock too, whatever ``--today`` says.
+After the restart every request must be answered by exactly one message: an answer resumed after
+the kill edits the message it replaces (the placeholder, through response_url or chat.update),
+so at most the message being written at the kill is written again, in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from bot.browserstack.sandbox import SandboxServer
+from bot.slack.standin import SlackStandIn
+from tests.processes.harness import (
+    CHANNEL,
+    ServeProcess,
+    answers_by_request,
+    ask,
+    request_ids,
+    wait_until_all_answered,
+)
+
+
+def assert_each_answered_once(standin: SlackStandIn, ids: list[str]) -> None:
+    counts = answers_by_request(standin)
+    assert set(ids) <= set(counts), f"never answered: {set(ids) - set(counts)}"
+    # Answering again after the kill edits the message in place (replace_original, chat.update):
+    # never a second message.
+    assert {rid: n for rid, n in counts.items() if n > 1} == {}
+
+
+def test_kill_right_after_the_acks(
+    start_bot: Callable[..., ServeProcess],
+    world: tuple[SandboxServer, SlackStandIn],
+    bot_database: str,
+) -> None:
+    _, standin = world
+    first = start_bot()
+    texts = ["teams", "idle", "top 5", "team Acme team"] * 5
+    assert ask(first.url, standin, texts) == [200] * len(texts)
+    first.kill()  # acknowledged, and nothing more: the work after the ack dies with it
+    ids = request_ids(bot_database)
+    assert len(ids) == len(texts)  # every acknowledged question was stored first
+
+    start_bot()
+    wait_until_all_answered(bot_database, standin, len(texts))
+    assert_each_answered_once(standin, ids)
+
+
+def test_kill_mid_poll(
+    start_bot: Callable[..., ServeProcess],
+    world: tuple[SandboxServer, SlackStandIn],
+    bot_database: str,
+) -> None:
+    sandbox, standin = world
+    first = start_bot()
+    assert ask(first.url, standin, ["teams"] * 4) == [200] * 4
+    # "queued" is shown once the job's id is stored: from then on, polling is what is left.
+    standin.wait_for(lambda s: any("queued" in str(c.args) for c in s.calls_to("response_url")))
+    first.kill()  # the job is queued at BrowserStack, and nobody polls it
+
+    start_bot()
+    wait_until_all_answered(bot_database, standin, 4)
+    assert_each_answered_once(standin, request_ids(bot_database))
+    assert sandbox.stats.jobs_created == 1  # the same job was picked up, not made again
+
+
+@pytest.mark.parametrize("periods", [1, 5], ids=["one shared report", "five reports"])
+def test_kill_mid_answer(
+    start_bot: Callable[..., ServeProcess],
+    world: tuple[SandboxServer, SlackStandIn],
+    bot_database: str,
+    periods: int,
+) -> None:
+    _, standin = world
+    first = start_bot()
+    texts = [f"teams last {7 + n % periods}d" for n in range(12)]
+    texts[3], texts[9] = texts[3] + " public", texts[9] + " public"
+    # Slack answers slowly: answering 12 people takes a second, and the kill lands among them.
+    standin.slow_down("response_url", 0.1)
+    standin.slow_down("chat.update", 0.1)
+    assert ask(first.url, standin, texts) == [200] * len(texts)
+    standin.wait_for(lambda s: sum(answers_by_request(s).values()) >= 4, timeout=30)
+    first.kill()
+    standin.slow_down("response_url", 0)
+    standin.slow_down("chat.update", 0)
+
+    start_bot()
+    wait_until_all_answered(bot_database, standin, len(texts))
+    ids = request_ids(bot_database)
+    assert_each_answered_once(standin, ids)
+    # Public answers replace their recorded placeholder: never a second message in the channel.
+    public = [m for m in standin.channel_messages(CHANNEL) if not m.ephemeral]
+    assert len(public) == 2

@@ -1,0 +1,106 @@
+"""Three ``serve`` replicas on one PostgreSQL, the one running the schedule killed mid-burst.
+
+Any replica acknowledges and records what it receives; the work is shared through leases in the
+database; one replica holds the schedule role (the weekly digest). When it dies with -9, the
+others take its leased work and its role over once its heartbeats are ``stale``, and every
+request is still answered exactly once, within the account's BrowserStack budget, with one
+digest. ``bench/replicas.py`` measures the takeover with the default settings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+
+from bot.browserstack.sandbox import SandboxServer
+from bot.reports.store import roles
+from bot.scheduling import SCHEDULE_ROLE
+from bot.slack.standin import SlackStandIn
+from tests.processes.harness import (
+    CHANNEL,
+    ServeProcess,
+    answers_by_request,
+    ask,
+    request_ids,
+    wait_until_all_answered,
+)
+
+BURST, PER_MINUTE = 5, 300.0
+TEXTS = ["teams", "idle", "top 5", "team Acme team", "teams last 7d", "teams last 14d"]
+
+
+@pytest.fixture
+def bot_database(postgres_url: str) -> str:
+    return postgres_url
+
+
+@pytest.fixture
+def sandbox_options() -> dict[str, object]:
+    return {"rate_limit": True, "rate_burst": BURST, "rate_per_minute": PER_MINUTE}
+
+
+def schedule_holder(database: str) -> str | None:
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as connection:
+            holder: str | None = connection.execute(
+                sa.select(roles.c.lease_owner).where(roles.c.name == SCHEDULE_ROLE)
+            ).scalar()
+            return holder
+    finally:
+        engine.dispose()
+
+
+def test_replicas_share_the_work_and_survive_the_schedulers_death(
+    start_bot: Callable[..., ServeProcess],
+    world: tuple[SandboxServer, SlackStandIn],
+    bot_database: str,
+) -> None:
+    sandbox, standin = world
+    env = {
+        "BROWSERSTACK_RATE_BURST": str(BURST),
+        "BROWSERSTACK_RATE_PER_MINUTE": str(PER_MINUTE),
+        "DIGEST_CHANNEL": CHANNEL,
+        "DIGEST_CRON": "* * * * *",  # due now, whatever the day: posted once this week
+        # Longer than the other process tests: three processes and PostgreSQL on a busy
+        # machine must not take each other for dead.
+        "INSTANCE_STALE_SECONDS": "3",
+    }
+    replicas = [start_bot(**env) for _ in range(3)]
+    standin.wait_for(lambda _: schedule_holder(bot_database), timeout=30, recheck=0.1)
+    holder = schedule_holder(bot_database)
+    assert holder is not None
+    (leader,) = [r for r in replicas if f"-{r.process.pid}-" in holder]
+    others = [r for r in replicas if r is not leader]
+
+    texts = [TEXTS[n % len(TEXTS)] for n in range(100)]
+    # Round robin over the three, as a load balancer would: the first half, then the kill.
+    for number, replica in enumerate(replicas):
+        assert ask(replica.url, standin, texts[number:50:3]) == [200] * len(texts[number:50:3])
+    leader.kill()
+    killed_at = time.monotonic()
+    for number, replica in enumerate(others):
+        rest = texts[50 + number :: 2]
+        assert ask(replica.url, standin, rest) == [200] * len(rest)
+
+    standin.wait_for(
+        lambda _: schedule_holder(bot_database) not in (None, holder), timeout=30, recheck=0.05
+    )
+    print(f"schedule taken over {time.monotonic() - killed_at:.1f} s after the kill")
+    wait_until_all_answered(bot_database, standin, len(texts))
+    ids = request_ids(bot_database)
+    assert len(ids) == 100
+    counts = answers_by_request(standin)
+    assert set(ids) <= set(counts), f"never answered: {set(ids) - set(counts)}"
+    assert {rid: n for rid, n in counts.items() if n > 1} == {}
+    assert sandbox.stats.rate_limited == 0
+    standin.wait_for(
+        lambda s: [m for m in s.channel_messages(CHANNEL) if not m.ephemeral and not m.thread_ts],
+        timeout=30,
+    )
+    posts = [m for m in standin.channel_messages(CHANNEL) if not m.ephemeral and not m.thread_ts]
+    assert len(posts) == 1
+    assert "idle" in posts[0].text.lower()
