@@ -117,3 +117,12 @@ def answers_by_request(standin: SlackStandIn) -> Counter[str]:
         if ":hourglass" not in blocks:
             counts.update(set(re.findall(r"'value': '([0-9a-f]{32})'", blocks)))
     return counts
+
+
+def assert_each_answered_once(standin: SlackStandIn, ids: list[str]) -> None:
+    """Every request in ``ids`` has exactly one message answering it."""
+    counts = answers_by_request(standin)
+    assert set(ids) <= set(counts), f"never answered: {set(ids) - set(counts)}"
+    # Answering again after a kill edits the message in place (replace_original, chat.update):
+    # never a second message.
+    assert {rid: n for rid, n in counts.items() if n > 1} == {}

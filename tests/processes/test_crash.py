@@ -20,17 +20,10 @@ from tests.processes.harness import (
     ServeProcess,
     answers_by_request,
     ask,
+    assert_each_answered_once,
     request_ids,
     wait_until_all_answered,
 )
-
-
-def assert_each_answered_once(standin: SlackStandIn, ids: list[str]) -> None:
-    counts = answers_by_request(standin)
-    assert set(ids) <= set(counts), f"never answered: {set(ids) - set(counts)}"
-    # Answering again after the kill edits the message in place (replace_original, chat.update):
-    # never a second message.
-    assert {rid: n for rid, n in counts.items() if n > 1} == {}
 
 
 def test_kill_right_after_the_acks(

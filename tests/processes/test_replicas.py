@@ -22,8 +22,8 @@ from bot.slack.standin import SlackStandIn
 from tests.processes.harness import (
     CHANNEL,
     ServeProcess,
-    answers_by_request,
     ask,
+    assert_each_answered_once,
     request_ids,
     wait_until_all_answered,
 )
@@ -93,9 +93,7 @@ def test_replicas_share_the_work_and_survive_the_schedulers_death(
     wait_until_all_answered(bot_database, standin, len(texts))
     ids = request_ids(bot_database)
     assert len(ids) == 100
-    counts = answers_by_request(standin)
-    assert set(ids) <= set(counts), f"never answered: {set(ids) - set(counts)}"
-    assert {rid: n for rid, n in counts.items() if n > 1} == {}
+    assert_each_answered_once(standin, ids)
     assert sandbox.stats.rate_limited == 0
     standin.wait_for(
         lambda s: [m for m in s.channel_messages(CHANNEL) if not m.ephemeral and not m.thread_ts],

@@ -19,8 +19,8 @@ from bot.slack.standin import SlackStandIn
 from tests.processes.harness import (
     CHANNEL,
     ServeProcess,
-    answers_by_request,
     ask,
+    assert_each_answered_once,
     request_ids,
     wait_until_all_answered,
 )
@@ -35,12 +35,6 @@ def limit(per_minute: float) -> dict[str, str]:
 
 def sandbox_limit(per_minute: float) -> dict[str, object]:
     return {"rate_limit": True, "rate_burst": BURST, "rate_per_minute": per_minute}
-
-
-def assert_each_answered_once(standin: SlackStandIn, ids: list[str]) -> None:
-    counts = answers_by_request(standin)
-    assert set(ids) <= set(counts), f"never answered: {set(ids) - set(counts)}"
-    assert {rid: n for rid, n in counts.items() if n > 1} == {}
 
 
 # A token a second: slow enough that the second or so a restart takes gives back about one, so
