@@ -37,29 +37,29 @@ def sandbox_limit(per_minute: float) -> dict[str, object]:
     return {"rate_limit": True, "rate_burst": BURST, "rate_per_minute": per_minute}
 
 
-# A token a second: slow enough that the second or so a restart takes gives back about one, so
-# a process that started with a burst of its own would meet 429s.
-@pytest.mark.parametrize("sandbox_options", [sandbox_limit(60)], ids=["60 a minute"])
+# Two tokens a second: the second or so a restart takes gives back about two, so a process that
+# started with a burst of five of its own would meet 429s.
+@pytest.mark.parametrize("sandbox_options", [sandbox_limit(120)], ids=["120 a minute"])
 def test_a_restart_mid_burst_spends_what_is_left_not_a_new_burst(
     start_bot: Callable[..., ServeProcess],
     world: tuple[SandboxServer, SlackStandIn],
     bot_database: str,
 ) -> None:
     sandbox, standin = world
-    first = start_bot(**limit(60))
+    first = start_bot(**limit(120))
     # Three reports (three periods): a create, a poll or two and a download each.
     texts = [f"teams last {days}d" for days in range(7, 10)]
     assert ask(first.url, standin, texts) == [200] * len(texts)
     standin.wait_for(lambda _: sandbox.stats.requests >= BURST, timeout=30)
     first.kill()  # the burst is spent, at BrowserStack and in the database
 
-    start_bot(**limit(60))
+    start_bot(**limit(120))
     wait_until_all_answered(bot_database, standin, len(texts))
     assert_each_answered_once(standin, request_ids(bot_database))
     assert sandbox.stats.rate_limited == 0
 
 
-@pytest.mark.parametrize("sandbox_options", [sandbox_limit(300)], ids=["300 a minute"])
+@pytest.mark.parametrize("sandbox_options", [sandbox_limit(600)], ids=["600 a minute"])
 def test_serve_fetch_and_digest_at_once_share_the_account(
     start_bot: Callable[..., ServeProcess],
     world: tuple[SandboxServer, SlackStandIn],
@@ -67,7 +67,7 @@ def test_serve_fetch_and_digest_at_once_share_the_account(
     bot_database: str,
 ) -> None:
     sandbox, standin = world
-    env = bot_env | limit(300) | {"DIGEST_CHANNEL": CHANNEL}
+    env = bot_env | limit(600) | {"DIGEST_CHANNEL": CHANNEL}
     bot = start_bot(**env)
     others = [
         subprocess.Popen(  # noqa: S603 - our own interpreter and module

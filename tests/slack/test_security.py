@@ -260,7 +260,8 @@ def test_credentials_in_the_browserstack_url_reach_no_message_and_no_log(
     caplog.set_level(logging.DEBUG)
     # A proxy that takes a password in its URL, and that is down.
     url = "http://proxyuser:hunter2-proxy-secret@127.0.0.1:9/"
-    stack = make_stack(sandbox, browserstack_api_url=url, report_deadline_seconds=0.3)
+    # The deadline leaves time for the first attempt to fail, however busy the machine.
+    stack = make_stack(sandbox, browserstack_api_url=url, report_deadline_seconds=2.0)
     stack.driver.command("teams", user=ANA, channel=CHANNEL)
     failure = wait_answer(stack.standin, ANA, "not answering")
     shown = json.dumps([c.args for c in stack.standin.calls])
