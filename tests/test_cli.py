@@ -1,4 +1,4 @@
-"""``python -m bot fetch`` as a user runs it: a real process against the sandbox."""
+"""``python -m bot ...`` as a user runs it, against the sandbox (``tests.cli`` says how)."""
 
 from __future__ import annotations
 
@@ -15,22 +15,10 @@ import pytest
 from bot.browserstack.sandbox import SandboxServer
 from bot.clock import SystemClock
 from bot.slack.standin import SlackStandIn
+from tests.cli import assert_one_clean_line, run_bot
 from tests.conftest import ACCESS_KEY, USERNAME, SandboxFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def run_bot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BROWSERSTACK_", "SLACK_"))}
-    base.update(env or {})
-    return subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        env=base,
-        timeout=60,
-        check=False,
-    )
 
 
 def sandbox_env(server: SandboxServer, **extra: str) -> dict[str, str]:
@@ -55,17 +43,9 @@ def live(sandbox_factory: SandboxFactory) -> SandboxServer:
     return sandbox_factory(clock=SystemClock())
 
 
-def assert_one_clean_line(stderr: str, *needles: str) -> None:
-    assert "Traceback" not in stderr
-    last = stderr.strip().splitlines()[-1]
-    assert last.startswith("usagebot: ")
-    for needle in needles:
-        assert needle in last
-    assert ACCESS_KEY not in stderr
-
-
 def test_json_is_the_data_object(live: SandboxServer) -> None:
-    result = run_bot("fetch", "user", "--format", "json", env=sandbox_env(live))
+    # A real process, once: what a user's run prints, progress lines on stderr included.
+    result = run_bot("fetch", "user", "--format", "json", env=sandbox_env(live), process=True)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     steve = json.loads((FIXTURES / "seed_user_report.json").read_text())["data"]["users"][0]
@@ -156,7 +136,7 @@ def test_job_timed_out(sandbox_factory: SandboxFactory) -> None:
 
 
 def test_missing_settings() -> None:
-    result = run_bot("fetch", "team")
+    result = run_bot("fetch", "team", process=True)
     assert result.returncode == 2
     assert_one_clean_line(result.stderr, "BROWSERSTACK_USERNAME", "BROWSERSTACK_ACCESS_KEY")
 
@@ -305,17 +285,19 @@ def test_serve_without_database_url_says_where_its_sqlite_file_lives(tmp_path: P
 
 def test_db_status_and_upgrade(database_url: str, tmp_path: Path) -> None:
     env = {"DATABASE_URL": database_url}
-    before = run_bot("db", "status", env=env)
+    # Real processes: the upgrade's log line is what a user sees of it.
+    before = run_bot("db", "status", env=env, process=True)
     assert before.returncode == 1
     assert "db upgrade" in before.stdout
-    upgraded = run_bot("db", "upgrade", env=env)
+    upgraded = run_bot("db", "upgrade", env=env, process=True)
     assert upgraded.returncode == 0, upgraded.stderr
     assert "upgraded from nothing to" in upgraded.stderr
     assert "the newest" in upgraded.stdout
-    after = run_bot("db", "status", env=env)
+    after = run_bot("db", "status", env=env, process=True)
     assert after.returncode == 0
     assert "the newest" in after.stdout
-    assert run_bot("db", "upgrade", env=env).stderr == ""  # nothing left to do, nothing said
+    again = run_bot("db", "upgrade", env=env, process=True)
+    assert again.stderr == ""  # nothing left to do, nothing said
 
 
 def test_db_status_of_an_unreachable_database_is_one_line() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.manifest import ManifestError, manifest, request_url
-from tests.test_cli import assert_one_clean_line, run_bot
+from tests.cli import assert_one_clean_line, run_bot
 
 ROOT = Path(__file__).parent.parent
 EVENTS = "https://usagebot.example.com/slack/events"

@@ -7,13 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests import conftest
+
 ROOT = Path(__file__).resolve().parent.parent
 NO_SERVER = "postgresql+psycopg://postgres@127.0.0.1:1/test"  # port 1: refused at once
 
 
-def pytest_run(*, ci: bool) -> subprocess.CompletedProcess[str]:
+def pytest_run() -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
-    env.update(TEST_DATABASE_URL=NO_SERVER, CI="true" if ci else "")
+    env.update(TEST_DATABASE_URL=NO_SERVER)
     return subprocess.run(  # our own interpreter, on our own tests
         [
             sys.executable,
@@ -36,7 +40,7 @@ def pytest_run(*, ci: bool) -> subprocess.CompletedProcess[str]:
 
 
 def test_without_a_server_the_sqlite_half_runs_and_one_line_says_so() -> None:
-    result = pytest_run(ci=False)
+    result = pytest_run()
     assert result.returncode == 0, result.stdout
     assert "1 passed, 1 skipped" in result.stdout
     lines = [line for line in result.stdout.splitlines() if "PostgreSQL runs skipped" in line]
@@ -45,8 +49,9 @@ def test_without_a_server_the_sqlite_half_runs_and_one_line_says_so() -> None:
     ]
 
 
-def test_under_ci_a_missing_server_fails_the_run() -> None:
-    result = pytest_run(ci=True)
-    assert result.returncode == 1, result.stdout
-    assert "1 passed, 1 error" in result.stdout
-    assert "CI requires it" in result.stdout
+def test_under_ci_a_missing_server_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # In this process: what the run above shows, with CI set, is this failure of the fixture.
+    monkeypatch.setattr(conftest, "POSTGRES_URL", NO_SERVER)
+    monkeypatch.setattr(conftest, "UNDER_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="CI requires it"), conftest.postgres_schema():
+        pass

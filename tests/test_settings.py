@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from bot.settings import (
     load_settings,
 )
 from bot.storage import default_database_url
+from tests.cli import run_bot
 from tests.conftest import ACCESS_KEY, USERNAME, SandboxFactory
 
 SECRET = "very-secret-access-key"
@@ -275,20 +273,7 @@ def test_cloud_sql_example_reaches_psycopg_as_a_unix_socket() -> None:
     assert (params["dbname"], params["user"], params["password"]) == ("DB", "USER", "PASSWORD")
 
 
-# As a user meets them: `python -m bot ...` in a process of its own.
-
-
-def run_bot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    names = ("BROWSERSTACK_", "SLACK_", "DATABASE_URL", "GAE_ENV")
-    base = {k: v for k, v in os.environ.items() if not k.upper().startswith(names)}
-    return subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        env={**base, **env},
-        timeout=60,
-        check=False,
-    )
+# As a user meets them: `python -m bot ...` (tests.cli).
 
 
 @pytest.mark.parametrize("url", [None, "sqlite:////tmp/usagebot.sqlite"])

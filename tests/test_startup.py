@@ -30,8 +30,8 @@ from bot.startup import (
     SlackUnavailable,
     check_slack,
 )
+from tests.cli import Ran, assert_one_clean_line, run_bot
 from tests.conftest import ACCESS_KEY
-from tests.test_cli import assert_one_clean_line, run_bot
 
 BOT_TOKEN = "xoxb-1-startup-the-good-one"
 WRONG_TOKEN = "xoxb-1-startup-a-wrong-one"
@@ -61,7 +61,7 @@ def serve_env(tmp_path: Path, api_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-def assert_only_the_line(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+def assert_only_the_line(result: Ran, *needles: str) -> str:
     """The failure is one clean ``usagebot:`` line, nothing warned or logged an error before it,
     and no token is anywhere in the output."""
     assert_one_clean_line(result.stderr, *needles)
@@ -78,7 +78,7 @@ def assert_only_the_line(result: subprocess.CompletedProcess[str], *needles: str
 
 def test_a_wrong_bot_token_stops_serve_with_status_2(slack: SlackStandIn, tmp_path: Path) -> None:
     env = serve_env(tmp_path, slack.api_url, SLACK_BOT_TOKEN=WRONG_TOKEN)
-    result = run_bot("serve", env=env)
+    result = run_bot("serve", env=env, process=True)
     assert result.returncode == 2, result.stderr
     line = assert_only_the_line(result, "Slack refused SLACK_BOT_TOKEN (invalid_auth)")
     assert "Bot User OAuth Token" in line  # what to do about it
@@ -90,7 +90,7 @@ def test_an_unreachable_slack_stops_serve_with_status_1(tmp_path: Path) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{closed.getsockname()[1]}/api/"
-        result = run_bot("serve", env=serve_env(tmp_path, url))
+        result = run_bot("serve", env=serve_env(tmp_path, url), process=True)
     assert result.returncode == 1, result.stderr
     assert_only_the_line(result, "SLACK_API_URL", url, "Connection refused")
 
@@ -99,7 +99,8 @@ def test_a_refused_app_token_stops_socket_mode_with_status_2(
     slack: SlackStandIn, tmp_path: Path
 ) -> None:
     # The stand-in knows the bot token only: it refuses the app token as Slack refuses a bad one.
-    result = run_bot("serve", env=serve_env(tmp_path, slack.api_url, SLACK_APP_TOKEN=APP_TOKEN))
+    env = serve_env(tmp_path, slack.api_url, SLACK_APP_TOKEN=APP_TOKEN)
+    result = run_bot("serve", env=env, process=True)
     assert result.returncode == 2, result.stderr
     line = assert_only_the_line(result, "Slack refused SLACK_APP_TOKEN (invalid_auth)")
     assert "connections:write" in line

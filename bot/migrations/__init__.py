@@ -5,7 +5,8 @@
 
 A database is brought to the newest revision (*head*) whatever it holds:
 
-- nothing of ours: every revision runs, from the first;
+- nothing of ours: the code's tables are made and stamped head (``test_migrations`` checks that
+  running every revision from the first makes the same schema);
 - round 1's tables (the first release made them with ``create_all``, before there were
   migrations) and no ``alembic_version``: stamped ``0001``, which is round 1's schema exactly,
   then upgraded;
@@ -27,14 +28,17 @@ Revisions never import the bot's code: they must still run when that code has mo
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
@@ -78,9 +82,15 @@ def config(connection: Connection | None = None) -> Config:
     return settings
 
 
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """The revisions, read once per process (each is a Python file to load and run)."""
+    return ScriptDirectory.from_config(config())
+
+
 def head() -> str:
     """The newest revision: the schema this code needs."""
-    newest = ScriptDirectory.from_config(config()).get_current_head()
+    newest = _scripts().get_current_head()
     assert newest is not None, "bot/migrations/versions holds no revision"
     return newest
 
@@ -108,10 +118,12 @@ def upgrade(engine: Engine) -> None:
 def _upgrade(connection: Connection) -> None:
     settings = config(connection)
     before = MigrationContext.configure(connection).get_current_revision()
+    if before == head():
+        return  # every start but the first after a release: nothing to read, nothing to run
     try:
         if before is None:
             _adopt(connection, settings)
-        command.upgrade(settings, "head")
+        _run(connection, settings, lambda revision, _: _scripts()._upgrade_revs("head", revision))
     except CommandError as error:
         # E.g. a revision this code does not know: a newer release upgraded the database.
         raise MigrationError(
@@ -122,12 +134,36 @@ def _upgrade(connection: Connection) -> None:
         log.info("database schema upgraded from %s to %s", before or "nothing", after)
 
 
+def _run(
+    connection: Connection,
+    settings: Config,
+    steps: Callable[[Any, MigrationContext], list[Any]],  # (the current heads, the context)
+) -> None:
+    """What ``alembic.command.upgrade`` and ``stamp`` do, with this process's one copy of the
+    revisions, and what ``env.py`` does, inline: on ``connection``, in its transaction.
+
+    ``steps`` is the function the commands pass (``ScriptDirectory._upgrade_revs`` or
+    ``_stamp_revs``): private to Alembic, which is pinned; the migration tests run this path.
+    """
+    with EnvironmentContext(settings, _scripts(), fn=steps) as environment:
+        environment.configure(
+            connection=connection, target_metadata=declared_metadata(), render_as_batch=True
+        )
+        with environment.begin_transaction():
+            environment.run_migrations()
+
+
 def _adopt(connection: Connection, settings: Config) -> None:
     """Stamp a database whose tables were made by ``create_all``, before there were migrations."""
     inspector = sa.inspect(connection)
     tables = set(inspector.get_table_names())
     if not tables & _ROUND_ONE_TABLES:
-        return  # nothing of ours: every revision runs
+        # Nothing of ours: the code's tables, stamped head, as Alembic's cookbook builds a new
+        # database. Running every revision would make the same tables (a test compares them)
+        # ten times slower, copying tables for SQLite's sake that hold nothing yet.
+        declared_metadata().create_all(connection)
+        _run(connection, settings, lambda revision, _: _scripts()._stamp_revs("head", revision))
+        return
     columns = (
         {column["name"] for column in inspector.get_columns("requests")}
         if "requests" in tables
@@ -135,13 +171,13 @@ def _adopt(connection: Connection, settings: Config) -> None:
     )
     if tables >= _ROUND_ONE_TABLES and "command" in columns:
         log.info("database made by round 1 (no migrations then): stamping %s", ROUND_ONE)
-        command.stamp(settings, ROUND_ONE)
+        _run(connection, settings, lambda revision, _: _scripts()._stamp_revs(ROUND_ONE, revision))
         return
     if "question" in columns:
         differences = _differences(connection)
         if not differences:
             log.info("database made before migrations with today's schema: stamping head")
-            command.stamp(settings, "head")
+            _run(connection, settings, lambda revision, _: _scripts()._stamp_revs("head", revision))
             return
         raise MigrationError(
             "its tables were made by a development version of usagebot, before migrations, and "

@@ -64,13 +64,20 @@ def test_product_filter_reaches_the_server(
     assert present == {Product.AUTOMATE}
 
 
-def test_status_changes_reported_in_order(sandbox_factory: SandboxFactory) -> None:
-    server = sandbox_factory(queued_seconds=0.15, processing_seconds=0.15)
+def test_status_changes_reported_in_order(
+    sandbox_factory: SandboxFactory, fake_timer: FakeTimer
+) -> None:
+    # The job's life moves one stage at each status the client reports, however slow the
+    # machine: no poll can miss a stage.
+    server = sandbox_factory(queued_seconds=1, processing_seconds=1, timer=fake_timer)
     seen: list[str] = []
+
+    def on_status(progress: JobProgress) -> None:
+        seen.append(progress.status)
+        fake_timer.advance(1)
+
     with make_sandbox_client(server) as client:
-        run_report(
-            client, ReportKind.TEAM, schedule=QUICK, on_status=lambda p: seen.append(p.status)
-        )
+        run_report(client, ReportKind.TEAM, schedule=QUICK, on_status=on_status)
     assert seen == ["enqueued", "processing", "completed"]
 
 

@@ -61,7 +61,7 @@ def bot_env(world: tuple[SandboxServer, SlackStandIn], bot_database: str) -> dic
         PORT="0",
         REPORT_POLL_INITIAL_SECONDS="0.05",
         REPORT_POLL_MAX_SECONDS="0.2",
-        SCHEDULER_TICK_SECONDS="0.05",
+        SCHEDULER_TICK_SECONDS="0.2",
         # A killed instance's leases are taken over half a second after its last heartbeat.
         INSTANCE_STALE_SECONDS="0.5",
     )
