@@ -193,4 +193,3 @@ def make_client(base_url: str, *, clock: Clock, **overrides: object) -> BrowserS
 def make_sandbox_client(server: SandboxServer, **overrides: object) -> BrowserStackClient:
     """A client of ``server`` on the server's clock: they agree on the date."""
     return make_client(server.url, clock=server.config.clock, **overrides)
-
