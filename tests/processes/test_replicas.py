@@ -19,9 +19,12 @@ import sqlalchemy as sa
 from bot.browserstack.sandbox import SandboxServer
 from bot.reports.store import roles
 from bot.scheduling import SCHEDULE_ROLE
-from bot.slack.standin import SlackStandIn
+from bot.slack.standin import AppDriver, SlackStandIn
+from bot.slack.standin.server import Msg
+from bot.stack import SIGNING_SECRET
 from tests.processes.harness import (
     CHANNEL,
+    PEOPLE_IDS,
     ServeProcess,
     ask,
     assert_each_answered_once,
@@ -88,19 +91,34 @@ def test_replicas_share_the_work_and_survive_the_schedulers_death(
         rest = texts[50 + number :: 2]
         assert ask(replica.url, standin, rest) == [200] * len(rest)
 
+    # A mention reaches one replica, and Slack's retry of it another: one request, not two.
+    parent = standin.record_user_message(channel=CHANNEL, user=PEOPLE_IDS[0], text="Acme?")
+    with AppDriver(others[0].url, SIGNING_SECRET, standin) as first:
+        first.mention("team Acme team", user=PEOPLE_IDS[0], channel=CHANNEL, thread_ts=parent.ts)
+        event = first.last_event
+    assert event is not None
+    with AppDriver(others[1].url, SIGNING_SECRET, standin) as second:
+        assert second.event(event, retry_num=1).status_code == 200
+
     standin.wait_for(
         lambda _: schedule_holder(bot_database) not in (None, holder), timeout=30, recheck=0.05
     )
     print(f"schedule taken over {time.monotonic() - killed_at:.1f} s after the kill")
-    wait_until_all_answered(bot_database, standin, len(texts))
+    wait_until_all_answered(bot_database, standin, len(texts) + 1)
     ids = request_ids(bot_database)
-    assert len(ids) == 100
+    assert len(ids) == 101  # every request stored before its ack: a second mention would be here
     assert_each_answered_once(standin, ids)
     assert sandbox.stats.rate_limited == 0
-    standin.wait_for(
-        lambda s: [m for m in s.channel_messages(CHANNEL) if not m.ephemeral and not m.thread_ts],
-        timeout=30,
-    )
-    posts = [m for m in standin.channel_messages(CHANNEL) if not m.ephemeral and not m.thread_ts]
+
+    def bot_posts(standin: SlackStandIn) -> list[Msg]:
+        """The channel's own messages from the bot: the answers are private or in a thread."""
+        return [
+            m
+            for m in standin.channel_messages(CHANNEL)
+            if not m.ephemeral and not m.thread_ts and m.user not in PEOPLE_IDS
+        ]
+
+    standin.wait_for(bot_posts, timeout=30)
+    posts = bot_posts(standin)
     assert len(posts) == 1
     assert "idle" in posts[0].text.lower()
