@@ -54,7 +54,6 @@ TICK_JOB = "tick"
 # A tick waits this long for a locked database, then gives up until the next one: /healthz
 # goes on reporting, and the loop goes on trying, however long the lock is held.
 HEARTBEAT_WAIT = 2.0
-KICK_JOB = "kick"
 # The role of the instance that runs the schedule (the weekly digest) for all of them.
 SCHEDULE_ROLE = "schedule"
 DIGEST_CHECK_SECONDS = 60.0
@@ -97,6 +96,13 @@ class Worker:
         self._digest_running = threading.Event()
         self._failing = False
         self._leader = False
+        # Kicks: new work is due now. A thread of its own ticks at once, rather than a one-off
+        # APScheduler job: adding and removing those while the scheduler shuts down (or runs
+        # them) crashes APScheduler 3's thread (JobLookupError in _process_jobs). A kick that
+        # comes during its tick makes it tick again: none is lost.
+        self._kicked = threading.Event()
+        self._stopping = threading.Event()
+        self._kicker = threading.Thread(target=self._kicks, name="kick", daemon=True)
         self._scheduler = BackgroundScheduler(
             executors={"default": SchedulerExecutor(max_workers=2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -112,9 +118,14 @@ class Worker:
             self.tick, "interval", seconds=self.tick_seconds, id=TICK_JOB, name="work tick"
         )
         self._scheduler.start()
+        self._kicker.start()
         self.kick()
 
     def stop(self, *, wait: bool = True) -> None:
+        self._stopping.set()
+        self._kicked.set()  # wakes the kicker, which then sees it is stopping
+        if self._kicker.is_alive() and wait:
+            self._kicker.join()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
@@ -138,9 +149,15 @@ class Worker:
 
     def kick(self) -> None:
         """Tick now, not at the next interval: new work is due."""
-        if self._scheduler.running:
-            # No trigger: APScheduler runs it once, as soon as it can.
-            self._scheduler.add_job(self.tick, id=KICK_JOB, name="work now", replace_existing=True)
+        self._kicked.set()
+
+    def _kicks(self) -> None:
+        while True:
+            self._kicked.wait()
+            if self._stopping.is_set():
+                return
+            self._kicked.clear()
+            self.tick()
 
     def healthy(self) -> bool:
         """The database took this instance's heartbeat within ``health_bound`` seconds, and the
