@@ -32,24 +32,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.browserstack.sandbox import SandboxConfig, SandboxServer
 from bot.clock import SystemClock
-from bot.reports.store import RequestState, requests, roles
+from bot.reports.store import RequestState, Store, requests
 from bot.scheduling import SCHEDULE_ROLE
 from bot.slack.standin import SlackStandIn
 from bot.stack import BOT_TOKEN, SANDBOX_ACCESS_KEY, SANDBOX_USERNAME, SIGNING_SECRET
-from tests.processes.harness import CHANNEL, ServeProcess, answers_by_request, ask
+from tests.cli import clean_environment
+from tests.processes.harness import CHANNEL, ServeProcess, answers_by_request, ask, bot_posts
 from tests.slack.harness import PEOPLE
 
 DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEXTS = ["teams", "idle", "top 5", "team Acme team", "teams last 7d", "teams last 14d"]
 TAKEOVER_TARGET = 30.0
-
-
-def holder(engine: sa.Engine) -> str | None:
-    with engine.connect() as connection:
-        found: str | None = connection.execute(
-            sa.select(roles.c.lease_owner).where(roles.c.name == SCHEDULE_ROLE)
-        ).scalar()
-        return found
 
 
 def answered(engine: sa.Engine) -> int:
@@ -86,25 +79,32 @@ def run(database: str, commands: int) -> int:
     )
     standin.start()
     engine = sa.create_engine(database)
-    ours = ("BROWSERSTACK_", "SLACK_", "DATABASE_URL", "DIGEST_", "INSTANCE_", "SCHEDULER_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)} | {
-        "BROWSERSTACK_USERNAME": SANDBOX_USERNAME,
-        "BROWSERSTACK_ACCESS_KEY": SANDBOX_ACCESS_KEY,
-        "BROWSERSTACK_API_URL": sandbox.url,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": standin.api_url,
-        "DATABASE_URL": database,
-        "PORT": "0",
-        "DIGEST_CHANNEL": CHANNEL,
-        "DIGEST_CRON": "* * * * *",
-    }
+    # Every other setting at its default, whatever this machine's environment says.
+    env = clean_environment(
+        {
+            "BROWSERSTACK_USERNAME": SANDBOX_USERNAME,
+            "BROWSERSTACK_ACCESS_KEY": SANDBOX_ACCESS_KEY,
+            "BROWSERSTACK_API_URL": sandbox.url,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": standin.api_url,
+            "DATABASE_URL": database,
+            "PORT": "0",
+            "DIGEST_CHANNEL": CHANNEL,
+            "DIGEST_CRON": "* * * * *",
+        }
+    )
     replicas: list[ServeProcess] = []
     started = time.monotonic()
     try:
         replicas = [ServeProcess(env) for _ in range(3)]
-        wait("a schedule holder", time.monotonic() + 60, lambda: holder(engine))
-        leader_id = holder(engine)
+        store = Store(engine)
+
+        def holder() -> str | None:
+            return store.role_holder(SCHEDULE_ROLE)[0]
+
+        wait("a schedule holder", time.monotonic() + 60, holder)
+        leader_id = holder()
         assert leader_id is not None
         (leader,) = [r for r in replicas if f"-{r.process.pid}-" in leader_id]
         survivors = [r for r in replicas if r is not leader]
@@ -117,22 +117,16 @@ def run(database: str, commands: int) -> int:
         killed = time.monotonic()
         for number, replica in enumerate(survivors):
             acks += ask(replica.url, standin, texts[half + number :: 2])
-        wait("the takeover", killed + 120, lambda: holder(engine) not in (None, leader_id))
+        wait("the takeover", killed + 120, lambda: holder() not in (None, leader_id))
         takeover = time.monotonic() - killed
         wait("every answer", time.monotonic() + 900, lambda: answered(engine) >= commands)
         all_answered = time.monotonic() - started
-        wait(
-            "the digest",
-            time.monotonic() + 300,
-            lambda: [m for m in standin.channel_messages(CHANNEL) if not m.ephemeral],
-        )
+        wait("the digest", time.monotonic() + 300, lambda: bot_posts(standin))
         time.sleep(2)  # a second digest, if there were one, would be out by now
         counts = answers_by_request(standin)
         once = sum(1 for n in counts.values() if n == 1)
         twice = sum(1 for n in counts.values() if n > 1)
-        digests = [
-            m for m in standin.channel_messages(CHANNEL) if not m.ephemeral and not m.thread_ts
-        ]
+        digests = bot_posts(standin)
         ok = (
             acks == [200] * commands
             and once == commands

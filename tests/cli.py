@@ -18,11 +18,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from bot.cli import main
-from bot.settings import get_settings
+from bot.settings import Settings, get_settings
 from tests.conftest import ACCESS_KEY
 
-# The settings a test's environment replaces: none of the machine's may leak into a run.
-OURS = ("BROWSERSTACK_", "SLACK_", "DATABASE_URL", "DIGEST_", "ALLOWED_", "GAE_ENV")
+# Every variable the bot reads (``NAME`` and ``NAME_FILE``): none of the machine's may leak into
+# a test's run of the bot.
+_SETTINGS = frozenset(name.upper() for name in Settings.model_fields)
+
+
+def is_setting(name: str) -> bool:
+    return name.upper().removesuffix("_FILE") in _SETTINGS
+
+
+def clean_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without any of the bot's settings, plus ``env``."""
+    return {k: v for k, v in os.environ.items() if not is_setting(k)} | dict(env or {})
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ def run_bot(*args: str, env: Mapping[str, str] | None = None, process: bool = Fa
 @contextlib.contextmanager
 def _environment(env: Mapping[str, str]) -> Iterator[None]:
     saved = dict(os.environ)
-    for name in [name for name in os.environ if name.startswith(OURS)]:
+    for name in [name for name in os.environ if is_setting(name)]:
         del os.environ[name]
     os.environ.update(env)
     get_settings.cache_clear()  # the settings are read once per process: read this run's
@@ -62,12 +72,11 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
 
 
 def _in_a_process(args: tuple[str, ...], env: Mapping[str, str]) -> Ran:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "bot", *args],
         capture_output=True,
         text=True,
-        env={**base, **env},
+        env=clean_environment(env),
         timeout=60,
         check=False,
     )

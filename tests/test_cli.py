@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from bot.browserstack.sandbox import SandboxServer
 from bot.clock import SystemClock
 from bot.slack.standin import SlackStandIn
-from tests.cli import assert_one_clean_line, run_bot
+from tests.cli import assert_one_clean_line, clean_environment, run_bot
 from tests.conftest import ACCESS_KEY, USERNAME, SandboxFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -162,8 +161,9 @@ def test_argument_errors_are_usage_errors() -> None:
 def test_sandbox_command_serves_the_configured_credentials() -> None:
     import select
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BROWSERSTACK_")}
-    env.update(BROWSERSTACK_USERNAME="from-env", BROWSERSTACK_ACCESS_KEY=ACCESS_KEY)
+    env = clean_environment(
+        {"BROWSERSTACK_USERNAME": "from-env", "BROWSERSTACK_ACCESS_KEY": ACCESS_KEY}
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "sandbox", "--port", "0", "--users", "20"],
         stderr=subprocess.PIPE,
@@ -263,7 +263,7 @@ def test_serve_without_database_url_says_where_its_sqlite_file_lives(tmp_path: P
     }
     process = subprocess.Popen(  # our own interpreter and module
         [sys.executable, "-m", "bot", "serve"],
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}, **env},
+        env=clean_environment(env),
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,

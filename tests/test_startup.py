@@ -8,7 +8,6 @@ what Slack never would.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import socket
@@ -30,7 +29,7 @@ from bot.startup import (
     SlackUnavailable,
     check_slack,
 )
-from tests.cli import Ran, assert_one_clean_line, run_bot
+from tests.cli import Ran, assert_one_clean_line, clean_environment, run_bot
 from tests.conftest import ACCESS_KEY
 
 BOT_TOKEN = "xoxb-1-startup-the-good-one"
@@ -110,7 +109,7 @@ def test_a_refused_app_token_stops_socket_mode_with_status_2(
 def test_a_good_token_starts_without_a_warning(slack: SlackStandIn, tmp_path: Path) -> None:
     process = subprocess.Popen(  # our own interpreter and module
         [sys.executable, "-m", "bot", "serve"],
-        env=_environment(serve_env(tmp_path, slack.api_url)),
+        env=clean_environment(serve_env(tmp_path, slack.api_url)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -137,12 +136,6 @@ def test_a_good_token_starts_without_a_warning(slack: SlackStandIn, tmp_path: Pa
     assert "Slack takes SLACK_BOT_TOKEN: bot usagebot (UBOT) in team Stand-in (T0001)" in text
     assert BOT_TOKEN not in text
     assert [call.method for call in slack.calls] == ["auth.test"]
-
-
-def _environment(env: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment, minus its own BrowserStack and Slack settings, plus ``env``."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BROWSERSTACK_", "SLACK_"))}
-    return {**base, **env}
 
 
 def _lines(process: subprocess.Popen[str]) -> queue.Queue[str | None]:

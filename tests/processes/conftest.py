@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from bot.browserstack.sandbox import SandboxServer
 from bot.clock import SystemClock
 from bot.slack.standin import SlackStandIn
 from bot.stack import BOT_TOKEN, SANDBOX_ACCESS_KEY, SANDBOX_USERNAME, SIGNING_SECRET
+from tests.cli import clean_environment
 from tests.conftest import SandboxFactory
 from tests.processes.harness import CHANNEL, ServeProcess
 from tests.slack.harness import PEOPLE
@@ -46,26 +46,25 @@ def bot_database(tmp_path: Path) -> str:
 def bot_env(world: tuple[SandboxServer, SlackStandIn], bot_database: str) -> dict[str, str]:
     """The environment of every bot process of a test: the world's sandbox, stand-in, database."""
     sandbox, standin = world
-    ours = ("BROWSERSTACK_", "SLACK_", "DATABASE_URL", "DIGEST_", "IDLE_", "ALLOWED_", "GAE_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
-    env.update(
-        BROWSERSTACK_USERNAME=SANDBOX_USERNAME,
-        BROWSERSTACK_ACCESS_KEY=SANDBOX_ACCESS_KEY,
-        BROWSERSTACK_API_URL=sandbox.url,
-        BROWSERSTACK_RATE_BURST="1000",
-        BROWSERSTACK_RATE_PER_MINUTE="600000",
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=standin.api_url,
-        DATABASE_URL=bot_database,
-        PORT="0",
-        REPORT_POLL_INITIAL_SECONDS="0.05",
-        REPORT_POLL_MAX_SECONDS="0.2",
-        SCHEDULER_TICK_SECONDS="0.2",
-        # A killed instance's leases are taken over half a second after its last heartbeat.
-        INSTANCE_STALE_SECONDS="0.5",
+    return clean_environment(
+        dict(
+            BROWSERSTACK_USERNAME=SANDBOX_USERNAME,
+            BROWSERSTACK_ACCESS_KEY=SANDBOX_ACCESS_KEY,
+            BROWSERSTACK_API_URL=sandbox.url,
+            BROWSERSTACK_RATE_BURST="1000",
+            BROWSERSTACK_RATE_PER_MINUTE="600000",
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=standin.api_url,
+            DATABASE_URL=bot_database,
+            PORT="0",
+            REPORT_POLL_INITIAL_SECONDS="0.05",
+            REPORT_POLL_MAX_SECONDS="0.2",
+            SCHEDULER_TICK_SECONDS="0.2",
+            # A killed instance's leases are taken over half a second after its last heartbeat.
+            INSTANCE_STALE_SECONDS="0.5",
+        )
     )
-    return env
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from bot.reports.store import RequestState, requests
 from bot.slack.standin import AppDriver, SlackStandIn
+from bot.slack.standin.server import Msg
 from bot.stack import SIGNING_SECRET
 from tests.slack.harness import CHANNEL, PEOPLE
 
@@ -126,3 +127,13 @@ def assert_each_answered_once(standin: SlackStandIn, ids: list[str]) -> None:
     # Answering again after a kill edits the message in place (replace_original, chat.update):
     # never a second message.
     assert {rid: n for rid, n in counts.items() if n > 1} == {}
+
+
+def bot_posts(standin: SlackStandIn) -> list[Msg]:
+    """The bot's own top-level posts in the channel (the digest): the answers are private or in
+    threads, and people's messages are theirs."""
+    return [
+        m
+        for m in standin.channel_messages(CHANNEL)
+        if not m.ephemeral and not m.thread_ts and m.user not in PEOPLE_IDS
+    ]

@@ -10,17 +10,16 @@ digest. ``bench/replicas.py`` measures the takeover with the default settings.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
 
 from bot.browserstack.sandbox import SandboxServer
-from bot.reports.store import roles
+from bot.reports.store import Store
 from bot.scheduling import SCHEDULE_ROLE
 from bot.slack.standin import AppDriver, SlackStandIn
-from bot.slack.standin.server import Msg
 from bot.stack import SIGNING_SECRET
 from tests.processes.harness import (
     CHANNEL,
@@ -28,6 +27,7 @@ from tests.processes.harness import (
     ServeProcess,
     ask,
     assert_each_answered_once,
+    bot_posts,
     request_ids,
     wait_until_all_answered,
 )
@@ -46,24 +46,24 @@ def sandbox_options() -> dict[str, object]:
     return {"rate_limit": True, "rate_burst": BURST, "rate_per_minute": PER_MINUTE}
 
 
-def schedule_holder(database: str) -> str | None:
-    engine = sa.create_engine(database)
-    try:
-        with engine.connect() as connection:
-            holder: str | None = connection.execute(
-                sa.select(roles.c.lease_owner).where(roles.c.name == SCHEDULE_ROLE)
-            ).scalar()
-            return holder
-    finally:
-        engine.dispose()
+@pytest.fixture
+def store(bot_database: str) -> Iterator[Store]:
+    engine = sa.create_engine(bot_database)
+    yield Store(engine)
+    engine.dispose()
 
 
 def test_replicas_share_the_work_and_survive_the_schedulers_death(
+    store: Store,
     start_bot: Callable[..., ServeProcess],
     world: tuple[SandboxServer, SlackStandIn],
     bot_database: str,
 ) -> None:
     sandbox, standin = world
+
+    def holder() -> str | None:
+        return store.role_holder(SCHEDULE_ROLE)[0]
+
     env = {
         "BROWSERSTACK_RATE_BURST": str(BURST),
         "BROWSERSTACK_RATE_PER_MINUTE": str(PER_MINUTE),
@@ -75,10 +75,10 @@ def test_replicas_share_the_work_and_survive_the_schedulers_death(
     }
     with ThreadPoolExecutor(3) as pool:  # at once, as a deploy starts them
         replicas = list(pool.map(lambda _: start_bot(**env), range(3)))
-    standin.wait_for(lambda _: schedule_holder(bot_database), timeout=30, recheck=0.1)
-    holder = schedule_holder(bot_database)
-    assert holder is not None
-    (leader,) = [r for r in replicas if f"-{r.process.pid}-" in holder]
+    standin.wait_for(lambda _: holder(), timeout=30, recheck=0.1)
+    leader_id = holder()
+    assert leader_id is not None
+    (leader,) = [r for r in replicas if f"-{r.process.pid}-" in leader_id]
     others = [r for r in replicas if r is not leader]
 
     texts = [TEXTS[n % len(TEXTS)] for n in range(100)]
@@ -100,23 +100,13 @@ def test_replicas_share_the_work_and_survive_the_schedulers_death(
     with AppDriver(others[1].url, SIGNING_SECRET, standin) as second:
         assert second.event(event, retry_num=1).status_code == 200
 
-    standin.wait_for(
-        lambda _: schedule_holder(bot_database) not in (None, holder), timeout=30, recheck=0.05
-    )
+    standin.wait_for(lambda _: holder() not in (None, leader_id), timeout=30, recheck=0.05)
     print(f"schedule taken over {time.monotonic() - killed_at:.1f} s after the kill")
     wait_until_all_answered(bot_database, standin, len(texts) + 1)
     ids = request_ids(bot_database)
     assert len(ids) == 101  # every request stored before its ack: a second mention would be here
     assert_each_answered_once(standin, ids)
     assert sandbox.stats.rate_limited == 0
-
-    def bot_posts(standin: SlackStandIn) -> list[Msg]:
-        """The channel's own messages from the bot: the answers are private or in a thread."""
-        return [
-            m
-            for m in standin.channel_messages(CHANNEL)
-            if not m.ephemeral and not m.thread_ts and m.user not in PEOPLE_IDS
-        ]
 
     standin.wait_for(bot_posts, timeout=30)
     posts = bot_posts(standin)

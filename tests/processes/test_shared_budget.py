@@ -21,6 +21,7 @@ from tests.processes.harness import (
     ServeProcess,
     ask,
     assert_each_answered_once,
+    bot_posts,
     request_ids,
     wait_until_all_answered,
 )
@@ -89,6 +90,6 @@ def test_serve_fetch_and_digest_at_once_share_the_account(
     assert_each_answered_once(standin, request_ids(bot_database))
     assert sandbox.stats.rate_limited == 0
     # The answers are private: the one message the channel sees is the digest's summary.
-    posts = [m for m in standin.channel_messages(CHANNEL) if not m.ephemeral and not m.thread_ts]
+    posts = bot_posts(standin)
     assert len(posts) == 1, [m.text for m in posts]
     assert "idle" in posts[0].text.lower()
