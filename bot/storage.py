@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,7 +99,7 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
         cursor = dbapi_connection.cursor()
         # WAL lets readers go on while a poll writes a report; NORMAL syncs at checkpoints,
         # which survives a killed process (only a power cut can lose the last commits).
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _turn_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -110,6 +111,26 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get("usagebot_write") else "BEGIN")
 
     return engine
+
+
+def _turn_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting as a write would while another process holds the file.
+
+    A brand-new file is still in rollback-journal mode during the first writer's transaction,
+    and SQLite refuses the switch at once ("database is locked") without its busy wait: so any
+    process that connects while another makes the schema would fail to start.
+    """
+    deadline = time.monotonic() + DEFAULT_LOCK_WAIT
+    pause = 0.02
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.5)
 
 
 @contextmanager
@@ -139,18 +160,7 @@ def open_database(url: str) -> Engine:
     try:
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-        # A new SQLite file turns to WAL at its first commit: a process connecting before
-        # another one's first upgrade has committed is refused at once ("database is locked",
-        # no busy wait), so it tries again; the upgrade is one transaction, safe to repeat.
-        for pause in (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, None):
-            try:
-                upgrade(engine)
-                break
-            except sa.exc.OperationalError as error:
-                locked = engine.dialect.name == "sqlite" and "locked" in str(error.orig)
-                if pause is None or not locked:
-                    raise
-                time.sleep(pause)
+        upgrade(engine)
     except (sa.exc.SQLAlchemyError, OSError, MigrationError) as error:
         engine.dispose()
         raise unusable(url, error) from None
