@@ -103,8 +103,9 @@ class Worker:
         self._kicked = threading.Event()
         self._stopping = threading.Event()
         self._kicker = threading.Thread(target=self._kicks, name="kick", daemon=True)
+        # One job, never two at once (max_instances): one thread is all it can use.
         self._scheduler = BackgroundScheduler(
-            executors={"default": SchedulerExecutor(max_workers=2)},
+            executors={"default": SchedulerExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
 
