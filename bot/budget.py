@@ -14,7 +14,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from bot.browserstack.ratelimit import with_margin
+from bot.browserstack.ratelimit import Rate, with_margin
 from bot.clock import Clock
 from bot.redact import redact_url
 from bot.settings import Settings
@@ -44,14 +44,10 @@ class SharedBudget:
         per_minute: float,
         clock: Clock,
     ) -> None:
-        if burst < 1 or per_minute <= 0:
-            raise ValueError("a rate limit needs burst >= 1 and per_minute > 0")
+        self.rate = Rate(burst, per_minute)
         self.engine = engine
         self.account = account
-        self.burst = burst
-        self.per_minute = per_minute
         self.clock = clock
-        self._interval = 60.0 / per_minute
 
     def take(self) -> float:
         """Take a token now (0.0), or the seconds until one is due (nothing taken)."""
@@ -65,11 +61,10 @@ class SharedBudget:
         """What is left now (for reports and tests)."""
         with write(self.engine, timeout=LOCK_WAIT) as tx:
             row = self._row(tx)
-        return self.burst if row is None else self._refilled(row.tokens, row.updated_at)
+        return self.rate.burst if row is None else self._refilled(row.tokens, row.updated_at)
 
     def _refilled(self, tokens: float, updated_at: dt.datetime) -> float:
-        elapsed = max(0.0, (self.clock.now() - updated_at).total_seconds())
-        return min(float(self.burst), tokens + elapsed / self._interval)
+        return self.rate.refilled(tokens, (self.clock.now() - updated_at).total_seconds())
 
     def _row(self, tx: sa.Connection) -> sa.Row[tuple[float, dt.datetime]] | None:
         return tx.execute(
@@ -84,15 +79,12 @@ class SharedBudget:
             try:
                 with write(self.engine, timeout=LOCK_WAIT) as tx:
                     row = self._row(tx)
-                    tokens = float(self.burst) if row is None else self._refilled(*row)
+                    tokens = float(self.rate.burst) if row is None else self._refilled(*row)
                     if drain:
                         tokens = min(tokens, 0.0)
                     wait = 0.0
                     if take:
-                        if tokens >= 1.0:
-                            tokens -= 1.0
-                        else:
-                            wait = (1.0 - tokens) * self._interval
+                        tokens, wait = self.rate.take(tokens)
                     # A clock behind the last taker's (another replica's) moves nothing back.
                     updated = now if row is None else max(now, row.updated_at)
                     values = {"tokens": tokens, "updated_at": updated}

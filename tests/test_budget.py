@@ -113,8 +113,8 @@ def test_the_configured_account_budget_names_no_secret(
     )
     shared = account_budget(settings, engines(), clock=manual)
     assert "hunter2" not in shared.account
-    assert shared.burst == 5
-    assert 60 / shared.per_minute == pytest.approx(4.25)  # BrowserStack's 4 s, and a margin
+    assert shared.rate.burst == 5
+    assert shared.rate.interval == pytest.approx(4.25)  # BrowserStack's 4 s, and a margin
 
 
 def test_time_going_back_refills_nothing(

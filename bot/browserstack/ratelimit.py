@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -46,8 +47,35 @@ def with_margin(per_minute: float, margin: float = NETWORK_MARGIN) -> float:
     return 60.0 / (60.0 / per_minute + margin)
 
 
+@dataclass(frozen=True)
+class Rate:
+    """The token arithmetic of a budget: ``burst`` tokens at most, ``per_minute`` added a minute."""
+
+    burst: int
+    per_minute: float
+
+    def __post_init__(self) -> None:
+        if self.burst < 1 or self.per_minute <= 0:
+            raise ValueError("a rate limit needs burst >= 1 and per_minute > 0")
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two tokens."""
+        return 60.0 / self.per_minute
+
+    def refilled(self, tokens: float, elapsed: float) -> float:
+        """``tokens`` after ``elapsed`` seconds (none added for time gone backwards)."""
+        return min(float(self.burst), tokens + max(0.0, elapsed) / self.interval)
+
+    def take(self, tokens: float) -> tuple[float, float]:
+        """(tokens left, 0.0) when one is there to take; else (``tokens``, seconds until one)."""
+        if tokens >= 1.0:
+            return tokens - 1.0, 0.0
+        return tokens, (1.0 - tokens) * self.interval
+
+
 class TokenBucket:
-    """``burst`` tokens at most, refilled at ``per_minute`` tokens a minute; thread-safe."""
+    """A ``Rate`` in this process's memory; thread-safe."""
 
     def __init__(
         self,
@@ -56,31 +84,25 @@ class TokenBucket:
         per_minute: float,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
-        if burst < 1 or per_minute <= 0:
-            raise ValueError("a rate limit needs burst >= 1 and per_minute > 0")
-        self.burst = burst
-        self.per_minute = per_minute
-        self._interval = 60.0 / per_minute
+        self.rate = Rate(burst, per_minute)
         self._timer = timer
         self._lock = threading.Lock()
         self._tokens = float(burst)
         self._updated = timer()
 
-    def _refill(self, now: float) -> None:
-        elapsed = max(0.0, now - self._updated)
-        self._tokens = min(float(self.burst), self._tokens + elapsed / self._interval)
+    def _refill(self) -> None:
+        now = self._timer()
+        self._tokens = self.rate.refilled(self._tokens, now - self._updated)
         self._updated = now
 
     def take(self) -> float:
         """Take a token now (0.0), or the seconds until one is due (nothing taken)."""
         with self._lock:
-            self._refill(self._timer())
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return 0.0
-            return (1.0 - self._tokens) * self._interval
+            self._refill()
+            self._tokens, wait = self.rate.take(self._tokens)
+            return wait
 
     def drain(self) -> None:
         with self._lock:
-            self._refill(self._timer())
+            self._refill()
             self._tokens = min(self._tokens, 0.0)

@@ -1,4 +1,4 @@
-"""The in-memory token bucket (one process's budget, and the sandbox's limit), on a fake timer."""
+"""Token arithmetic, and the in-memory bucket (one process's budget, and the sandbox's limit)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bot.browserstack.ratelimit import TokenBucket, with_margin
+from bot.browserstack.ratelimit import Rate, TokenBucket, with_margin
 from tests.conftest import FakeTimer
 
 
@@ -61,3 +61,34 @@ def test_invalid_limits() -> None:
 def test_our_pace_is_a_little_slower_than_browserstacks() -> None:
     # 15 a minute is one every 4 s; ours leave one every 4.25 s to absorb network jitter.
     assert 60 / with_margin(15) == pytest.approx(4.25)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "elapsed", "refilled"),
+    [
+        (0.0, 4.0, 1.0),  # one token every 4 s at 15 a minute
+        (2.5, 2.0, 3.0),
+        (4.0, 3600.0, 5.0),  # never beyond the burst
+        (1.0, -10.0, 1.0),  # a clock gone backwards adds nothing
+    ],
+)
+def test_rate_refills_at_its_pace_up_to_the_burst(
+    tokens: float, elapsed: float, refilled: float
+) -> None:
+    assert Rate(5, 15).refilled(tokens, elapsed) == pytest.approx(refilled)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "left", "wait"),
+    [(5.0, 4.0, 0.0), (1.0, 0.0, 0.0), (0.5, 0.5, 2.0), (0.0, 0.0, 4.0), (-1.0, -1.0, 8.0)],
+)
+def test_rate_take_spends_a_token_or_says_when_one_is_due(
+    tokens: float, left: float, wait: float
+) -> None:
+    assert Rate(5, 15).take(tokens) == pytest.approx((left, wait))
+
+
+@pytest.mark.parametrize(("burst", "per_minute"), [(0, 15), (5, 0), (5, -1)])
+def test_a_rate_needs_a_burst_and_a_pace(burst: int, per_minute: float) -> None:
+    with pytest.raises(ValueError, match="burst >= 1 and per_minute > 0"):
+        Rate(burst, per_minute)
