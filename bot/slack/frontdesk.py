@@ -259,7 +259,7 @@ class FrontDesk:
         request = self._allowed(click, asker_only="Only the person who asked can share it.")
         if request is None:
             return
-        answer = self._reanswer(request, shared_by=click.user_id)
+        answer = self._reanswer(request, shared_by=click.user_id, public=True)
         if answer is None:
             return
         self.delivery.share(request, answer, shared_by=click.user_id)
@@ -269,12 +269,12 @@ class FrontDesk:
         request = self._allowed(click, asker_only=None)
         if request is None:
             return
-        answer = self._reanswer(request, shared_by=None)
-        if answer is None:
-            return
         shared = request.shared_ts if request.shared_ts != SHARING else None
         public_ts = shared or (request.placeholder_ts if request.question.public else None)
         parent = request.thread_ts or public_ts
+        answer = self._reanswer(request, shared_by=None, public=parent is not None)
+        if answer is None:
+            return
         if parent:
             # Under the request's own public message (or the thread it was asked in), once.
             parts = len(answer.details) + (1 if answer.csv else 0)
@@ -285,9 +285,11 @@ class FrontDesk:
         else:
             self.delivery.send_direct(request, answer, user_id=user_id)
 
-    def _reanswer(self, request: PendingRequest, *, shared_by: str | None) -> Answer | None:
-        report = self.store.report(request.dataset_key)
-        if report is None:
+    def _reanswer(
+        self, request: PendingRequest, *, shared_by: str | None, public: bool
+    ) -> Answer | None:
+        reports = self.service.reports(request.question)
+        if reports is None:
             expired = views.error_message(
                 title="This report has expired",
                 problem="The figures behind this message are no longer kept.",
@@ -295,15 +297,8 @@ class FrontDesk:
             )
             self.delivery.ephemeral(request, expired)
             return None
-        result = answers.compose(
-            request.question,
-            report,
-            now=self.clock.now(),
-            request_id=request.id,
-            buttons=(),
-            shared_by=shared_by,
-            idle_exclude=self.delivery.idle_exclude,
-            digest_preview=self.delivery.digest_preview,
+        result = self.delivery.compose(
+            request, reports, public=public, buttons=(), shared_by=shared_by
         )
         return result if isinstance(result, Answer) else None
 
