@@ -32,7 +32,7 @@ from bot.clock import Clock
 from bot.reports.store import PendingRequest, Store
 from bot.slack import answers, views
 from bot.slack.messages import Answer, Message
-from bot.slack.people import NOBODY, People
+from bot.slack.people import NOBODY, People, SlackPeople
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +67,14 @@ class SlackDelivery:
         store: Store,
         clock: Clock,
         idle_exclude: Sequence[str] = (),
-        people: People = NOBODY,
+        directory: SlackPeople | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.clock = clock
         self.idle_exclude = tuple(idle_exclude)
-        # Names members as mentions in private answers only (see ``compose``).
-        self.people = people
+        # The workspace's members by email: mentions in private answers only (``people``).
+        self.directory = directory
         # Set by the runtime: renders ``/usage digest`` from a user report.
         self.digest_preview: answers.DigestPreview | None = None
 
@@ -137,10 +137,17 @@ class SlackDelivery:
             buttons=buttons,
             shared_by=shared_by,
             users=reports.get(ReportKind.USER) if question.kind is not ReportKind.USER else None,
-            people=NOBODY if public else self.people,
+            people=self.people(public=public),
             idle_exclude=self.idle_exclude,
             digest_preview=self.digest_preview,
         )
+
+    def people(self, *, public: bool) -> People:
+        """Who an answer names as Slack mentions: workspace members where only the asker reads
+        it (ephemeral, DM); nobody in anything posted in a channel, where a mention pings."""
+        if public or self.directory is None:
+            return NOBODY
+        return self.directory.for_answer()
 
     def fail(self, request: PendingRequest, failure: errors.Failure) -> None:
         self.show(request, failure_message(failure))

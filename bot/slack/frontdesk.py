@@ -13,6 +13,7 @@ stored request says (its channel, its messages), never on what the click claims.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -170,12 +171,16 @@ class FrontDesk:
     def _check(self, request: PendingRequest) -> None:
         refusal, question = self._vet(request)
         if refusal is not None:
-            refused = views.error_message(title="I can't answer that", problem=refusal)
-            self.delivery.show(request, refused)
+            self.delivery.show(request, refusal)
             self.store.finish_request(request.id, RequestState.ANSWERED, now=self.clock.now())
             return
         if question != request.question:
             self.store.update_request(request.id, question=question.encode().decode())
+            request = dataclasses.replace(request, question=question)
+            if question.target_user_id and not self._needs_public_placeholder(request):
+                # The ack could only say "the person you mentioned": now it names them, before
+                # any answer can come (a cached report answers within ``attach``).
+                self.delivery.progress(request, "starting")
         if self._needs_public_placeholder(request) and request.placeholder_ts is None:
             self.delivery.post_placeholder(request, self.placeholder(request))
         self.service.attach(request.id)
@@ -190,25 +195,54 @@ class FrontDesk:
             return True
         return question.source is Source.MENTION and not question.personal
 
-    def _vet(self, request: PendingRequest) -> tuple[str | None, Question]:
-        """Why the bot will not answer (None: it will), and the question with its email."""
+    def _vet(self, request: PendingRequest) -> tuple[Message | None, Question]:
+        """Why the bot will not answer (None: it will), and the question with its email.
+
+        ``me`` and ``user @person`` both find their email through the one cached ``users.info``
+        (``AccessPolicy.person``); an email asked for directly needs no lookup.
+        """
         question = request.question
         refusal = self.access.refusal(request.user_id)
         if refusal is not None:
-            return refusal, question
+            return _refused(refusal), question
         if question.verb is Verb.ME:
             email = self._email_of(request.user_id)
             if not email:
-                return "Slack did not share your email address with me, so I cannot find you.", (
-                    question
-                )
+                return _refused(
+                    "Slack did not share your email address with me, so I cannot find you."
+                ), question
             return None, question.about(email)
         if question.target_user_id and not question.target:
-            email = self._email_of(question.target_user_id)
-            if not email:
-                return "I could not find that person's email address in Slack.", question
+            problem, email = self._mentioned(question.target_user_id)
+            if email is None:
+                return _refused(problem, example="user name@company.com"), question
             return None, question.about(email)
         return None, question
+
+    def _mentioned(self, user_id: str) -> tuple[str, str | None]:
+        """The email of the person ``user @person`` names, or why there is none."""
+        try:
+            person = self.access.person(user_id)
+        except SlackApiError as error:
+            code = error.response.get("error")
+            log.info("users.info for a mentioned user failed: %s", code)
+            if code == "user_not_found":
+                return (
+                    f"Slack does not know the person you mentioned ({user_id}): pick them "
+                    "from Slack's @ list, or ask by their email address.",
+                    None,
+                )
+            return "I could not look that person up in Slack just now. Please try again.", None
+        who = person.name or "That person"
+        if person.bot:
+            return f"{who} is an app, not a person: apps have no BrowserStack usage.", None
+        if not person.email:
+            return (
+                f"Slack did not share {who}'s email address with me, so I cannot match them "
+                "to BrowserStack. Ask by their email address instead.",
+                None,
+            )
+        return "", person.email
 
     def _email_of(self, user_id: str) -> str | None:
         try:
@@ -314,6 +348,10 @@ class FrontDesk:
         except Exception:
             # Logged once, with its traceback; the request's lease brings it back later.
             log.exception("%s failed", getattr(work, "__name__", work))
+
+
+def _refused(problem: str, *, example: str | None = None) -> Message:
+    return views.error_message(title="I can't answer that", problem=problem, example=example)
 
 
 def report_unexpected_to(delivery: SlackDelivery, request: PendingRequest) -> None:

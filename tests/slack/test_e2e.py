@@ -522,3 +522,71 @@ def test_team_answer_reuses_a_fresh_user_report(stack: LoopbackStack) -> None:
     teams = wait_answer(stack.standin, ANA, "All teams")
     assert "seats:" in str(teams.blocks)  # the org's seats, from the same user report
     assert stack.sandbox.stats.jobs_created == 2
+
+
+# --- people: every way to name someone, through the one cached users.info --------------------
+
+
+@pytest.mark.parametrize(
+    ("asker", "text"),
+    [
+        (BEN, "user <@U0ANA|ana>"),  # a mention, as Slack escapes it in a command
+        (BEN, "user <@U0ANA>"),  # a mention without the name (events, older clients)
+        (BEN, "user <mailto:steve@example.com|steve@example.com>"),  # an email Slack linked
+        (BEN, "user steve@example.com"),
+        (ANA, "me"),  # Ana's Slack email is steve@example.com
+    ],
+)
+def test_every_way_to_name_a_person_finds_them(stack: LoopbackStack, asker: str, text: str) -> None:
+    ack = stack.driver.command(text, user=asker, channel=CHANNEL).json()
+    answer = wait_answer(stack.standin, asker, "Steve")
+    assert answer.ephemeral
+    assert "steve@example.com" in str(answer.blocks)
+    assert "No user matches" not in str(answer.blocks)
+    placeholders = [str(ack)] + [
+        str(call.args)
+        for call in stack.standin.calls_to("response_url")
+        if ":hourglass" in str(call.args)
+    ]
+    assert not any("None" in shown for shown in placeholders)
+    if "<@" in text:
+        # The ack knows only the mention; the placeholder names the person once Slack said who.
+        assert "the person you mentioned" in placeholders[0]
+        assert any("steve@example.com" in shown for shown in placeholders[1:])
+
+
+def test_people_are_looked_up_once_and_cached(stack: LoopbackStack) -> None:
+    for asker, text in ((BEN, "user <@U0ANA|ana>"), (BEN, "user <@U0ANA>"), (ANA, "me")):
+        stack.driver.command(text, user=asker, channel=CHANNEL)
+        wait_answer(stack.standin, asker, "Steve")
+    asked = [call.args.get("user") for call in stack.standin.calls_to("users.info")]
+    # Ana's users.info answered both the mentions of her and her own "me" (and her access).
+    assert asked.count(ANA) == 1
+    assert asked.count(BEN) == 1
+
+
+@pytest.mark.parametrize(
+    ("user", "profile", "says"),
+    [
+        ("U0NOBODY", None, "Slack does not know the person you mentioned (U0NOBODY)"),
+        ("U0APP", {"is_bot": True}, "Deploy Bot is an app, not a person"),
+        ("U0PRIVATE", {}, "Slack did not share Pat's email address with me"),
+    ],
+)
+def test_a_person_who_cannot_be_found_gets_a_clear_message(
+    stack: LoopbackStack, user: str, profile: dict[str, Any] | None, says: str
+) -> None:
+    if profile is not None:
+        name = "Deploy Bot" if profile.get("is_bot") else "Pat"
+        stack.standin.users[user] = {
+            "id": user,
+            "name": name.lower(),
+            "deleted": False,
+            **profile,
+            "profile": {"real_name": name},  # no email
+        }
+    stack.driver.command(f"user <@{user}|someone>", user=BEN, channel=CHANNEL)
+    refusal = wait_answer(stack.standin, BEN, "can't")
+    assert says in str(refusal.blocks)
+    assert "/usage user name@company.com" in str(refusal.blocks)
+    assert stack.sandbox.stats.jobs_created == 0
