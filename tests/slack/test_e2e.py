@@ -590,3 +590,18 @@ def test_a_person_who_cannot_be_found_gets_a_clear_message(
     assert says in str(refusal.blocks)
     assert "/usage user name@company.com" in str(refusal.blocks)
     assert stack.sandbox.stats.jobs_created == 0
+
+
+def test_public_posts_name_members_without_pinging_them(stack: LoopbackStack) -> None:
+    stack.driver.command("idle public thread", user=BEN, channel=CHANNEL)
+    stack.standin.wait_for(
+        lambda s: [m for m in s.channel_messages(CHANNEL) if "Idle" in str(m.blocks)]
+    )
+    stack.stop()  # every reply posted
+    messages = stack.standin.channel_messages(CHANNEL)  # the summary and its thread
+    assert len(messages) > 1
+    posted = str([m.blocks for m in messages])
+    assert "@example.com" in posted  # members named by name and email
+    assert "<@" not in posted  # and never as a mention, which would notify them
+    # Public answers never consult the workspace directory at all.
+    assert stack.standin.calls_to("users.lookupByEmail") == []
