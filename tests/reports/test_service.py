@@ -316,6 +316,25 @@ def test_queued_status_counts_our_own_jobs_ahead(harness: Harness) -> None:
 # --- questions that read two reports ----------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("verb", "kinds"),
+    [
+        (Verb.TEAM, REPORTS),  # seats and members come from the user report
+        (Verb.TEAMS, REPORTS),  # the org's seats too
+        (Verb.USER, (ReportKind.USER,)),
+        (Verb.ME, (ReportKind.USER,)),
+        (Verb.IDLE, (ReportKind.USER,)),
+        (Verb.TOP, (ReportKind.USER,)),
+        (Verb.DIGEST, (ReportKind.USER,)),
+    ],
+)
+def test_what_each_question_reads(verb: Verb, kinds: tuple[ReportKind, ...]) -> None:
+    day = dt.date(2026, 11, 30)
+    question = Question(verb=verb, start=day, end=day, period_label="today", describe=verb.value)
+    assert question.kinds == kinds
+    assert question.kinds[0] is question.kind  # the request is stored on its own kind's first
+
+
 def test_a_team_question_starts_both_reports_and_is_answered_from_both(harness: Harness) -> None:
     asked = harness.ask(ANA, Verb.TEAM, target="Acme team")
     team, users = (dataset_key(kind, asked.request.question.filters) for kind in REPORTS)
