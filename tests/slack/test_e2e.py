@@ -605,3 +605,23 @@ def test_public_posts_name_members_without_pinging_them(stack: LoopbackStack) ->
     assert "<@" not in posted  # and never as a mention, which would notify them
     # Public answers never consult the workspace directory at all.
     assert stack.standin.calls_to("users.lookupByEmail") == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the views name members through `people` with helper A's work (issue 8): remove this "
+    "mark when it is merged",
+)
+def test_private_answers_name_members_as_mentions(stack: LoopbackStack) -> None:
+    # Steve (Ana's Slack email) is a member of the org's root team.
+    stack.driver.command('team "Acme Inc. (Org)"', user=BEN, channel=CHANNEL)
+    wait_answer(stack.standin, BEN, "Acme Inc.")
+    stack.driver.click("details", user=BEN, channel=CHANNEL)
+    dm = stack.standin.dm_channel(BEN)
+    stack.standin.wait_for(lambda s: next(iter(s.channel_messages(dm)), None))
+    stack.stop()  # every reply posted
+    private = str([m.blocks for m in stack.standin.channel_messages(dm)])
+    assert "Steve" in private  # listed
+    assert f"<@{ANA}>" in private  # a workspace member: a mention, which only Ben reads
+    looked_up = [call.args.get("email") for call in stack.standin.calls_to("users.lookupByEmail")]
+    assert looked_up.count("steve@example.com") == 1  # cached for every later answer
