@@ -9,10 +9,12 @@ notifies that person and usage figures must not ping anyone by surprise. Private
 ``SlackPeople`` asks Slack's ``users.lookupByEmail`` (scope ``users:read.email``) and keeps every
 answer in the bot's database (``slack_people``), shared by every process and replica: a member
 found is remembered for ``FOUND_TTL``, an email Slack does not know (``users_not_found``) for
-``NOT_FOUND_TTL``. Slack allows this method about 50 calls a minute (Tier 3), so one answer makes
-at most ``FRESH_LOOKUPS_PER_ANSWER`` fresh lookups; members past that are named by name and email
-this time and found by later answers. A 429 is waited out and retried by the Web client's retry
-handlers (``delivery.retry_handlers``); any other failure names the member plainly, uncached.
+``NOT_FOUND_TTL``. Slack allows this method about 50 calls a minute (Tier 3): one answer makes at
+most ``FRESH_LOOKUPS_PER_ANSWER`` fresh lookups, and all processes together draw them from one
+budget in the database (``bot.budget.SharedBudget``, ``LOOKUP_RATE``); members past either are
+named by name and email this time and found by later answers. A 429 is waited out and retried by
+the Web client's retry handlers (``delivery.retry_handlers``); any other failure names the member
+plainly, uncached.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from bot.budget import SharedBudget
 from bot.clock import Clock
 from bot.storage import UTCDateTime, metadata, read, write
 
@@ -46,8 +49,13 @@ slack_people = sa.Table(
 # a day.
 FOUND_TTL = dt.timedelta(days=7)
 NOT_FOUND_TTL = dt.timedelta(days=1)
-# Fresh users.lookupByEmail calls one answer may make (Tier 3: ~50 a minute for the workspace).
+# Fresh users.lookupByEmail calls one answer may make, and the pace of all of them together
+# (Tier 3: 50 a minute for the app in a workspace, with room for the odd burst).
 FRESH_LOOKUPS_PER_ANSWER = 20
+LOOKUP_BURST = 20
+LOOKUPS_PER_MINUTE = 45.0
+# The shared budget's row (``rate_budgets``): one per workspace the token belongs to.
+LOOKUP_BUDGET = "slack|users.lookupByEmail"
 
 
 class People(Protocol):
@@ -78,11 +86,19 @@ class SlackPeople:
         *,
         clock: Clock,
         fresh_lookups: int = FRESH_LOOKUPS_PER_ANSWER,
+        budget: SharedBudget | None = None,
     ) -> None:
         self.client = client
         self.engine = engine
         self.clock = clock
         self.fresh_lookups = fresh_lookups
+        self.budget = budget or SharedBudget(
+            engine,
+            account=LOOKUP_BUDGET,
+            burst=LOOKUP_BURST,
+            per_minute=LOOKUPS_PER_MINUTE,
+            clock=clock,
+        )
 
     def for_answer(self) -> AnswerPeople:
         """A People for one answer: cached answers, and at most ``fresh_lookups`` new ones."""
@@ -104,11 +120,18 @@ class SlackPeople:
         return True, row.user_id
 
     def look_up(self, email: str) -> tuple[bool, str | None]:
-        """Ask Slack; (answered, user id). A definite answer is stored for every process."""
+        """Ask Slack; (answered, user id). A definite answer is stored for every process.
+
+        Not asked (False) when the shared budget has no lookup left just now.
+        """
+        if self.budget.take() > 0:
+            return False, None
         try:
             user = self.client.users_lookupByEmail(email=email)["user"]
         except SlackApiError as error:
             code = error.response.get("error")
+            if code == "ratelimited":
+                self.budget.drain()  # still 429 after the retries: every process waits
             if code != "users_not_found":
                 # Not an answer about this email (missing scope, still rate limited after the
                 # retries): named plainly this time, asked again next time.

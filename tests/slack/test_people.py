@@ -13,11 +13,14 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
+from bot.budget import SharedBudget
 from bot.clock import ManualClock, ShiftedClock
 from bot.reports.store import Store
 from bot.slack.delivery import SlackDelivery, retry_handlers
 from bot.slack.people import (
     FOUND_TTL,
+    FRESH_LOOKUPS_PER_ANSWER,
+    LOOKUP_BUDGET,
     NOBODY,
     NOT_FOUND_TTL,
     AnswerPeople,
@@ -51,13 +54,18 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def directory(
-    standin: SlackStandIn, engine: Engine, clock: ManualClock, **options: int
+    standin: SlackStandIn,
+    engine: Engine,
+    clock: ManualClock,
+    *,
+    fresh_lookups: int = FRESH_LOOKUPS_PER_ANSWER,
+    budget: SharedBudget | None = None,
 ) -> SlackPeople:
     """One process's SlackPeople: its own Web client, the shared database."""
     client = WebClient(
         token=BOT_TOKEN, base_url=standin.api_url, retry_handlers=retry_handlers(), timeout=5
     )
-    return SlackPeople(client, engine, clock=clock, **options)
+    return SlackPeople(client, engine, clock=clock, fresh_lookups=fresh_lookups, budget=budget)
 
 
 def lookups(standin: SlackStandIn) -> list[str]:
@@ -110,6 +118,23 @@ def test_one_answer_makes_at_most_its_share_of_fresh_lookups(
     assert len(lookups(standin)) == 2
     assert people.for_answer().user_id(STEVE) == ANA  # the next answer finds them
     assert people.for_answer().user_id("a@example.com") is None  # cached: no lookup spent
+    assert len(lookups(standin)) == 3
+
+
+def test_every_process_draws_lookups_from_one_budget(
+    standin: SlackStandIn, engine: Engine, still: ManualClock
+) -> None:
+    def budget() -> SharedBudget:
+        return SharedBudget(engine, account=LOOKUP_BUDGET, burst=2, per_minute=1, clock=still)
+
+    one = directory(standin, engine, still, budget=budget())
+    other = directory(standin, engine, still, budget=budget())  # another replica
+    assert one.for_answer().user_id("a@example.com") is None
+    assert other.for_answer().user_id(STEVE) == ANA
+    assert other.for_answer().user_id("ben@example.com") is None  # no lookup left just now
+    assert len(lookups(standin)) == 2
+    still.advance(60)  # a token back
+    assert one.for_answer().user_id("ben@example.com") == BEN
     assert len(lookups(standin)) == 3
 
 
