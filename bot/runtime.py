@@ -31,6 +31,7 @@ from bot.slack.app import create_app
 from bot.slack.delivery import SlackDelivery, retry_handlers
 from bot.slack.frontdesk import FrontDesk
 from bot.slack.messages import Answer
+from bot.slack.people import SlackPeople
 from bot.storage import open_database, safe_url
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Usagebot:
             store=self.store,
             clock=self.clock,
             idle_exclude=sorted(settings.idle_exclusions),
+            directory=SlackPeople(self.slack, self.engine, clock=self.clock),
         )
         self.service = ReportService(
             store=self.store,

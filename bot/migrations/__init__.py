@@ -203,7 +203,8 @@ def declared_metadata() -> sa.MetaData:
     """Every table the code declares (importing their modules declares them)."""
     import bot.budget
     import bot.digest.history
-    import bot.reports.store  # noqa: F401
+    import bot.reports.store
+    import bot.slack.people  # noqa: F401
     from bot.storage import metadata
 
     return metadata

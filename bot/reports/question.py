@@ -40,6 +40,12 @@ REPORT_OF = {
     Verb.TEAM: ReportKind.TEAM,
     Verb.TEAMS: ReportKind.TEAM,
 }
+# Every report a verb's answer reads, its own first: the team answers take seats and members
+# from the user report of the same period (each a shared dataset, made at the same time).
+REPORTS_OF = {
+    Verb.TEAM: (ReportKind.TEAM, ReportKind.USER),
+    Verb.TEAMS: (ReportKind.TEAM, ReportKind.USER),
+}
 
 
 class Source(enum.StrEnum):
@@ -64,6 +70,11 @@ class Question(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def kind(self) -> ReportKind:
         return REPORT_OF[self.verb]
+
+    @property
+    def kinds(self) -> tuple[ReportKind, ...]:
+        """Every report the answer reads: ``kind`` first, then its companions."""
+        return REPORTS_OF.get(self.verb, (self.kind,))
 
     @property
     def filters(self) -> ReportFilters:

@@ -15,17 +15,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.browserstack import errors
 from bot.browserstack.client import BrowserStackClient
 from bot.browserstack.jobs import PollSchedule
-from bot.browserstack.models import JobState, Report, classify_status
+from bot.browserstack.models import JobState, Report, ReportKind, classify_status
 from bot.clock import Clock
 from bot.reports.leases import Leases
-from bot.reports.store import Dataset, DatasetState, PendingRequest, RequestState, Store
+from bot.reports.question import Question
+from bot.reports.store import (
+    Dataset,
+    DatasetState,
+    PendingRequest,
+    RequestState,
+    Store,
+    dataset_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +61,7 @@ class Notifier(Protocol):
 
     def progress(self, request: PendingRequest, status: str) -> None: ...
 
-    def answer(self, request: PendingRequest, report: Report) -> None: ...
+    def answer(self, request: PendingRequest, reports: Mapping[ReportKind, Report]) -> None: ...
 
     def fail(self, request: PendingRequest, failure: errors.Failure) -> None: ...
 
@@ -152,7 +160,9 @@ class ReportService:
 
         Takes the request's lease first (``mine``: a lease this process holds counts): of two
         processes that try, one answers. A request whose dataset is gone (cancelled by its
-        last other asker, or expired) starts it again.
+        last other asker, or expired) starts it again. A question that reads several reports
+        is answered once all are ready: until then it moves on to the next one still being
+        made, and waits there.
         """
         request = self.store.request(request_id)
         if request is None or request.state not in (RequestState.WAITING, RequestState.ANSWERING):
@@ -162,9 +172,15 @@ class ReportService:
             return self.attach(request_id) is not None
         if dataset.state is DatasetState.PENDING:
             return False
-        report = self.store.report(dataset.key) if dataset.state is DatasetState.READY else None
-        if dataset.state is DatasetState.READY and report is None:
-            return self.attach(request_id) is not None  # expired and pruned: make it again
+        reports: dict[ReportKind, Report] = {}
+        if dataset.state is DatasetState.READY:
+            ended = self._all_ended(request, dataset, reports)
+            if ended is None:
+                return self.attach(request_id) is not None  # expired and pruned: make it again
+            if ended.state is DatasetState.PENDING:
+                self._move(request, ended)
+                return False
+            dataset = ended  # every report is ready, or this one failed
         lease = self.leases.take()
         claimed = self.store.claim_request(
             request_id, lease, states=(RequestState.WAITING, RequestState.ANSWERING), mine=mine
@@ -177,8 +193,8 @@ class ReportService:
                 errors.FailureKind.OTHER, "The answer could not be delivered; please ask again."
             )
             self._tell(self.notifier.fail, claimed, given_up)
-        elif report is not None:
-            if not self._tell(self.notifier.answer, claimed, report):
+        elif dataset.state is DatasetState.READY:
+            if not self._tell(self.notifier.answer, claimed, reports):
                 self.store.release_request(claimed.id, lease.owner, retry_at=self._retry_at())
                 return False
         else:
@@ -194,23 +210,82 @@ class ReportService:
         )
         return True
 
+    def reports(self, question: Question) -> dict[ReportKind, Report] | None:
+        """Every report ``question``'s answer reads, as stored; None when one is gone."""
+        found = {}
+        for kind in question.kinds:
+            report = self.store.report(dataset_key(kind, question.filters))
+            if report is None:
+                return None
+            found[kind] = report
+        return found
+
+    def _all_ended(
+        self, request: PendingRequest, ready: Dataset, reports: dict[ReportKind, Report]
+    ) -> Dataset | None:
+        """Fill ``reports`` from the request's datasets, ``ready`` first; the first one that is
+        not ready stops it (pending: the request moves there; failed: its failure is the news).
+
+        None when a dataset is gone or its report was pruned: the request is attached again.
+        """
+        question = request.question
+        for kind in (ready.kind, *(k for k in question.kinds if k is not ready.kind)):
+            dataset = (
+                ready
+                if kind is ready.kind
+                else self.store.dataset(dataset_key(kind, question.filters))
+            )
+            if dataset is None or dataset.state is DatasetState.CANCELLED:
+                return None
+            if dataset.state is not DatasetState.READY:
+                return dataset
+            report = self.store.report(dataset.key)
+            if report is None:
+                return None
+            reports[kind] = report
+        return ready
+
+    def _move(self, request: PendingRequest, pending: Dataset) -> None:
+        """On to the next dataset the answer reads, telling the asker where it stands."""
+        lease = self.leases.take()
+        if not self.store.move_request(
+            request.id, lease, from_key=request.dataset_key, to_key=pending.key
+        ):
+            return  # someone else moved or took it
+        status = self.describe(pending)
+        if status != request.last_status:
+            self.store.update_request(request.id, last_status=status)
+            moved = self.store.request(request.id)
+            if moved is not None:
+                self._tell(self.notifier.progress, moved, status)
+
     def cancel(self, request_id: str, *, by_user: str) -> CancelOutcome:
         """Cancel ``by_user``'s own request; delete the BrowserStack job if nobody else waits."""
         request = self.store.request(request_id)
         now = self.clock.now()
         if request is None or not self.store.cancel_request(request_id, user_id=by_user, now=now):
             return CancelOutcome(cancelled=False, job_deleted=False, others_waiting=0)
-        dataset = self.store.dataset(request.dataset_key)
-        deleted, note = False, None
-        if dataset is not None and dataset.state is DatasetState.PENDING:
-            if self.store.abandon_dataset(dataset.key):
-                deleted = self._abandon_job(dataset)
-                if deleted:
-                    note = "BrowserStack's report job was deleted, freeing its place in the queue."
-                elif dataset.job_id:
-                    note = "BrowserStack's report job will be deleted in a moment."
-            else:
-                note = "Someone else is waiting for the same report, so it goes on for them."
+        # Every dataset the question reads that is still being made and that no one else may
+        # need (no open request waits on any of them) stops; the others go on.
+        keys = [dataset_key(kind, request.question.filters) for kind in request.question.kinds]
+        deleted, later, shared = False, False, False
+        for key in dict.fromkeys([request.dataset_key, *keys]):
+            dataset = self.store.dataset(key)
+            if dataset is None or dataset.state is not DatasetState.PENDING:
+                continue
+            if not self.store.abandon_dataset(dataset.key, waiting_on=keys):
+                shared = True
+            elif self._abandon_job(dataset):
+                deleted = True
+            elif dataset.job_id:
+                later = True
+        note = None
+        if shared:
+            note = "Someone else is waiting for the same report, so it goes on for them."
+        elif deleted:
+            note = "BrowserStack's report job was deleted, freeing its place in the queue."
+        elif later:
+            note = "BrowserStack's report job will be deleted in a moment."
         others = self.store.waiting_requests(request.dataset_key)
         self._tell(self.notifier.cancelled, request, by_user=by_user, note=note)
         return CancelOutcome(cancelled=True, job_deleted=deleted, others_waiting=len(others))

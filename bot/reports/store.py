@@ -471,15 +471,16 @@ class Store:
             while len(self._reports) > self._cached_reports:
                 self._reports.popitem(last=False)
 
-    def abandon_dataset(self, key: str) -> bool:
-        """Mark a pending dataset cancelled if, and only if, no open request waits on it.
+    def abandon_dataset(self, key: str, *, waiting_on: Sequence[str] = ()) -> bool:
+        """Mark a pending dataset cancelled if, and only if, no open request waits on it (or on
+        any of ``waiting_on``: the datasets of one question, which its askers need together).
 
         One statement, so that a request attaching at the same moment either counts here or, if
         it comes after, finds the dataset cancelled and starts a new one.
         """
         waiting = (
             sa.select(requests.c.id)
-            .where(requests.c.dataset_key == key)
+            .where(requests.c.dataset_key.in_({key, *waiting_on}))
             .where(requests.c.state.in_([RequestState.RECEIVED, RequestState.WAITING]))
         )
         with self._write() as tx:
@@ -593,7 +594,9 @@ class Store:
         The request must be received or waiting, and its lease this caller's or free; with
         ``hold`` the caller keeps the lease (until ``release_request``). Returns the request,
         its dataset and whether the dataset is new; None when the request is not the caller's
-        to attach (cancelled, or being handled elsewhere).
+        to attach (cancelled, or being handled elsewhere). A question that reads several
+        reports (``Question.kinds``) has them all started here; ``move_request`` takes it from
+        one to the next as they end.
         """
         now = lease.now
         with self._write() as tx:
@@ -606,9 +609,14 @@ class Store:
             if row is None:
                 return None
             question = Question.decode(row.question)
-            dataset, new = self._ensure_dataset(
-                tx, question.kind, question.filters, now=now, deadline=deadline
-            )
+            # Every report the answer reads exists (fresh, or being made: all at once); the
+            # request waits on the first that is not fresh, or, all fresh, on its own kind's.
+            needed = [
+                self._ensure_dataset(tx, kind, question.filters, now=now, deadline=deadline)
+                for kind in question.kinds
+            ]
+            dataset = next((d for d, _ in needed if not d.fresh(now)), needed[0][0])
+            new = any(made for _, made in needed)
             tx.execute(
                 sa.update(requests)
                 .where(requests.c.id == request_id)
@@ -621,6 +629,29 @@ class Store:
             )
             row = tx.execute(sa.select(requests).where(requests.c.id == request_id)).one()
         return _request(row), dataset, new
+
+    def move_request(self, request_id: str, lease: Lease, *, from_key: str, to_key: str) -> bool:
+        """Move a request whose dataset ended to the next one its answer reads: one UPDATE.
+
+        Only from ``from_key`` and while nobody alive holds it, so of two deliverers one moves
+        it; it waits there (and is answered when that dataset ends, or by the work loop if it
+        ended meanwhile).
+        """
+        with self._write() as tx:
+            result = tx.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id)
+                .where(requests.c.dataset_key == from_key)
+                .where(requests.c.state.in_([RequestState.WAITING, RequestState.ANSWERING]))
+                .where(sa.or_(requests.c.lease_owner == lease.owner, _free(requests, lease)))
+                .values(
+                    dataset_key=to_key,
+                    state=RequestState.WAITING.value,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+        return result.rowcount == 1
 
     def claim_request(
         self,

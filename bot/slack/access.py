@@ -28,6 +28,7 @@ class Person:
     guest: bool
     bot: bool
     deleted: bool
+    name: str | None = None  # as Slack shows them: display name, else real name
 
 
 class AccessPolicy:
@@ -59,9 +60,11 @@ class AccessPolicy:
         if cached and now - cached[0] < self.ttl:
             return cached[1]
         user = self.client.users_info(user=user_id)["user"]
+        profile = user.get("profile") or {}
         person = Person(
             user_id=user_id,
-            email=(user.get("profile") or {}).get("email"),
+            email=profile.get("email") or None,
+            name=profile.get("display_name") or profile.get("real_name") or user.get("name"),
             guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
             bot=bool(user.get("is_bot")),
             deleted=bool(user.get("deleted")),

@@ -14,6 +14,7 @@ from bot.reports.humanize import find_by_name
 from bot.reports.question import Question, Verb
 from bot.slack import views
 from bot.slack.messages import Answer, Message
+from bot.slack.people import NOBODY, People
 
 
 class _Common(TypedDict):
@@ -50,10 +51,16 @@ def compose(
     request_id: str,
     buttons: Sequence[str],
     shared_by: str | None = None,
+    users: Report | None = None,
+    people: People = NOBODY,
     idle_exclude: Sequence[str] = (),
     digest_preview: DigestPreview | None = None,
 ) -> Answer | Message:
-    """The answer to ``question`` from ``report``; a "did you mean" message when nothing matches."""
+    """The answer to ``question`` from ``report``; a "did you mean" message when nothing matches.
+
+    ``users``: the user report of the same period, for the team answers (seats, members);
+    ``people``: who to name as Slack mentions (``NOBODY`` in anything posted publicly).
+    """
     verb = question.verb
     product = question.product
     period = question.period_label
@@ -61,6 +68,7 @@ def compose(
     if product is not None and verb not in (Verb.IDLE, Verb.TOP):
         # idle and top take the product themselves (and judge "fully idle" on every product).
         report = only_product(report, product)
+        users = only_product(users, product) if users is not None else None
     if verb is Verb.TEAM:
         by_name = {team.name: team for team in report.teams}
         match = find_by_name(by_name, question.target or "")
@@ -71,28 +79,43 @@ def compose(
                 suggestions=match.suggestions,
                 example_prefix="/usage team",
             )
-        summary = analysis.team_summary(by_name[match.match], now=now)
-        return views.team_answer(summary, period_label=period, now=now, **common)
+        # The team report has the team's figures; the user report, who its members are.
+        members = analysis.members_of(users.users, match.match) if users is not None else None
+        summary = analysis.team_summary(by_name[match.match], members=members, now=now)
+        return views.team_answer(
+            summary,
+            period_label=period,
+            now=now,
+            members=[analysis.user_summary(member, now=now) for member in members or ()],
+            people=people,
+            **common,
+        )
     if verb is Verb.TEAMS:
-        overview = analysis.org_overview(report.teams, now=now)
+        overview = analysis.org_overview(
+            report.teams, users=users.users if users is not None else None, now=now
+        )
         rightsizing = analysis.parallel_rightsizing(report.teams)
         return views.teams_answer(
-            overview, period_label=period, now=now, rightsizing=rightsizing, **common
+            overview, period_label=period, now=now, rightsizing=rightsizing, people=people, **common
         )
     if verb in (Verb.USER, Verb.ME):
-        return _user(question, report, now=now, period=period, common=common)
+        return _user(question, report, now=now, period=period, common=common, people=people)
     if verb is Verb.IDLE:
         idle = analysis.idle_seats(
             report.users, products=[product] if product else None, exclude=idle_exclude, now=now
         )
         label = product.label if product else None
-        return views.idle_answer(idle, period_label=period, product_label=label, now=now, **common)
+        return views.idle_answer(
+            idle, period_label=period, product_label=label, now=now, people=people, **common
+        )
     if verb is Verb.DIGEST and digest_preview is not None:
         return digest_preview(report, now)
     if verb is Verb.TOP:
         top = analysis.top_users(report.users, product=product, n=question.count)
         label = product.label if product else None
-        return views.top_answer(top, product_label=label, period_label=period, **common)
+        return views.top_answer(
+            top, product_label=label, period_label=period, people=people, **common
+        )
     raise ValueError(f"no report answers {verb}")
 
 
@@ -121,6 +144,7 @@ def _user(
     now: dt.datetime,
     period: str,
     common: _Common,
+    people: People,
 ) -> Answer | Message:
     wanted = (question.target or "").strip().lower()
     by_email = {user.email.lower(): user for user in report.users if user.email}
@@ -137,4 +161,4 @@ def _user(
             example_prefix="/usage user",
         )
     summary = analysis.user_summary(user, now=now)
-    return views.user_answer(summary, period_label=period, now=now, **common)
+    return views.user_answer(summary, period_label=period, now=now, people=people, **common)

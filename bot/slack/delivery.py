@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -27,11 +27,12 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.webhook import WebhookClient
 
 from bot.browserstack import errors
-from bot.browserstack.models import Report
+from bot.browserstack.models import Report, ReportKind
 from bot.clock import Clock
 from bot.reports.store import PendingRequest, Store
 from bot.slack import answers, views
 from bot.slack.messages import Answer, Message
+from bot.slack.people import NOBODY, People, SlackPeople
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,14 @@ class SlackDelivery:
         store: Store,
         clock: Clock,
         idle_exclude: Sequence[str] = (),
+        directory: SlackPeople | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.clock = clock
         self.idle_exclude = tuple(idle_exclude)
+        # The workspace's members by email: mentions in private answers only (``people``).
+        self.directory = directory
         # Set by the runtime: renders ``/usage digest`` from a user report.
         self.digest_preview: answers.DigestPreview | None = None
 
@@ -95,20 +99,12 @@ class SlackDelivery:
         )
         self.show(request, message)
 
-    def answer(self, request: PendingRequest, report: Report) -> None:
+    def answer(self, request: PendingRequest, reports: Mapping[ReportKind, Report]) -> None:
         question = request.question
         public = question.public or request.placeholder_ts is not None
         threaded = question.thread
         buttons = () if public and threaded else ("details",) if public else ("share", "details")
-        result = answers.compose(
-            question,
-            report,
-            now=self.clock.now(),
-            request_id=request.id,
-            buttons=buttons,
-            idle_exclude=self.idle_exclude,
-            digest_preview=self.digest_preview,
-        )
+        result = self.compose(request, reports, public=public, buttons=buttons)
         if isinstance(result, Message):
             self.show(request, result)
         elif public:
@@ -117,6 +113,41 @@ class SlackDelivery:
             self.send_direct(request, result)
         else:
             self.show(request, result.summary)
+
+    def compose(
+        self,
+        request: PendingRequest,
+        reports: Mapping[ReportKind, Report],
+        *,
+        public: bool,
+        buttons: Sequence[str],
+        shared_by: str | None = None,
+    ) -> Answer | Message:
+        """The answer to a request from its reports.
+
+        Members are Slack mentions only where the asker alone reads them: a mention in a
+        channel notifies that person, and a usage answer must not ping anyone by surprise.
+        """
+        question = request.question
+        return answers.compose(
+            question,
+            reports[question.kind],
+            now=self.clock.now(),
+            request_id=request.id,
+            buttons=buttons,
+            shared_by=shared_by,
+            users=reports.get(ReportKind.USER) if question.kind is not ReportKind.USER else None,
+            people=self.people(public=public),
+            idle_exclude=self.idle_exclude,
+            digest_preview=self.digest_preview,
+        )
+
+    def people(self, *, public: bool) -> People:
+        """Who an answer names as Slack mentions: workspace members where only the asker reads
+        it (ephemeral, DM); nobody in anything posted in a channel, where a mention pings."""
+        if public or self.directory is None:
+            return NOBODY
+        return self.directory.for_answer()
 
     def fail(self, request: PendingRequest, failure: errors.Failure) -> None:
         self.show(request, failure_message(failure))

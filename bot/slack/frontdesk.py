@@ -13,6 +13,7 @@ stored request says (its channel, its messages), never on what the click claims.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -170,12 +171,16 @@ class FrontDesk:
     def _check(self, request: PendingRequest) -> None:
         refusal, question = self._vet(request)
         if refusal is not None:
-            refused = views.error_message(title="I can't answer that", problem=refusal)
-            self.delivery.show(request, refused)
+            self.delivery.show(request, refusal)
             self.store.finish_request(request.id, RequestState.ANSWERED, now=self.clock.now())
             return
         if question != request.question:
             self.store.update_request(request.id, question=question.encode().decode())
+            request = dataclasses.replace(request, question=question)
+            if question.target_user_id and not self._needs_public_placeholder(request):
+                # The ack could only say "the person you mentioned": now it names them, before
+                # any answer can come (a cached report answers within ``attach``).
+                self.delivery.progress(request, "starting")
         if self._needs_public_placeholder(request) and request.placeholder_ts is None:
             self.delivery.post_placeholder(request, self.placeholder(request))
         self.service.attach(request.id)
@@ -190,25 +195,54 @@ class FrontDesk:
             return True
         return question.source is Source.MENTION and not question.personal
 
-    def _vet(self, request: PendingRequest) -> tuple[str | None, Question]:
-        """Why the bot will not answer (None: it will), and the question with its email."""
+    def _vet(self, request: PendingRequest) -> tuple[Message | None, Question]:
+        """Why the bot will not answer (None: it will), and the question with its email.
+
+        ``me`` and ``user @person`` both find their email through the one cached ``users.info``
+        (``AccessPolicy.person``); an email asked for directly needs no lookup.
+        """
         question = request.question
         refusal = self.access.refusal(request.user_id)
         if refusal is not None:
-            return refusal, question
+            return _refused(refusal), question
         if question.verb is Verb.ME:
             email = self._email_of(request.user_id)
             if not email:
-                return "Slack did not share your email address with me, so I cannot find you.", (
-                    question
-                )
+                return _refused(
+                    "Slack did not share your email address with me, so I cannot find you."
+                ), question
             return None, question.about(email)
         if question.target_user_id and not question.target:
-            email = self._email_of(question.target_user_id)
-            if not email:
-                return "I could not find that person's email address in Slack.", question
+            problem, email = self._mentioned(question.target_user_id)
+            if email is None:
+                return _refused(problem, example="user name@company.com"), question
             return None, question.about(email)
         return None, question
+
+    def _mentioned(self, user_id: str) -> tuple[str, str | None]:
+        """The email of the person ``user @person`` names, or why there is none."""
+        try:
+            person = self.access.person(user_id)
+        except SlackApiError as error:
+            code = error.response.get("error")
+            log.info("users.info for a mentioned user failed: %s", code)
+            if code == "user_not_found":
+                return (
+                    f"Slack does not know the person you mentioned ({user_id}): pick them "
+                    "from Slack's @ list, or ask by their email address.",
+                    None,
+                )
+            return "I could not look that person up in Slack just now. Please try again.", None
+        who = person.name or "That person"
+        if person.bot:
+            return f"{who} is an app, not a person: apps have no BrowserStack usage.", None
+        if not person.email:
+            return (
+                f"Slack did not share {who}'s email address with me, so I cannot match them "
+                "to BrowserStack. Ask by their email address instead.",
+                None,
+            )
+        return "", person.email
 
     def _email_of(self, user_id: str) -> str | None:
         try:
@@ -259,7 +293,7 @@ class FrontDesk:
         request = self._allowed(click, asker_only="Only the person who asked can share it.")
         if request is None:
             return
-        answer = self._reanswer(request, shared_by=click.user_id)
+        answer = self._reanswer(request, shared_by=click.user_id, public=True)
         if answer is None:
             return
         self.delivery.share(request, answer, shared_by=click.user_id)
@@ -269,12 +303,12 @@ class FrontDesk:
         request = self._allowed(click, asker_only=None)
         if request is None:
             return
-        answer = self._reanswer(request, shared_by=None)
-        if answer is None:
-            return
         shared = request.shared_ts if request.shared_ts != SHARING else None
         public_ts = shared or (request.placeholder_ts if request.question.public else None)
         parent = request.thread_ts or public_ts
+        answer = self._reanswer(request, shared_by=None, public=parent is not None)
+        if answer is None:
+            return
         if parent:
             # Under the request's own public message (or the thread it was asked in), once.
             parts = len(answer.details) + (1 if answer.csv else 0)
@@ -285,9 +319,11 @@ class FrontDesk:
         else:
             self.delivery.send_direct(request, answer, user_id=user_id)
 
-    def _reanswer(self, request: PendingRequest, *, shared_by: str | None) -> Answer | None:
-        report = self.store.report(request.dataset_key)
-        if report is None:
+    def _reanswer(
+        self, request: PendingRequest, *, shared_by: str | None, public: bool
+    ) -> Answer | None:
+        reports = self.service.reports(request.question)
+        if reports is None:
             expired = views.error_message(
                 title="This report has expired",
                 problem="The figures behind this message are no longer kept.",
@@ -295,15 +331,8 @@ class FrontDesk:
             )
             self.delivery.ephemeral(request, expired)
             return None
-        result = answers.compose(
-            request.question,
-            report,
-            now=self.clock.now(),
-            request_id=request.id,
-            buttons=(),
-            shared_by=shared_by,
-            idle_exclude=self.delivery.idle_exclude,
-            digest_preview=self.delivery.digest_preview,
+        result = self.delivery.compose(
+            request, reports, public=public, buttons=(), shared_by=shared_by
         )
         return result if isinstance(result, Answer) else None
 
@@ -319,6 +348,10 @@ class FrontDesk:
         except Exception:
             # Logged once, with its traceback; the request's lease brings it back later.
             log.exception("%s failed", getattr(work, "__name__", work))
+
+
+def _refused(problem: str, *, example: str | None = None) -> Message:
+    return views.error_message(title="I can't answer that", problem=problem, example=example)
 
 
 def report_unexpected_to(delivery: SlackDelivery, request: PendingRequest) -> None:

@@ -28,6 +28,7 @@ from bot.reports.analysis import (
 )
 from bot.reports.humanize import relative_time
 from bot.slack.messages import Answer, CsvFile, Line, Message, fit_lines, line, pack, render
+from bot.slack.people import NOBODY, People
 
 __all__ = [
     "BUTTONS",
@@ -260,6 +261,7 @@ def team_answer(
     shared_by: str | None = None,
     members_limit: int = 10,
     members: Sequence[UserSummary] = (),
+    people: People = NOBODY,
 ) -> Answer:
     """A team at a glance; its products and members, one line each, in the thread.
 
@@ -356,6 +358,7 @@ def teams_answer(
     shared_by: str | None = None,
     rows_in_summary: int = 15,
     rightsizing: Sequence[RightsizingRow] = (),
+    people: People = NOBODY,
 ) -> Answer:
     """Org totals and the busiest teams; every team, and parallels to free, in the thread."""
     seats = {seat.product: seat for seat in overview.seats if seat.seats or seat.unknown}
@@ -457,6 +460,7 @@ def user_answer(
     request_id: str,
     buttons: Sequence[str],
     shared_by: str | None = None,
+    people: People = NOBODY,
 ) -> Answer:
     """One person's seats and usage per product, and when they were last seen."""
     message = render(
@@ -490,6 +494,7 @@ def idle_answer(
     shared_by: str | None = None,
     members_in_summary: int = 10,
     teams_in_summary: int = 5,
+    people: People = NOBODY,
 ) -> Answer:
     """Idle seats per product and team; every idle member, grouped per team, in the thread."""
 
@@ -589,6 +594,7 @@ def top_answer(
     buttons: Sequence[str],
     shared_by: str | None = None,
     rows_in_summary: int = 10,
+    people: People = NOBODY,
 ) -> Answer:
     """The heaviest users; those past the summary's first few in the thread."""
     top, more = _summary_list(

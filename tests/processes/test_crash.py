@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import sqlalchemy as sa
 
 from bot.browserstack.sandbox import SandboxServer
+from bot.reports.store import datasets
 from bot.slack.standin import SlackStandIn
 from tests.processes.harness import (
     CHANNEL,
@@ -52,14 +54,25 @@ def test_kill_mid_poll(
     sandbox, standin = world
     first = start_bot()
     assert ask(first.url, standin, ["teams"] * 4) == [200] * 4
-    # "queued" is shown once the job's id is stored: from then on, polling is what is left.
-    standin.wait_for(lambda s: any("queued" in str(c.args) for c in s.calls_to("response_url")))
-    first.kill()  # the job is queued at BrowserStack, and nobody polls it
+    # Once both jobs' ids (the team report's, the user report's) are stored, polling is what is
+    # left: a create in flight at the kill could not be named, and would be made again.
+    engine = sa.create_engine(bot_database)
+    try:
+
+        def both_queued(_: SlackStandIn) -> bool:
+            with engine.connect() as connection:
+                ids = connection.execute(sa.select(datasets.c.job_id)).scalars().all()
+            return len(ids) == 2 and all(ids)
+
+        standin.wait_for(both_queued, timeout=30, recheck=0.05)
+    finally:
+        engine.dispose()
+    first.kill()  # the jobs are queued at BrowserStack, and nobody polls them
 
     start_bot()
     wait_until_all_answered(bot_database, standin, 4)
     assert_each_answered_once(standin, request_ids(bot_database))
-    assert sandbox.stats.jobs_created == 1  # the same job was picked up, not made again
+    assert sandbox.stats.jobs_created == 2  # the same jobs (team, user) were picked up again
 
 
 @pytest.mark.parametrize("periods", [1, 5], ids=["one shared report", "five reports"])

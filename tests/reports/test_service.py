@@ -8,7 +8,7 @@ is faked, by ``Told``, a Notifier that records what each asker was told.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,12 +38,14 @@ from bot.reports.store import (
     PendingRequest,
     RequestState,
     Store,
+    dataset_key,
     new_request_id,
 )
 from bot.storage import open_database
 from tests.conftest import FakeTimer, SandboxFactory, make_sandbox_client
 
 ANA, BEN, CAL = "U0ANA", "U0BEN", "U0CAL"
+REPORTS = (ReportKind.TEAM, ReportKind.USER)  # what a team question reads
 CHANNEL = "C0001"
 OWNER = "test-instance"
 # A sandbox job is enqueued for QUEUED seconds of its timer, then processing for PROCESSING.
@@ -80,13 +82,13 @@ class Told:
     def progress(self, request: PendingRequest, status: str) -> None:
         self.calls.append(("progress", request.id, status))
 
-    def answer(self, request: PendingRequest, report: Report) -> None:
+    def answer(self, request: PendingRequest, reports: Mapping[ReportKind, Report]) -> None:
         self.attempts.append(request.id)
         if self.crash:
             raise Crash
         if request.user_id in self.broken:
             raise RuntimeError("Slack said channel_not_found")
-        self.calls.append(("answer", request.id, report))
+        self.calls.append(("answer", request.id, dict(reports)))
 
     def fail(self, request: PendingRequest, failure: Failure) -> None:
         self.calls.append(("fail", request.id, failure))
@@ -143,7 +145,7 @@ class Harness:
     def _kick(self) -> None:
         self.kicks += 1
 
-    def question(self, verb: Verb = Verb.TEAMS, *, target: str | None = None) -> Question:
+    def question(self, verb: Verb = Verb.IDLE, *, target: str | None = None) -> Question:
         today = self.clock.today()
         return Question(
             verb=verb,
@@ -157,7 +159,7 @@ class Harness:
     def ask(
         self,
         user: str = ANA,
-        verb: Verb = Verb.TEAMS,
+        verb: Verb = Verb.IDLE,
         *,
         target: str | None = None,
         service: ReportService | None = None,
@@ -262,15 +264,15 @@ def harness(make_harness: HarnessFactory) -> Harness:
 
 
 def test_a_question_starts_a_dataset_and_the_same_report_is_joined(harness: Harness) -> None:
-    first = harness.ask(ANA, Verb.TEAMS)
+    first = harness.ask(ANA, Verb.IDLE)
     assert (first.outcome, first.status) == ("started", "starting")
     assert harness.kicks == 1  # the scheduler is told a step is due now
     key = first.dataset.key
     harness.step(key)
     assert harness.sandbox.stats.jobs_created == 1
 
-    # "team Acme team" is read off the same team report: it waits for the same job.
-    second = harness.ask(BEN, Verb.TEAM, target="Acme team")
+    # "top" is read off the same user report: it waits for the same job.
+    second = harness.ask(BEN, Verb.TOP)
     assert (second.outcome, second.status) == ("joined", "queued")
     assert second.dataset.key == key
     assert harness.kicks == 1
@@ -284,7 +286,7 @@ def test_a_fresh_dataset_answers_at_once_until_it_expires(harness: Harness) -> N
     key = harness.ask(ANA).dataset.key
     harness.finish(key)
 
-    cached = harness.ask(BEN, Verb.TEAM, target="Acme team")
+    cached = harness.ask(BEN, Verb.TOP)
     assert cached.outcome == "answered"
     assert cached.request.id in harness.told.answered  # before attach returned
     assert harness.state(cached) is RequestState.ANSWERED
@@ -309,6 +311,149 @@ def test_queued_status_counts_our_own_jobs_ahead(harness: Harness) -> None:
         "starting, 1 job ahead",
         "queued, 1 job ahead",
     ]
+
+
+# --- questions that read two reports ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verb", "kinds"),
+    [
+        (Verb.TEAM, REPORTS),  # seats and members come from the user report
+        (Verb.TEAMS, REPORTS),  # the org's seats too
+        (Verb.USER, (ReportKind.USER,)),
+        (Verb.ME, (ReportKind.USER,)),
+        (Verb.IDLE, (ReportKind.USER,)),
+        (Verb.TOP, (ReportKind.USER,)),
+        (Verb.DIGEST, (ReportKind.USER,)),
+    ],
+)
+def test_what_each_question_reads(verb: Verb, kinds: tuple[ReportKind, ...]) -> None:
+    day = dt.date(2026, 11, 30)
+    question = Question(verb=verb, start=day, end=day, period_label="today", describe=verb.value)
+    assert question.kinds == kinds
+    assert question.kinds[0] is question.kind  # the request is stored on its own kind's first
+
+
+def test_a_team_question_starts_both_reports_and_is_answered_from_both(harness: Harness) -> None:
+    asked = harness.ask(ANA, Verb.TEAM, target="Acme team")
+    team, users = (dataset_key(kind, asked.request.question.filters) for kind in REPORTS)
+    assert asked.outcome == "started"
+    assert asked.dataset.key == team
+    # Both jobs run at once: the user report is not asked for only after the team report.
+    harness.step(team)
+    harness.step(users)
+    assert harness.sandbox.stats.jobs_created == 2
+
+    assert harness.finish(team).state is DatasetState.READY
+    # Not answered from half the figures: the request moved on to the user report.
+    assert harness.told.answered == []
+    moved = harness.store.request(asked.request.id)
+    assert moved is not None
+    assert (moved.state, moved.dataset_key) == (RequestState.WAITING, users)
+
+    assert harness.finish(users).state is DatasetState.READY
+    ((request_id, reports),) = harness.told.of("answer")
+    assert request_id == asked.request.id
+    assert sorted(reports) == sorted(REPORTS)
+    assert reports[ReportKind.TEAM].teams
+    assert reports[ReportKind.USER].users
+    assert harness.sandbox.stats.jobs_created == 2
+
+
+def test_a_team_question_reuses_the_reports_already_made(harness: Harness) -> None:
+    idle = harness.ask(ANA, Verb.IDLE)
+    harness.finish(idle.dataset.key)
+    assert harness.sandbox.stats.jobs_created == 1
+
+    # The user report is fresh: only the team report is made, and the request waits on it.
+    team = harness.ask(BEN, Verb.TEAM, target="Acme team")
+    assert team.dataset.kind is ReportKind.TEAM
+    harness.finish(team.dataset.key)
+    assert harness.told.answered == [idle.request.id, team.request.id]
+    assert harness.sandbox.stats.jobs_created == 2
+
+    # Both fresh: answered at once, with no job at all.
+    teams = harness.ask(CAL, Verb.TEAMS)
+    assert teams.outcome == "answered"
+    assert harness.told.answered[-1] == teams.request.id
+    assert sorted(harness.told.of("answer")[-1][1]) == sorted(REPORTS)
+    assert harness.sandbox.stats.jobs_created == 2
+
+
+def test_a_team_answer_lost_in_a_crash_is_given_by_another_instance(harness: Harness) -> None:
+    dead_told = Told(crash=True)
+    dead = harness.instance("dead-instance", dead_told)
+    asked = harness.ask(ANA, Verb.TEAMS, service=dead)
+    team, users = (dataset_key(kind, asked.request.question.filters) for kind in REPORTS)
+    harness.finish(users, service=dead)  # nobody waits on it yet: the request is on the team's
+    assert harness.told.answered == dead_told.answered == []
+    with pytest.raises(Crash):
+        harness.finish(team, service=dead)  # both ready: it dies answering
+    assert harness.state(asked) is RequestState.ANSWERING
+
+    rescuer = harness.instance("rescuer", harness.told)
+    harness.clock.advance(rescuer.leases.stale + 1)
+    harness.store.heartbeat(rescuer.leases.owner, now=harness.clock.now())
+    assert harness.store.due_requests(rescuer.leases.take(), limit=10) == [asked.request.id]
+    assert rescuer.deliver(asked.request.id)
+    assert harness.told.answered == [asked.request.id]
+    assert sorted(harness.told.of("answer")[0][1]) == sorted(REPORTS)
+    assert harness.sandbox.stats.jobs_created == 2
+
+
+def test_a_team_question_left_behind_by_a_crash_is_answered_by_the_work_loop(
+    harness: Harness,
+) -> None:
+    asked = harness.ask(ANA, Verb.TEAM, target="Acme team")
+    team, users = (dataset_key(kind, asked.request.question.filters) for kind in REPORTS)
+    harness.finish(team)
+    # The user report ends while no one holds the request (as if its process died just then):
+    # the dataset's own "answer those waiting" ran before the request came to wait on it.
+    harness.store.update_request(asked.request.id, dataset_key=team)
+    harness.finish(users)
+    assert harness.told.answered == []
+    due = harness.store.due_requests(harness.service.leases.take(), limit=10)
+    assert due == [asked.request.id]
+    assert harness.service.deliver(asked.request.id)
+    assert harness.told.answered == [asked.request.id]
+
+
+def test_a_failed_companion_report_is_the_answer(make_harness: HarnessFactory) -> None:
+    harness = make_harness()
+    asked = harness.ask(ANA, Verb.TEAMS)
+    team, users = (dataset_key(kind, asked.request.question.filters) for kind in REPORTS)
+    harness.step(users)
+    harness.store.update_dataset(
+        users, state=DatasetState.FAILED.value, error="no", error_kind="other"
+    )
+    harness.finish(team)
+    assert harness.told.answered == []
+    assert harness.told.failure(asked.request.id).message == "no"
+
+
+def test_cancelling_a_team_question_deletes_both_jobs(harness: Harness) -> None:
+    asked = harness.ask(ANA, Verb.TEAM, target="Acme team")
+    keys = [dataset_key(kind, asked.request.question.filters) for kind in REPORTS]
+    jobs = [harness.step(key).job_id for key in keys]
+    outcome = harness.service.cancel(asked.request.id, by_user=ANA)
+    assert outcome.job_deleted
+    for key, job_id in zip(keys, jobs, strict=True):
+        assert job_id is not None
+        assert harness.sandbox.jobs.was_deleted(job_id)
+        assert harness.dataset(key).state is DatasetState.CANCELLED
+
+
+def test_cancelling_keeps_a_report_another_question_needs(harness: Harness) -> None:
+    asked = harness.ask(ANA, Verb.TEAM, target="Acme team")
+    idle = harness.ask(BEN, Verb.IDLE)  # waits on the user report
+    team, users = (dataset_key(kind, asked.request.question.filters) for kind in REPORTS)
+    harness.step(team)
+    harness.step(users)
+    harness.service.cancel(asked.request.id, by_user=ANA)
+    assert harness.dataset(users).state is DatasetState.PENDING
+    harness.finish(users)
+    assert harness.told.answered == [idle.request.id]
 
 
 # --- polling -----------------------------------------------------------------------------------
@@ -338,10 +483,11 @@ def test_a_poll_goes_through_every_job_state_and_answers_everyone_once(harness: 
     done = harness.step(key)
     assert done.state is DatasetState.READY
     assert sorted(harness.told.answered) == sorted([first.request.id, second.request.id])
-    report: Report = harness.told.of("answer")[0][1]
-    assert report.kind is ReportKind.TEAM
+    reports: dict[ReportKind, Report] = harness.told.of("answer")[0][1]
+    report = reports[ReportKind.USER]
+    assert list(reports) == [ReportKind.USER]
     assert report.filters == first.request.question.filters
-    assert report.teams
+    assert report.users
     for asked in (first, second):
         assert harness.state(asked) is RequestState.ANSWERED
         assert not harness.service.deliver(asked.request.id)  # answered once, and only once

@@ -198,3 +198,20 @@ def test_a_usergroup_slack_cannot_list_keeps_the_last_members(
     never_listed = policy(slack, still, group=GROUP)
     standin.fail_next("usergroups.users.list", error="fatal_error")
     assert LIMITED in (never_listed.refusal(BEN) or "")  # nobody is let in on a guess
+
+
+def test_a_person_carries_the_name_and_email_slack_shows(
+    standin: SlackStandIn, slack: WebClient, still: ManualClock
+) -> None:
+    standin.users["U0PAT"] = {
+        "id": "U0PAT",
+        "name": "pat",
+        "profile": {"real_name": "Pat Doe", "display_name": "pat.d", "email": ""},
+    }
+    access = policy(slack, still)
+    pat = access.person("U0PAT")
+    assert (pat.name, pat.email) == ("pat.d", None)  # an empty email is no email
+    assert access.person(ANA).name == "Ana"
+    assert access.person(ANA).email == "ana@example.com"
+    asked = [call.args.get("user") for call in standin.calls_to("users.info")]
+    assert asked == ["U0PAT", ANA]  # each once: cached

@@ -204,6 +204,7 @@ def test_users_and_usergroups(client: WebClient) -> None:
     )
     assert error_of(client.users_info, user="U0404") == "user_not_found"
     assert client.users_lookupByEmail(email="BO@example.com")["user"]["id"] == "U0002"
+    assert error_of(client.users_lookupByEmail, email="nobody@example.com") == "users_not_found"
     assert client.usergroups_users_list(usergroup="S0001")["users"] == ["U0001", "U0002"]
     assert error_of(client.usergroups_users_list, usergroup="S0404") == "no_such_subteam"
     assert error_of(client.api_call, api_method="users.nonsense") == "unknown_method"
