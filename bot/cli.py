@@ -33,10 +33,16 @@ EXIT_USAGE = 2
 
 
 def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-31") from None
+    from bot.slack.commands import date_problem
+
+    parts = text.split("-")
+    if len(parts) == 3 and all(part.isdigit() for part in parts) and len(parts[0]) == 4:
+        year, month, day = (int(part) for part in parts)
+        problem = date_problem(year, month, day)
+        if problem is None:
+            return dt.date(year, month, day)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: {problem}")
+    raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-31")
 
 
 def _product(text: str) -> Product:

@@ -116,6 +116,7 @@ class Usagebot:
             leases=self.leases,
             clock=self.clock,
             digest_period=self.digest.period,
+            idle_days=settings.idle_days,
         )
         self.worker = Worker(
             store=self.store,

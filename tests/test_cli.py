@@ -153,6 +153,9 @@ def test_argument_errors_are_usage_errors() -> None:
     result = run_bot("fetch", "user", "--since", "yesterday")
     assert result.returncode == 2
     assert "is not a date like" in result.stderr
+    result = run_bot("fetch", "user", "--since", "2026-13-01")
+    assert result.returncode == 2
+    assert "'2026-13-01' is not a date: month 13 does not exist" in result.stderr
     result = run_bot("fetch", "user", "--product", "Percy")
     assert result.returncode == 2
     assert "unknown product" in result.stderr

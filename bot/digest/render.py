@@ -19,9 +19,10 @@ from datetime import date, datetime
 from bot import spreadsheet
 from bot.browserstack.models import Product, TeamRecord, UserRecord
 from bot.digest.chart import seat_chart
-from bot.digest.rules import Digest, Snapshot, build_digest, period_text, seat_key
+from bot.digest.rules import Digest, Snapshot, build_digest, seat_key
 from bot.reports.analysis import IdleMember
 from bot.reports.humanize import relative_time
+from bot.reports.question import last_days_label
 from bot.slack import views
 from bot.slack.messages import Answer, CsvFile, Line, Message, fit_lines, line, render
 
@@ -62,9 +63,8 @@ class DigestMessages:
 
 
 def _period(digest: Digest) -> str:
-    days = (digest.end - digest.start).days
-    span = "the last day" if days == 1 else f"the last {days} days"
-    return f"{span}, {period_text(digest.start, digest.end)}"
+    # The label /usage gives the same days, so the preview's placeholder and answer agree.
+    return last_days_label(digest.start, digest.end)
 
 
 def _money(amount: float, currency: str) -> str:

@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from bot.browserstack.models import ReportFilters
 from bot.clock import Clock
 from bot.reports.leases import Leases
-from bot.reports.question import Question, Source, Verb
+from bot.reports.question import Question, Source, Verb, last_days_label
 from bot.reports.service import MAX_ATTEMPTS, ReportService
 from bot.reports.store import (
     SHARING,
@@ -38,7 +38,7 @@ from bot.reports.store import (
 )
 from bot.slack import answers, views
 from bot.slack.access import AccessPolicy
-from bot.slack.commands import UsageRequest
+from bot.slack.commands import DEFAULT_DAYS, UsageRequest
 from bot.slack.delivery import SlackDelivery
 from bot.slack.messages import Answer, Message
 
@@ -71,6 +71,7 @@ class FrontDesk:
         leases: Leases,
         clock: Clock,
         digest_period: Callable[[dt.datetime], ReportFilters] | None = None,
+        idle_days: int = DEFAULT_DAYS,
         workers: int = 8,
     ) -> None:
         self.service = service
@@ -80,6 +81,7 @@ class FrontDesk:
         self.leases = leases
         self.clock = clock
         self.digest_period = digest_period
+        self.idle_days = idle_days  # IDLE_DAYS: the default period of idle and digest
         self._work = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frontdesk")
 
     def close(self, *, wait: bool = True) -> None:
@@ -113,12 +115,11 @@ class FrontDesk:
             filters = self.digest_period(self.clock.now())
             assert filters.start
             assert filters.end
-            days = (filters.end - filters.start).days
             question = msgspec.structs.replace(
                 question,
                 start=filters.start,
                 end=filters.end,
-                period_label=f"the last {days} days",
+                period_label=last_days_label(filters.start, filters.end),
             )
         return self.store.receive(
             new_request_id(),

@@ -185,7 +185,7 @@ def test_preview_builds_without_slack(make_poster: PosterFactory, monday_9: dt.d
     poster.slack = None
     users, teams = poster.fetch(monday_9)
     assert (users.filters.start, users.filters.end) == (
-        monday_9.date() - dt.timedelta(days=30),
+        monday_9.date() - dt.timedelta(days=29),  # IDLE_DAYS=30, both ends counted
         monday_9.date(),
     )
     digest, messages = poster.build(users, teams, Route(DIGEST), now=monday_9, chart=False)
