@@ -118,7 +118,7 @@ def product_legend(products: Iterable[Product]) -> str:
     parallels = [p.label for p in products if not p.has_minutes]
     parts = []
     if minutes:
-        parts.append(f"{' and '.join(minutes)}: minutes used (\"180 min\")")
+        parts.append(f'{" and ".join(minutes)}: minutes used ("180 min")')
     if parallels:
         parts.append(
             f"{' and '.join(parallels)}: peak parallels used / parallels allocated"

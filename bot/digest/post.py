@@ -4,6 +4,11 @@ The org-wide digest goes to ``DIGEST_CHANNEL`` and each team in ``DIGEST_TEAM_CH
 own in its channel. Each (ISO week, channel) is claimed in the database before posting, so a
 restart, a second running instance or a misfire never posts twice; a post that fails releases
 its claim so that a later run can try again.
+
+A summary Slack refuses (the bot is not in the channel, the channel is gone or archived) is
+logged at ERROR with the fix, recorded as failed (``DigestHistory.fail``) and tried again every
+hour (``RETRY_AFTER``) while the run is still due (``DIGEST_GRACE_HOURS``); ``failures`` says so
+to whoever asks ``/usage digest``.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from bot.browserstack.client import BrowserStackClient
 from bot.browserstack.jobs import PollSchedule, run_report
 from bot.browserstack.models import Report, ReportFilters, ReportKind
 from bot.clock import Clock
-from bot.digest.history import DigestHistory
+from bot.digest.history import RETRY_AFTER, DigestEntry, DigestHistory, DigestState
 from bot.digest.render import DigestMessages, prepare
 from bot.digest.rules import Digest, digest_period, week_key
-from bot.digest.schedule import due_run, is_late
+from bot.digest.schedule import due_run, grace_end, is_late
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,24 @@ class Outcome:
     week: str
     posted: bool
     reason: str  # "posted", "already posted", or what went wrong
+
+
+# What a workspace admin does about each error Slack gives for a channel the bot cannot post in.
+_FIXES = {
+    "not_in_channel": "invite @usagebot to {channel} (`/invite @usagebot` in the channel)",
+    "channel_not_found": (
+        "check {setting}: no channel {channel} is visible to the bot (invite @usagebot first"
+        " if it is private)"
+    ),
+    "is_archived": "{channel} is archived: unarchive it, or point {setting} at another channel",
+}
+
+
+def failure_fix(error: str, route: Route) -> str:
+    """What to do about ``error`` (Slack's, such as ``not_in_channel``) for ``route``."""
+    setting = "DIGEST_TEAM_CHANNELS" if route.team else "DIGEST_CHANNEL"
+    fix = _FIXES.get(error, "see Slack's error {error} (the bot's log has the details)")
+    return fix.format(channel=f"<#{route.channel}>", setting=setting, error=error)
 
 
 def routes(settings: Settings) -> list[Route]:
@@ -131,9 +154,32 @@ class DigestPoster:
         if not any(self._open(week, r, now) for r in routes(self.settings)):
             return []
         late = is_late(scheduled, now)
-        if late:
+        if late and not any(self._retrying(week, r) for r in routes(self.settings)):
             log.warning("posting the weekly digest late, after a missed run")
         return self.post_all(now=now, late=late, week=week)
+
+    def _retrying(self, week: str, route: Route) -> bool:
+        entry = self.history.entry(week, route.channel)
+        return entry is not None and entry.state is DigestState.FAILED
+
+    def failures(self, now: dt.datetime) -> list[str]:
+        """A sentence for each route whose last scheduled digest Slack refused (mrkdwn).
+
+        What ``/usage digest`` tells the asker, beside the preview.
+        """
+        sentences = []
+        deadline = grace_end(self.settings, now)
+        for route in routes(self.settings):
+            entry = self.history.latest(route.channel)
+            if entry is None or not entry.failing or entry.error is None:
+                continue
+            where = f"<#{route.channel}>" + (f" (team {route.team})" if route.team else "")
+            sentence = (
+                f"The weekly digest of {entry.week} could not be posted to {where}: Slack said"
+                f" `{entry.error}`. To fix it, {failure_fix(entry.error, route)}."
+            )
+            sentences.append(sentence + " " + _next_try(entry, deadline))
+        return sentences
 
     def post_all(
         self, *, now: dt.datetime, late: bool = False, force: bool = False, week: str | None = None
@@ -171,6 +217,8 @@ class DigestPoster:
     ) -> Outcome:
         # Built before the claim: a claimer that dies leaves its claim for ``ABANDONED_AFTER``,
         # so the claim comes just before the post, not a chart's drawing before it.
+        # A retry after Slack refused the post is not late: the bot was running at the time.
+        late = late and not self._retrying(week, route)
         digest, messages = self.build(users, teams, route, now=now, late=late, week=week)
         # The claim's own time (``now`` is the run's start, reports ago): its age says whether
         # its claimer may still be posting.
@@ -180,11 +228,20 @@ class DigestPoster:
         try:
             ts = self._post_summary(route.channel, messages, week=week)
         except SlackApiError as error:
-            reason = error.response.get("error", "slack_error")
-            log.error("could not post the digest to %s: %s", route.channel, reason)
+            reason = str(error.response.get("error", "slack_error"))
+            fix = failure_fix(reason, route)
+            log.error(
+                "could not post the weekly digest of %s to %s: Slack said %s. To fix it, %s."
+                " It is tried again every hour while the run is due (DIGEST_GRACE_HOURS).",
+                week,
+                route.channel,
+                reason,
+                fix,
+            )
             if claimed:
-                self.history.release(week, route.channel)
-            return Outcome(route, week, False, f"Slack refused: {reason}")
+                # Kept as failed, not released: every process waits an hour before the next try.
+                self.history.fail(week, route.channel, now=self.clock.now(), error=reason)
+            return Outcome(route, week, False, f"Slack refused: {reason}; to fix it, {fix}")
         outcome = Outcome(route, week, True, "posted")
         try:
             self._post_thread(route.channel, ts, messages)
@@ -218,3 +275,13 @@ class DigestPoster:
                 title=upload.title,
                 file=io.BytesIO(content.encode() if isinstance(content, str) else content),
             )
+
+
+def _next_try(entry: DigestEntry, deadline: dt.datetime | None) -> str:
+    """When the failed digest is tried again, if it still is."""
+    if entry.state is DigestState.CLAIMED:
+        return "It is being tried again now."
+    retry = entry.claimed_at + RETRY_AFTER
+    if deadline is None or retry > deadline:
+        return "It is not tried again: the next scheduled digest will be posted there as usual."
+    return f"It is tried again every hour until {deadline:%a %d %b %H:%M} UTC."

@@ -394,9 +394,9 @@ class _Scanner:
         word, following = self._word(i), self._word(i + 1)
         today = self.today
         if word == "this" and following == "month":
-            first = today.replace(day=1)
-            label = f"{_month(today)} so far ({range_text(first, today)})"
-            return Period(first, today, label, "this month"), 2
+            month_start = today.replace(day=1)
+            label = f"{_month(today)} so far ({range_text(month_start, today)})"
+            return Period(month_start, today, label, "this month"), 2
         if word == "last" and following == "month":
             end = today.replace(day=1) - timedelta(days=1)
             return Period(end.replace(day=1), end, _month(end), "last month"), 2
