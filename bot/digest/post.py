@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -30,6 +31,7 @@ from bot.digest.render import DigestMessages, prepare
 from bot.digest.rules import Digest, digest_period, week_key
 from bot.digest.schedule import due_run, grace_end, is_late
 from bot.settings import Settings
+from bot.slack.messages import Answer, escape_mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,9 @@ class DigestPoster:
         late: bool = False,
         chart: bool = True,
         week: str | None = None,
+        request_id: str | None = None,
+        buttons: Sequence[str] = (),
+        notices: Sequence[str] = (),
     ) -> tuple[Digest, DigestMessages]:
         """One route's digest, compared with the last one posted to its channel."""
         week = week or week_key(now, self.settings.digest_zone)
@@ -139,7 +144,40 @@ class DigestPoster:
             team=route.team,
             late=late,
             chart=chart,
+            request_id=request_id,
+            buttons=buttons,
+            notices=notices,
         )
+
+    def preview(
+        self,
+        users: Report,
+        now: dt.datetime,
+        *,
+        teams: Report | None,
+        request_id: str,
+        buttons: Sequence[str],
+    ) -> Answer:
+        """``/usage digest``: the org-wide digest as it would be posted now, for the asker, with
+        its thread behind Details and, first, why the last scheduled post failed if it did."""
+        notices = self.failures(now)
+        if teams is None:
+            notices.append(
+                "This preview leaves out the parallels that could be freed: it was made from the"
+                " user report only, and they come from the team report."
+            )
+        route = Route(self.settings.digest_channel or "")
+        _, messages = self.build(
+            users,
+            teams,
+            route,
+            now=now,
+            chart=False,
+            request_id=request_id,
+            buttons=buttons,
+            notices=notices,
+        )
+        return messages.answer
 
     def run_due(self) -> list[Outcome]:
         """The work loop's check: post this week's digests if their time came and they are not out.
@@ -173,10 +211,13 @@ class DigestPoster:
             entry = self.history.latest(route.channel)
             if entry is None or not entry.failing or entry.error is None:
                 continue
-            where = f"<#{route.channel}>" + (f" (team {route.team})" if route.team else "")
+            # Escaped here: the error is Slack's string, the team name a setting's.
+            team = f" (team {escape_mrkdwn(route.team)})" if route.team else ""
+            error = escape_mrkdwn(entry.error)
             sentence = (
-                f"The weekly digest of {entry.week} could not be posted to {where}: Slack said"
-                f" `{entry.error}`. To fix it, {failure_fix(entry.error, route)}."
+                f"The weekly digest of {entry.week} could not be posted to <#{route.channel}>"
+                f"{team}: Slack said `{error}`. To fix it,"
+                f" {failure_fix(error, route)}."
             )
             sentences.append(sentence + " " + _next_try(entry, deadline))
         return sentences

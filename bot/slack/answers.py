@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from typing import Any, TypedDict
+from collections.abc import Sequence
+from typing import Any, Protocol, TypedDict
 
 import msgspec
 
@@ -24,8 +24,19 @@ class _Common(TypedDict):
     shared_by: str | None
 
 
-# Renders ``/usage digest`` (this week's digest, for the asker) from a user report.
-DigestPreview = Callable[[Report, dt.datetime], Answer]
+class DigestPreview(Protocol):
+    """Renders ``/usage digest`` (this week's digest, for the asker) from the user report and,
+    when the question read it too, the team report (for the parallels section)."""
+
+    def __call__(
+        self,
+        users: Report,
+        now: dt.datetime,
+        *,
+        teams: Report | None,
+        request_id: str,
+        buttons: Sequence[str],
+    ) -> Answer: ...
 
 
 def title(question: Question) -> str:
@@ -88,7 +99,7 @@ def compose(
         label = product.label if product else None
         return views.idle_answer(idle, period_label=period, product_label=label, now=now, **common)
     if verb is Verb.DIGEST and digest_preview is not None:
-        return digest_preview(report, now)
+        return digest_preview(report, now, teams=None, request_id=request_id, buttons=buttons)
     if verb is Verb.TOP:
         top = analysis.top_users(report.users, product=product, n=question.count)
         label = product.label if product else None

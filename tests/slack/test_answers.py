@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -264,11 +265,18 @@ def test_a_product_narrows_a_users_answer(now: dt.datetime) -> None:
 
 
 def test_digest_previews_through_the_given_renderer(now: dt.datetime) -> None:
-    seen: list[tuple[Report, dt.datetime]] = []
+    seen: list[tuple[Report, dt.datetime, str, Sequence[str]]] = []
     preview = Answer(summary=Message(text="This week's digest", blocks=[]))
 
-    def render(report: Report, at: dt.datetime) -> Answer:
-        seen.append((report, at))
+    def render(
+        users: Report,
+        now: dt.datetime,
+        *,
+        teams: Report | None,
+        request_id: str,
+        buttons: Sequence[str],
+    ) -> Answer:
+        seen.append((users, now, request_id, buttons))
         return preview
 
     report = msgspec.structs.replace(user_report(now), fetched_at=now - dt.timedelta(hours=1))
@@ -277,11 +285,11 @@ def test_digest_previews_through_the_given_renderer(now: dt.datetime) -> None:
         report,
         now=now,
         request_id=REQUEST,
-        buttons=(),
+        buttons=("details",),
         digest_preview=render,
     )
     assert composed is preview
-    assert seen == [(report, now)]
+    assert seen == [(report, now, REQUEST, ("details",))]  # its Details button, as every answer
 
 
 @pytest.mark.parametrize("verb", [Verb.DIGEST, Verb.HELP])
