@@ -65,8 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a report job on BROWSERSTACK_API_URL, wait for it, and print it.",
     )
     fetch.add_argument("kind", choices=[k.value for k in ReportKind], help="one row per ...")
-    fetch.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="first day")
-    fetch.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day")
+    fetch.add_argument(
+        "--since",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="first day, counted (default: the last 14 days, today included)",
+    )
+    fetch.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day, counted")
     fetch.add_argument(
         "--product",
         type=_product,
@@ -164,15 +169,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from bot.slack.commands import DEFAULT_DAYS, Period
+
     settings = get_settings().require("browserstack")
-    filters = ReportFilters(start=args.since, end=args.until, product=args.product)
+    clock = SystemClock()
+    start, end = args.since, args.until
+    if start is None and end is None:
+        # The dates sent are the dates printed: the last 14 days as /usage counts them, both
+        # ends included, rather than BrowserStack's default, which it does not state.
+        default = Period.last_days(DEFAULT_DAYS, today=clock.today())
+        start, end = default.start, default.end
+    filters = ReportFilters(start=start, end=end, product=args.product)
     return fetch_report(
         settings,
         ReportKind(args.kind),
         filters,
         fmt=args.fmt,
         output=args.output,
-        clock=SystemClock(),
+        clock=clock,
     )
 
 

@@ -82,6 +82,11 @@ def test_table(live: SandboxServer) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Team report, ")
+    # Without --since, the 14 days /usage means, sent as such: the header states what was asked.
+    ((job),) = live.jobs.all()
+    assert (job.end - job.start).days == 13
+    assert lines[0].startswith(f"Team report, {job.start} to {job.end}, ")
+    assert "In the product columns:" in result.stdout  # the legend of "min" and "par" cells
     assert any(line.startswith("Team ") and "Members" in line for line in lines)
 
 
