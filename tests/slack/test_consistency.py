@@ -10,6 +10,7 @@ or refused; ``idle`` and the digest count IDLE_DAYS; the ``/usage digest`` previ
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import pytest
@@ -62,13 +63,18 @@ def test_the_last_14_days_are_14_days_at_browserstack_and_in_the_answer(
     assert _dates_asked(stack) == [(start, today)]  # 14 days, both ends counted
 
 
-def test_a_placeholder_shows_no_request_id(stack: LoopbackStack) -> None:
-    ack = stack.driver.command("teams", user=ANA, channel=CHANNEL).json()
+def test_a_placeholder_shows_no_request_id(
+    stack: LoopbackStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="bot.slack.listeners"):
+        ack = stack.driver.command("teams", user=ANA, channel=CHANNEL).json()
     request_id = _buttons(ack)["cancel"]  # the id lives in the button, for the click
     assert len(request_id) == 32
     assert request_id not in _mrkdwn(ack["blocks"])
     assert request_id not in ack["text"]
     assert "Request" not in _mrkdwn(ack["blocks"])
+    # Where a human needs it: the log ties the id to who asked what.
+    assert f"request {request_id}: /usage teams, from {ANA} in {CHANNEL}" in caplog.text
     wait_answer(stack.standin, ANA, "All teams")
 
 

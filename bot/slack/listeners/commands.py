@@ -52,5 +52,13 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
         ack(**views.unavailable_message().payload())
         return
     assert pending is not None  # only events can be received twice
+    # The request id is no longer shown to the asker: the log ties it to who asked what.
+    log.info(
+        "request %s: /usage %s, from %s in %s",
+        pending.id,
+        pending.question.describe,
+        origin.user_id,
+        origin.channel_id,
+    )
     ack(**desk.placeholder(pending).payload())
     desk.check_soon(pending.id)

@@ -55,4 +55,11 @@ def handle_mention(
     # process_before_response): if this fails, Slack gets no 2xx and sends the event again.
     pending = desk.receive(request, origin, source=Source.MENTION, event_id=event_id)
     if pending is not None:  # None: Slack sent this event before
+        log.info(
+            "request %s: @usagebot %s, from %s in %s",
+            pending.id,
+            pending.question.describe,
+            origin.user_id,
+            origin.channel_id,
+        )
         desk.check_soon(pending.id)
