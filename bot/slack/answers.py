@@ -63,8 +63,12 @@ def compose(
     shared_by: str | None = None,
     idle_exclude: Sequence[str] = (),
     digest_preview: DigestPreview | None = None,
+    teams: Report | None = None,
 ) -> Answer | Message:
-    """The answer to ``question`` from ``report``; a "did you mean" message when nothing matches."""
+    """The answer to ``question`` from ``report``; a "did you mean" message when nothing matches.
+
+    ``teams``: the team report of the same period, for the digest preview's parallels section.
+    """
     verb = question.verb
     product = question.product
     period = question.period_label
@@ -99,7 +103,7 @@ def compose(
         label = product.label if product else None
         return views.idle_answer(idle, period_label=period, product_label=label, now=now, **common)
     if verb is Verb.DIGEST and digest_preview is not None:
-        return digest_preview(report, now, teams=None, request_id=request_id, buttons=buttons)
+        return digest_preview(report, now, teams=teams, request_id=request_id, buttons=buttons)
     if verb is Verb.TOP:
         top = analysis.top_users(report.users, product=product, n=question.count)
         label = product.label if product else None

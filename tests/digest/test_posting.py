@@ -250,3 +250,25 @@ def test_preview_builds_without_slack(make_poster: PosterFactory, monday_9: dt.d
     assert digest.idle_seats > 0
     assert messages.chart is None
     assert messages.details
+
+
+def test_the_preview_is_the_posted_digest_with_details_behind_a_button(
+    make_poster: PosterFactory, monday_9: dt.datetime
+) -> None:
+    poster = make_poster()
+    users, teams = poster.fetch(monday_9)
+    preview = poster.preview(users, monday_9, teams=teams, request_id="r1", buttons=("details",))
+    _, posted = poster.build(users, teams, Route(DIGEST), now=monday_9, chart=False)
+    sections = [b for b in preview.summary.blocks if b["type"] != "actions"]
+    actions = [b for b in preview.summary.blocks if b["type"] == "actions"]
+    # Every section of the posted digest (parallels included, from the team report); only the
+    # last line differs: its thread is behind Details.
+    assert sections[:-1] == posted.summary.blocks[:-1]
+    assert "could be freed" in str(sections)
+    assert "Under *Details*" in str(sections[-1])
+    assert [e["value"] for e in actions[0]["elements"]] == ["r1"]
+    assert preview.details == posted.details
+    # Without the team report, it says what it leaves out rather than leave it out silently.
+    partial = poster.preview(users, monday_9, teams=None, request_id="r1", buttons=("details",))
+    assert "leaves out the parallels that could be freed" in str(partial.summary.blocks)
+    assert "could be freed* from" not in str(partial.summary.blocks)

@@ -276,6 +276,7 @@ def test_digest_previews_through_the_given_renderer(now: dt.datetime) -> None:
         request_id: str,
         buttons: Sequence[str],
     ) -> Answer:
+        assert teams is None  # only the user report was given
         seen.append((users, now, request_id, buttons))
         return preview
 
