@@ -325,4 +325,5 @@ def _next_try(entry: DigestEntry, deadline: dt.datetime | None) -> str:
     retry = entry.claimed_at + RETRY_AFTER
     if deadline is None or retry > deadline:
         return "It is not tried again: the next scheduled digest will be posted there as usual."
-    return f"It is tried again every hour until {deadline:%a %d %b %H:%M} UTC."
+    # Numbers only: strftime's day and month names follow the process locale.
+    return f"It is tried again every hour until {deadline:%Y-%m-%d %H:%M} UTC."

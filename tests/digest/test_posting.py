@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from bot.browserstack.sandbox import SandboxServer
 from bot.clock import ManualClock, ShiftedClock
 from bot.digest.history import DigestHistory
-from bot.digest.post import DigestPoster, Route, routes
+from bot.digest.post import DigestPoster, Route, failure_fix, routes
 from bot.settings import Settings
 from bot.slack.delivery import retry_handlers
 from bot.slack.standin import SlackStandIn
@@ -272,3 +272,17 @@ def test_the_preview_is_the_posted_digest_with_details_behind_a_button(
     partial = poster.preview(users, monday_9, teams=None, request_id="r1", buttons=("details",))
     assert "leaves out the parallels that could be freed" in str(partial.summary.blocks)
     assert "could be freed* from" not in str(partial.summary.blocks)
+
+
+@pytest.mark.parametrize(
+    ("error", "route", "fix"),
+    [
+        ("not_in_channel", Route("C1"), "invite @usagebot to <#C1> (`/invite @usagebot`"),
+        ("channel_not_found", Route("C1"), "check DIGEST_CHANNEL: no channel <#C1> is visible"),
+        ("channel_not_found", Route("C2", "QA"), "check DIGEST_TEAM_CHANNELS: no channel <#C2>"),
+        ("is_archived", Route("C1"), "<#C1> is archived: unarchive it, or point DIGEST_CHANNEL"),
+        ("ratelimited", Route("C1"), "see Slack's error ratelimited"),
+    ],
+)
+def test_each_refusal_comes_with_its_fix(error: str, route: Route, fix: str) -> None:
+    assert fix in failure_fix(error, route)
