@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from typing import NamedTuple
 
 from bot.browserstack.models import Product, ReportFilters
+from bot.digest.rules import DEFAULT_IDLE_DAYS
 from bot.reports.question import (
     DEFAULT_TOP,
     Question,
@@ -156,7 +157,7 @@ class UsageForm:
     explanation: str
 
 
-def usage_forms(*, idle_days: int = DEFAULT_DAYS) -> tuple[UsageForm, ...]:
+def usage_forms(*, idle_days: int = DEFAULT_IDLE_DAYS) -> tuple[UsageForm, ...]:
     """The help message's rows; ``idle_days`` is IDLE_DAYS, the default of ``idle``."""
     return (
         UsageForm("help", "help", "Show this list."),
@@ -526,7 +527,7 @@ def _team_words(name: str, *, today: date) -> str:
     return name if plain else f'"{name}"'
 
 
-def parse_command(text: str, *, today: date, idle_days: int = DEFAULT_DAYS) -> UsageRequest:
+def parse_command(text: str, *, today: date, idle_days: int = DEFAULT_IDLE_DAYS) -> UsageRequest:
     """Read ``/usage`` command text; raise CommandError, with an example, when it makes no sense.
 
     ``idle_days`` (IDLE_DAYS) is the period of ``idle`` and ``digest`` when none is given, so that

@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.browserstack.models import ReportFilters
 from bot.clock import Clock
+from bot.digest.rules import DEFAULT_IDLE_DAYS
 from bot.reports.leases import Leases
 from bot.reports.question import Question, Source, Verb, last_days_label
 from bot.reports.service import MAX_ATTEMPTS, ReportService
@@ -38,7 +39,7 @@ from bot.reports.store import (
 )
 from bot.slack import answers, views
 from bot.slack.access import AccessPolicy
-from bot.slack.commands import DEFAULT_DAYS, UsageRequest
+from bot.slack.commands import UsageRequest
 from bot.slack.delivery import SlackDelivery
 from bot.slack.messages import Answer, Message
 
@@ -71,7 +72,7 @@ class FrontDesk:
         leases: Leases,
         clock: Clock,
         digest_period: Callable[[dt.datetime], ReportFilters] | None = None,
-        idle_days: int = DEFAULT_DAYS,
+        idle_days: int = DEFAULT_IDLE_DAYS,
         workers: int = 8,
     ) -> None:
         self.service = service

@@ -561,7 +561,7 @@ def test_backticks_in_input_cannot_break_out_of_code_spans() -> None:
             "user ana@example.com app-automate",
         ),
         ("user <@U123ABC|ana> this month public", "user <@U123ABC> this month public"),
-        ("idle", "idle last 14d"),  # idle's default (IDLE_DAYS) is not known here: written out
+        ("idle", "idle last 30d"),  # idle's default (IDLE_DAYS) is not known here: written out
         ("me since 2026-10-01", "me since 2026-10-01"),
         ("idle applive 2026-10-01..2026-12-31", "idle app-live 2026-10-01..2026-11-25"),
         ("top 10", "top"),
