@@ -33,10 +33,16 @@ EXIT_USAGE = 2
 
 
 def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-31") from None
+    from bot.slack.commands import date_problem
+
+    parts = text.split("-")
+    if len(parts) == 3 and all(part.isdigit() for part in parts) and len(parts[0]) == 4:
+        year, month, day = (int(part) for part in parts)
+        problem = date_problem(year, month, day)
+        if problem is None:
+            return dt.date(year, month, day)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: {problem}")
+    raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-31")
 
 
 def _product(text: str) -> Product:
@@ -59,8 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a report job on BROWSERSTACK_API_URL, wait for it, and print it.",
     )
     fetch.add_argument("kind", choices=[k.value for k in ReportKind], help="one row per ...")
-    fetch.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="first day")
-    fetch.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day")
+    fetch.add_argument(
+        "--since",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="first day, counted (default: the last 14 days, today included)",
+    )
+    fetch.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day, counted")
     fetch.add_argument(
         "--product",
         type=_product,
@@ -158,15 +169,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from bot.slack.commands import DEFAULT_DAYS, Period
+
     settings = get_settings().require("browserstack")
-    filters = ReportFilters(start=args.since, end=args.until, product=args.product)
+    clock = SystemClock()
+    start, end = args.since, args.until
+    if start is None and end is None:
+        # The dates sent are the dates printed: the last 14 days as /usage counts them, both
+        # ends included, rather than BrowserStack's default, which it does not state.
+        default = Period.last_days(DEFAULT_DAYS, today=clock.today())
+        start, end = default.start, default.end
+    filters = ReportFilters(start=start, end=end, product=args.product)
     return fetch_report(
         settings,
         ReportKind(args.kind),
         filters,
         fmt=args.fmt,
         output=args.output,
-        clock=SystemClock(),
+        clock=clock,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import msgspec
 
 from bot import spreadsheet
-from bot.browserstack.models import Report, ReportKind
+from bot.browserstack.models import Product, Report, ReportKind
 from bot.reports import analysis
 
 FORMATS = ("json", "csv", "table")
@@ -79,6 +79,7 @@ def _team_table(buf: io.StringIO, report: Report, *, now: dt.datetime, limit: in
         rows.append([team.name, _num(team.user_count), *cells, team.last_activity_text])
     header = ["Team", "Members", *[p.label for p in products], "Last activity"]
     _table(buf, header, rows)
+    buf.write(product_legend(products))
     teams = _plural(overview.team_count, "team")
     buf.write(f"\n{teams}, {overview.inactive_teams:,} without activity.\n")
     _more(buf, overview.team_count, limit)
@@ -108,6 +109,23 @@ def _user_table(buf: io.StringIO, report: Report, *, now: dt.datetime, limit: in
         limit,
         what="users",
     )
+
+
+def product_legend(products: Iterable[Product]) -> str:
+    """What the product cells of ``_team_table`` mean, for the products it shows."""
+    products = list(products)
+    minutes = [p.label for p in products if p.has_minutes]
+    parallels = [p.label for p in products if not p.has_minutes]
+    parts = []
+    if minutes:
+        parts.append(f'{" and ".join(minutes)}: minutes used ("180 min")')
+    if parallels:
+        parts.append(
+            f"{' and '.join(parallels)}: peak parallels used / parallels allocated"
+            ' ("2/5 par": at most 2 tests ran at once, of 5 allowed)'
+        )
+    parts.append('"-": no figures for it in the report')
+    return "\nIn the product columns:\n" + "".join(f"  {part}\n" for part in parts)
 
 
 def _product_cell(row: analysis.TeamProductRow | None) -> str:

@@ -104,6 +104,7 @@ class _Progress:
     def __call__(self, progress: JobProgress) -> None:
         elapsed = int(time.monotonic() - self.started)
         print(
-            f"  job {progress.job_id}: {progress.status} ({elapsed // 60}:{elapsed % 60:02d})",
+            f"  job {progress.job_id}: {progress.status}"
+            f" ({elapsed // 60}:{elapsed % 60:02d} elapsed)",
             file=sys.stderr,
         )

@@ -6,7 +6,6 @@ stack bring a ``ShiftedClock``. Everything that needs the date or the time of da
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from slack_bolt import App
@@ -15,11 +14,10 @@ from slack_sdk import WebClient
 from bot import redact
 from bot.browserstack.client import BrowserStackClient, RetryPolicy
 from bot.browserstack.jobs import PollSchedule
-from bot.browserstack.models import Report
 from bot.budget import account_budget
 from bot.clock import Clock, SystemClock
 from bot.digest.history import DigestHistory
-from bot.digest.post import DigestPoster, Route, routes
+from bot.digest.post import DigestPoster, routes
 from bot.reports.leases import Leases, new_instance_id
 from bot.reports.service import ReportService, Timing
 from bot.reports.store import Store
@@ -30,7 +28,6 @@ from bot.slack.access import AccessPolicy
 from bot.slack.app import create_app
 from bot.slack.delivery import SlackDelivery, retry_handlers
 from bot.slack.frontdesk import FrontDesk
-from bot.slack.messages import Answer
 from bot.slack.people import SlackPeople
 from bot.storage import open_database, safe_url
 
@@ -109,7 +106,7 @@ class Usagebot:
             slack=self.slack,
             clock=self.clock,
         )
-        self.delivery.digest_preview = self._digest_preview
+        self.delivery.digest_preview = self.digest.preview
         self.frontdesk = FrontDesk(
             service=self.service,
             delivery=self.delivery,
@@ -118,6 +115,7 @@ class Usagebot:
             leases=self.leases,
             clock=self.clock,
             digest_period=self.digest.period,
+            idle_days=settings.idle_days,
         )
         self.worker = Worker(
             store=self.store,
@@ -167,9 +165,3 @@ class Usagebot:
             "instance": self.leases.owner,
             "runs_schedule": self.worker.leader,
         }
-
-    def _digest_preview(self, report: Report, now: dt.datetime) -> Answer:
-        """``/usage digest``: this week's digest as it would be posted, for the asker only."""
-        channel = self.settings.digest_channel or ""
-        _, messages = self.digest.build(report, None, Route(channel), now=now, chart=False)
-        return messages.answer

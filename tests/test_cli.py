@@ -82,6 +82,11 @@ def test_table(live: SandboxServer) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Team report, ")
+    # Without --since, the 14 days /usage means, sent as such: the header states what was asked.
+    ((job),) = live.jobs.all()
+    assert (job.end - job.start).days == 13
+    assert lines[0].startswith(f"Team report, {job.start} to {job.end}, ")
+    assert "In the product columns:" in result.stdout  # the legend of "min" and "par" cells
     assert any(line.startswith("Team ") and "Members" in line for line in lines)
 
 
@@ -153,6 +158,9 @@ def test_argument_errors_are_usage_errors() -> None:
     result = run_bot("fetch", "user", "--since", "yesterday")
     assert result.returncode == 2
     assert "is not a date like" in result.stderr
+    result = run_bot("fetch", "user", "--since", "2026-13-01")
+    assert result.returncode == 2
+    assert "'2026-13-01' is not a date: month 13 does not exist" in result.stderr
     result = run_bot("fetch", "user", "--product", "Percy")
     assert result.returncode == 2
     assert "unknown product" in result.stderr

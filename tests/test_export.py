@@ -233,6 +233,9 @@ def test_team_table_shows_each_product_and_the_period(now: dt.datetime) -> None:
     ]
     assert set(rule.replace(" ", "")) == {"-"}
     assert "1 team, 0 without activity." in text
+    # Every abbreviated cell is explained under the table.
+    assert 'Live and App Live: minutes used ("180 min")' in text
+    assert "Automate and App Automate: peak parallels used / parallels allocated" in text
 
 
 def test_a_product_report_has_that_products_column_only(now: dt.datetime) -> None:
@@ -245,6 +248,8 @@ def test_a_product_report_has_that_products_column_only(now: dt.datetime) -> Non
         "App Live",
         "Last activity",
     ]
+    assert "App Live: minutes used" in text
+    assert "parallels" not in text  # no parallels column, so no legend for one
 
 
 def test_a_period_left_to_browserstack_is_the_last_two_weeks(now: dt.datetime) -> None:

@@ -13,6 +13,12 @@ after ``ABANDONED_AFTER`` (a post takes seconds) the claim may be taken over, so
 digest is still posted. Only a death in the instant between Slack taking the summary and the
 database taking its ``ts`` could make that a second post.
 
+A post that Slack refuses (the bot is not in the channel, the channel is gone or archived) is
+recorded as ``failed`` with Slack's error (``fail``): the row stays, so every process and every
+restart sees the failure, and it may be claimed again once ``RETRY_AFTER`` has passed (the
+schedule keeps the retries within ``DIGEST_GRACE_HOURS``). ``/usage digest`` reads it back
+(``latest``) to tell whoever asks why the last digest is missing.
+
 The snapshot is stored as zlib-compressed JSON: 50,000 members make about 9 MB of JSON that
 compresses tenfold, since emails share their domains.
 """
@@ -35,11 +41,22 @@ from sqlalchemy.engine import Connection, Engine
 from bot.digest.rules import SeatKey, Snapshot
 from bot.storage import UTCDateTime, metadata, read, write
 
-__all__ = ["ABANDONED_AFTER", "DigestEntry", "DigestHistory", "DigestState", "digest_history"]
+__all__ = [
+    "ABANDONED_AFTER",
+    "RETRY_AFTER",
+    "DigestEntry",
+    "DigestHistory",
+    "DigestState",
+    "digest_history",
+]
 
 log = logging.getLogger(__name__)
 
 ABANDONED_AFTER = dt.timedelta(minutes=10)
+# A post Slack refused is tried again this long after the failure: someone has to invite the bot
+# (or fix the setting) first, and every try runs two report jobs.
+RETRY_AFTER = dt.timedelta(hours=1)
+ERROR_LENGTH = 100
 
 digest_history = sa.Table(
     "digest_history",
@@ -52,12 +69,15 @@ digest_history = sa.Table(
     sa.Column("posted_at", UTCDateTime),
     sa.Column("message_ts", sa.String(32)),
     sa.Column("snapshot", sa.LargeBinary),
+    # Slack's error for the last post that failed ("not_in_channel"); cleared once posted.
+    sa.Column("error", sa.String(ERROR_LENGTH)),
 )
 
 
 class DigestState(enum.StrEnum):
     CLAIMED = "claimed"  # someone is posting it (or died while posting: never posted twice)
     POSTED = "posted"
+    FAILED = "failed"  # Slack refused the summary; ``claimed_at`` is when, ``error`` says why
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +91,23 @@ class DigestEntry:
     claimed_at: dt.datetime
     posted_at: dt.datetime | None
     message_ts: str | None
+    error: str | None = None  # why the last try failed, until one succeeds
 
     def open(self, now: dt.datetime) -> bool:
-        """Still to be posted: claimed long ago and nothing reached Slack (see the module)."""
+        """Still to be posted, and free to try: claimed long ago and nothing reached Slack, or
+        failed at least ``RETRY_AFTER`` ago (see the module)."""
+        if self.state is DigestState.FAILED:
+            return self.claimed_at <= now - RETRY_AFTER
         return (
             self.state is DigestState.CLAIMED
             and self.message_ts is None
             and self.claimed_at < now - ABANDONED_AFTER
         )
+
+    @property
+    def failing(self) -> bool:
+        """Not posted, and the last try failed (a retry may be under way)."""
+        return self.state is not DigestState.POSTED and self.error is not None
 
 
 def _encode(seats: Iterable[SeatKey]) -> bytes:
@@ -122,20 +151,32 @@ class DigestHistory:
             pass
         else:
             return True
+        c = digest_history.c
+        abandoned = sa.and_(
+            c.state == DigestState.CLAIMED.value,
+            c.message_ts.is_(None),
+            c.claimed_at < now - ABANDONED_AFTER,
+        )
+        failed = sa.and_(c.state == DigestState.FAILED.value, c.claimed_at <= now - RETRY_AFTER)
         with self._tx() as tx:
+            previous = tx.execute(
+                sa.select(c.state).where(c.week == week).where(c.channel == channel)
+            ).scalar()
+            # One UPDATE decides: of processes racing for the same row, one changes it.
             taken = tx.execute(
                 sa.update(digest_history)
-                .where(digest_history.c.week == week)
-                .where(digest_history.c.channel == channel)
-                .where(digest_history.c.state == DigestState.CLAIMED.value)
-                .where(digest_history.c.message_ts.is_(None))
-                .where(digest_history.c.claimed_at < now - ABANDONED_AFTER)
-                .values(claimed_at=now, late=late)
+                .where(c.week == week)
+                .where(c.channel == channel)
+                .where(sa.or_(abandoned, failed))
+                .values(state=DigestState.CLAIMED.value, claimed_at=now, late=late)
             )
         if taken.rowcount == 1:
-            log.warning(
-                "the digest of %s in %s was claimed and never posted: posting it", week, channel
-            )
+            if previous == DigestState.FAILED.value:
+                log.info("trying again to post the digest of %s in %s", week, channel)
+            else:
+                log.warning(
+                    "the digest of %s in %s was claimed and never posted: posting it", week, channel
+                )
             return True
         return False
 
@@ -169,10 +210,39 @@ class DigestHistory:
                     posted_at=now,
                     message_ts=message_ts,
                     snapshot=_encode(snapshot),
+                    error=None,
                 )
             )
         if result.rowcount != 1:
             raise LookupError(f"no claim on the digest of {week} in {channel} to finish")
+
+    def fail(self, week: str, channel: str, *, now: dt.datetime, error: str) -> bool:
+        """Record that Slack refused the claimed digest's summary (``error``, such as
+        ``not_in_channel``): kept, for ``/usage digest`` to tell, and retried after
+        ``RETRY_AFTER``. False when there was no such claim."""
+        c = digest_history.c
+        with self._tx() as tx:
+            result = tx.execute(
+                sa.update(digest_history)
+                .where(c.week == week)
+                .where(c.channel == channel)
+                .where(c.state == DigestState.CLAIMED.value)
+                .where(c.message_ts.is_(None))
+                .values(state=DigestState.FAILED.value, claimed_at=now, error=error[:ERROR_LENGTH])
+            )
+        return result.rowcount == 1
+
+    def latest(self, channel: str) -> DigestEntry | None:
+        """The newest week's digest in ``channel`` (posted, failed or being posted), if any."""
+        columns = [c for c in digest_history.c if c.name != "snapshot"]
+        with read(self.engine) as tx:
+            row = tx.execute(
+                sa.select(*columns)
+                .where(digest_history.c.channel == channel)
+                .order_by(digest_history.c.week.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else _entry(row)
 
     def release(self, week: str, channel: str) -> bool:
         """Give back a claim whose summary was not posted; False when there was none to give."""
@@ -224,4 +294,5 @@ def _entry(row: Any) -> DigestEntry:
         claimed_at=row.claimed_at,
         posted_at=row.posted_at,
         message_ts=row.message_ts,
+        error=row.error,
     )

@@ -4,6 +4,11 @@ The org-wide digest goes to ``DIGEST_CHANNEL`` and each team in ``DIGEST_TEAM_CH
 own in its channel. Each (ISO week, channel) is claimed in the database before posting, so a
 restart, a second running instance or a misfire never posts twice; a post that fails releases
 its claim so that a later run can try again.
+
+A summary Slack refuses (the bot is not in the channel, the channel is gone or archived) is
+logged at ERROR with the fix, recorded as failed (``DigestHistory.fail``) and tried again every
+hour (``RETRY_AFTER``) while the run is still due (``DIGEST_GRACE_HOURS``); ``failures`` says so
+to whoever asks ``/usage digest``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -20,11 +26,12 @@ from bot.browserstack.client import BrowserStackClient
 from bot.browserstack.jobs import PollSchedule, run_report
 from bot.browserstack.models import Report, ReportFilters, ReportKind
 from bot.clock import Clock
-from bot.digest.history import DigestHistory
+from bot.digest.history import RETRY_AFTER, DigestEntry, DigestHistory, DigestState
 from bot.digest.render import DigestMessages, prepare
 from bot.digest.rules import Digest, digest_period, week_key
-from bot.digest.schedule import due_run, is_late
+from bot.digest.schedule import due_run, grace_end, is_late
 from bot.settings import Settings
+from bot.slack.messages import Answer, escape_mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,24 @@ class Outcome:
     week: str
     posted: bool
     reason: str  # "posted", "already posted", or what went wrong
+
+
+# What a workspace admin does about each error Slack gives for a channel the bot cannot post in.
+_FIXES = {
+    "not_in_channel": "invite @usagebot to {channel} (`/invite @usagebot` in the channel)",
+    "channel_not_found": (
+        "check {setting}: no channel {channel} is visible to the bot (invite @usagebot first"
+        " if it is private)"
+    ),
+    "is_archived": "{channel} is archived: unarchive it, or point {setting} at another channel",
+}
+
+
+def failure_fix(error: str, route: Route) -> str:
+    """What to do about ``error`` (Slack's, such as ``not_in_channel``) for ``route``."""
+    setting = "DIGEST_TEAM_CHANNELS" if route.team else "DIGEST_CHANNEL"
+    fix = _FIXES.get(error, "see Slack's error {error} (the bot's log has the details)")
+    return fix.format(channel=f"<#{route.channel}>", setting=setting, error=error)
 
 
 def routes(settings: Settings) -> list[Route]:
@@ -100,6 +125,9 @@ class DigestPoster:
         late: bool = False,
         chart: bool = True,
         week: str | None = None,
+        request_id: str | None = None,
+        buttons: Sequence[str] = (),
+        notices: Sequence[str] = (),
     ) -> tuple[Digest, DigestMessages]:
         """One route's digest, compared with the last one posted to its channel."""
         week = week or week_key(now, self.settings.digest_zone)
@@ -116,7 +144,35 @@ class DigestPoster:
             team=route.team,
             late=late,
             chart=chart,
+            request_id=request_id,
+            buttons=buttons,
+            notices=notices,
         )
+
+    def preview(
+        self,
+        users: Report,
+        now: dt.datetime,
+        *,
+        teams: Report,
+        request_id: str,
+        buttons: Sequence[str],
+    ) -> Answer:
+        """``/usage digest``: the org-wide digest as it would be posted now, for the asker, with
+        its thread behind Details and, first, why the last scheduled post failed if it did."""
+        notices = self.failures(now)
+        route = Route(self.settings.digest_channel or "")
+        _, messages = self.build(
+            users,
+            teams,
+            route,
+            now=now,
+            chart=False,
+            request_id=request_id,
+            buttons=buttons,
+            notices=notices,
+        )
+        return messages.answer
 
     def run_due(self) -> list[Outcome]:
         """The work loop's check: post this week's digests if their time came and they are not out.
@@ -131,9 +187,35 @@ class DigestPoster:
         if not any(self._open(week, r, now) for r in routes(self.settings)):
             return []
         late = is_late(scheduled, now)
-        if late:
+        if late and not any(self._retrying(week, r) for r in routes(self.settings)):
             log.warning("posting the weekly digest late, after a missed run")
         return self.post_all(now=now, late=late, week=week)
+
+    def _retrying(self, week: str, route: Route) -> bool:
+        entry = self.history.entry(week, route.channel)
+        return entry is not None and entry.state is DigestState.FAILED
+
+    def failures(self, now: dt.datetime) -> list[str]:
+        """A sentence for each route whose last scheduled digest Slack refused (mrkdwn).
+
+        What ``/usage digest`` tells the asker, beside the preview.
+        """
+        sentences = []
+        deadline = grace_end(self.settings, now)
+        for route in routes(self.settings):
+            entry = self.history.latest(route.channel)
+            if entry is None or not entry.failing or entry.error is None:
+                continue
+            # Escaped here: the error is Slack's string, the team name a setting's.
+            team = f" (team {escape_mrkdwn(route.team)})" if route.team else ""
+            error = escape_mrkdwn(entry.error)
+            sentence = (
+                f"The weekly digest of {entry.week} could not be posted to <#{route.channel}>"
+                f"{team}: Slack said `{error}`. To fix it,"
+                f" {failure_fix(error, route)}."
+            )
+            sentences.append(sentence + " " + _next_try(entry, deadline))
+        return sentences
 
     def post_all(
         self, *, now: dt.datetime, late: bool = False, force: bool = False, week: str | None = None
@@ -171,6 +253,8 @@ class DigestPoster:
     ) -> Outcome:
         # Built before the claim: a claimer that dies leaves its claim for ``ABANDONED_AFTER``,
         # so the claim comes just before the post, not a chart's drawing before it.
+        # A retry after Slack refused the post is not late: the bot was running at the time.
+        late = late and not self._retrying(week, route)
         digest, messages = self.build(users, teams, route, now=now, late=late, week=week)
         # The claim's own time (``now`` is the run's start, reports ago): its age says whether
         # its claimer may still be posting.
@@ -180,11 +264,20 @@ class DigestPoster:
         try:
             ts = self._post_summary(route.channel, messages, week=week)
         except SlackApiError as error:
-            reason = error.response.get("error", "slack_error")
-            log.error("could not post the digest to %s: %s", route.channel, reason)
+            reason = str(error.response.get("error", "slack_error"))
+            fix = failure_fix(reason, route)
+            log.error(
+                "could not post the weekly digest of %s to %s: Slack said %s. To fix it, %s."
+                " It is tried again every hour while the run is due (DIGEST_GRACE_HOURS).",
+                week,
+                route.channel,
+                reason,
+                fix,
+            )
             if claimed:
-                self.history.release(week, route.channel)
-            return Outcome(route, week, False, f"Slack refused: {reason}")
+                # Kept as failed, not released: every process waits an hour before the next try.
+                self.history.fail(week, route.channel, now=self.clock.now(), error=reason)
+            return Outcome(route, week, False, f"Slack refused: {reason}; to fix it, {fix}")
         outcome = Outcome(route, week, True, "posted")
         try:
             self._post_thread(route.channel, ts, messages)
@@ -218,3 +311,14 @@ class DigestPoster:
                 title=upload.title,
                 file=io.BytesIO(content.encode() if isinstance(content, str) else content),
             )
+
+
+def _next_try(entry: DigestEntry, deadline: dt.datetime | None) -> str:
+    """When the failed digest is tried again, if it still is."""
+    if entry.state is DigestState.CLAIMED:
+        return "It is being tried again now."
+    retry = entry.claimed_at + RETRY_AFTER
+    if deadline is None or retry > deadline:
+        return "It is not tried again: the next scheduled digest will be posted there as usual."
+    # Numbers only: strftime's day and month names follow the process locale.
+    return f"It is tried again every hour until {deadline:%Y-%m-%d %H:%M} UTC."

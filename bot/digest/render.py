@@ -19,9 +19,10 @@ from datetime import date, datetime
 from bot import spreadsheet
 from bot.browserstack.models import Product, TeamRecord, UserRecord
 from bot.digest.chart import seat_chart
-from bot.digest.rules import Digest, Snapshot, build_digest, period_text, seat_key
+from bot.digest.rules import Digest, Snapshot, build_digest, seat_key
 from bot.reports.analysis import IdleMember
 from bot.reports.humanize import relative_time
+from bot.reports.question import last_days_label
 from bot.slack import views
 from bot.slack.messages import Answer, CsvFile, Line, Message, fit_lines, line, render
 
@@ -62,9 +63,8 @@ class DigestMessages:
 
 
 def _period(digest: Digest) -> str:
-    days = (digest.end - digest.start).days
-    span = "the last day" if days == 1 else f"the last {days} days"
-    return f"{span}, {period_text(digest.start, digest.end)}"
+    # The label /usage gives the same days, so the preview's placeholder and answer agree.
+    return last_days_label(digest.start, digest.end)
 
 
 def _money(amount: float, currency: str) -> str:
@@ -89,7 +89,14 @@ def _member_line(member: IdleMember, *, now: datetime, new: Collection[tuple[str
 
 
 def _summary_context(
-    digest: Digest, *, now: datetime, currency: str, has: Sequence[str]
+    digest: Digest,
+    *,
+    now: datetime,
+    currency: str,
+    has: Sequence[str],
+    request_id: str | None = None,
+    buttons: Sequence[str] = (),
+    notices: Sequence[str] = (),
 ) -> dict[str, object]:
     def listed(lines: Iterator[str], total: int) -> tuple[list[str], int]:
         kept = fit_lines(lines, max_lines=LINES_IN_SUMMARY, max_json=SUMMARY_LIST_JSON)
@@ -130,6 +137,9 @@ def _summary_context(
         "rightsizing_count": len(rows),
         "freeable": digest.freeable_parallels,
         "thread": has,
+        "request_id": request_id,
+        "buttons": buttons,
+        "notices": list(notices),
     }
 
 
@@ -233,9 +243,20 @@ def _suffix(team: str | None) -> str:
 
 
 def render_digest(
-    digest: Digest, *, now: datetime, chart: bool = True, currency: str = "$"
+    digest: Digest,
+    *,
+    now: datetime,
+    chart: bool = True,
+    currency: str = "$",
+    request_id: str | None = None,
+    buttons: Sequence[str] = (),
+    notices: Sequence[str] = (),
 ) -> DigestMessages:
-    """The digest's messages; ``chart=False`` skips drawing (a preview in a terminal)."""
+    """The digest's messages; ``chart=False`` skips drawing (a preview in a terminal).
+
+    ``buttons`` and ``request_id``: the ``/usage digest`` preview's, whose thread content is
+    behind its Details button; ``notices``: mrkdwn warnings above it (a failed post).
+    """
     details = _details(digest, now=now)
     attachment = _csv(digest)
     png = seat_chart(digest) if chart else None
@@ -255,7 +276,18 @@ def render_digest(
         )
         if present
     ]
-    summary = render("digest", **_summary_context(digest, now=now, currency=currency, has=has))
+    # A Details button with nothing behind it would promise nothing.
+    shown = tuple(b for b in buttons if b != "details" or details or attachment)
+    context = _summary_context(
+        digest,
+        now=now,
+        currency=currency,
+        has=has,
+        request_id=request_id,
+        buttons=shown,
+        notices=notices,
+    )
+    summary = render("digest", **context)
     return DigestMessages(summary=summary, details=details, csv=attachment, chart=image)
 
 
@@ -273,6 +305,9 @@ def prepare(
     team: str | None = None,
     late: bool = False,
     chart: bool = True,
+    request_id: str | None = None,
+    buttons: Sequence[str] = (),
+    notices: Sequence[str] = (),
 ) -> tuple[Digest, DigestMessages]:
     """Build and render one channel's digest: what the scheduler, the CLI and ``/usage`` need."""
     digest = build_digest(
@@ -287,4 +322,13 @@ def prepare(
         team=team,
         late=late,
     )
-    return digest, render_digest(digest, now=now, chart=chart, currency=currency)
+    messages = render_digest(
+        digest,
+        now=now,
+        chart=chart,
+        currency=currency,
+        request_id=request_id,
+        buttons=buttons,
+        notices=notices,
+    )
+    return digest, messages

@@ -81,7 +81,8 @@ def digest_period(now: datetime, *, idle_days: int = DEFAULT_IDLE_DAYS) -> tuple
         raise ValueError(f"idle_days must be at least 1, not {idle_days}")
     # The same span as ``/usage ... last 30d``, so the digest and the command agree.
     today = now.astimezone(UTC).date()
-    return today - timedelta(days=idle_days), today
+    # Both ends count (BrowserStack's dates are inclusive): 30 days end today, start 29 ago.
+    return today - timedelta(days=idle_days - 1), today
 
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

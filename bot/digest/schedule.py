@@ -44,3 +44,13 @@ def due_run(settings: Settings, now: dt.datetime) -> dt.datetime | None:
     """The scheduled time whose run is due at ``now``: the last one within the grace period."""
     grace = dt.timedelta(hours=settings.digest_grace_hours) + ON_TIME
     return last_fire_time(digest_trigger(settings), now, within=grace)
+
+
+def grace_end(settings: Settings, now: dt.datetime) -> dt.datetime | None:
+    """Until when the run due at ``now`` may still be posted (or retried); None if none is due."""
+    scheduled = due_run(settings, now)
+    if scheduled is None:
+        return None
+    return (scheduled + dt.timedelta(hours=settings.digest_grace_hours) + ON_TIME).astimezone(
+        dt.UTC
+    )

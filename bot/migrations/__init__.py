@@ -20,8 +20,8 @@ upgrades and the other then finds nothing to do. On PostgreSQL and SQLite DDL is
 so a failed upgrade leaves the database as it was. Other databases get no lock: start one
 process first there.
 
-A new revision: ``alembic.command.revision(config(), message="…", rev_id="0003")`` writes
-``versions/0003_….py`` from ``script.py.mako``; with ``autogenerate=True`` (and a connection,
+A new revision: ``alembic.command.revision(config(), message="…", rev_id="0005")`` writes
+``versions/0005_….py`` from ``script.py.mako``; with ``autogenerate=True`` (and a connection,
 ``config(connection)``) it drafts the operations from the difference with ``bot.storage.metadata``.
 Revisions never import the bot's code: they must still run when that code has moved on.
 """

@@ -18,6 +18,8 @@ from bot.browserstack.models import Product, ReportFilters, ReportKind
 
 DEFAULT_TOP = 10
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
 
 class Verb(enum.StrEnum):
     HELP = "help"
@@ -45,7 +47,40 @@ REPORT_OF = {
 REPORTS_OF = {
     Verb.TEAM: (ReportKind.TEAM, ReportKind.USER),
     Verb.TEAMS: (ReportKind.TEAM, ReportKind.USER),
+    Verb.DIGEST: (ReportKind.USER, ReportKind.TEAM),  # the digest's parallels section
 }
+
+
+def day_text(day: dt.date) -> str:
+    """``1 Dec 2026``: not strftime, whose month names follow the process locale."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def range_text(start: dt.date, end: dt.date) -> str:
+    """``18 Nov – 1 Dec 2026``: both days counted; the year once unless the range spans two."""
+    if start == end:
+        return day_text(start)
+    if start.year == end.year:
+        return f"{start.day} {_MONTHS[start.month - 1]} – {day_text(end)}"
+    return f"{day_text(start)} – {day_text(end)}"
+
+
+def day_count(start: dt.date, end: dt.date) -> int:
+    """How many days ``start..end`` covers, both counted, as BrowserStack counts them."""
+    return (end - start).days + 1
+
+
+def last_days_label(start: dt.date, end: dt.date) -> str:
+    """``the last 14 days (18 Nov – 1 Dec 2026)``: the days up to ``end``, named exactly."""
+    days = day_count(start, end)
+    span = "the last day" if days == 1 else f"the last {days} days"
+    return f"{span} ({range_text(start, end)})"
+
+
+def range_label(start: dt.date, end: dt.date) -> str:
+    """``1 Oct – 25 Nov 2026 (56 days)``: a noun phrase that reads after "in" and alone."""
+    days = day_count(start, end)
+    return f"{range_text(start, end)} ({'one day' if days == 1 else f'{days} days'})"
 
 
 class Source(enum.StrEnum):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from typing import Any, TypedDict
+from collections.abc import Sequence
+from typing import Any, Protocol, TypedDict
 
 import msgspec
 
@@ -25,8 +25,19 @@ class _Common(TypedDict):
     shared_by: str | None
 
 
-# Renders ``/usage digest`` (this week's digest, for the asker) from a user report.
-DigestPreview = Callable[[Report, dt.datetime], Answer]
+class DigestPreview(Protocol):
+    """Renders ``/usage digest`` (this week's digest, for the asker) from the user report and
+    the team report (for the parallels section) of the digest's period."""
+
+    def __call__(
+        self,
+        users: Report,
+        now: dt.datetime,
+        *,
+        teams: Report,
+        request_id: str,
+        buttons: Sequence[str],
+    ) -> Answer: ...
 
 
 def title(question: Question) -> str:
@@ -55,10 +66,12 @@ def compose(
     people: People = NOBODY,
     idle_exclude: Sequence[str] = (),
     digest_preview: DigestPreview | None = None,
+    teams: Report | None = None,
 ) -> Answer | Message:
     """The answer to ``question`` from ``report``; a "did you mean" message when nothing matches.
 
     ``users``: the user report of the same period, for the team answers (seats, members);
+    ``teams``: the team report of the same period, for the digest preview's parallels section;
     ``people``: who to name as Slack mentions (``NOBODY`` in anything posted publicly).
     """
     verb = question.verb
@@ -109,7 +122,9 @@ def compose(
             idle, period_label=period, product_label=label, now=now, people=people, **common
         )
     if verb is Verb.DIGEST and digest_preview is not None:
-        return digest_preview(report, now)
+        if teams is None:  # Question.kinds asks for it: a missing one is a bug, not a gap to hide
+            raise ValueError("the digest preview needs the team report of its period")
+        return digest_preview(report, now, teams=teams, request_id=request_id, buttons=buttons)
     if verb is Verb.TOP:
         top = analysis.top_users(report.users, product=product, n=question.count)
         label = product.label if product else None

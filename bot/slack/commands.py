@@ -13,7 +13,18 @@ from datetime import date, timedelta
 from typing import NamedTuple
 
 from bot.browserstack.models import Product, ReportFilters
-from bot.reports.question import DEFAULT_TOP, Question, Source, Verb
+from bot.digest.rules import DEFAULT_IDLE_DAYS
+from bot.reports.question import (
+    DEFAULT_TOP,
+    Question,
+    Source,
+    Verb,
+    day_count,
+    day_text,
+    last_days_label,
+    range_label,
+    range_text,
+)
 
 __all__ = [
     "USAGE_FORMS",
@@ -23,10 +34,13 @@ __all__ = [
     "UsageRequest",
     "Verb",
     "parse_command",
+    "usage_forms",
 ]
 
 DEFAULT_DAYS = 14  # BrowserStack's own default when a report has no dates
-MAX_DAYS = 366
+MAX_DAYS = 366  # days counted, both ends included
+# Verbs whose answer is one message: no details to put in a thread.
+_NO_DETAILS = (Verb.USER, Verb.ME)
 MAX_TOP = 50
 # Slack caps a slash command's text far below this; longer text is not a question, so it is
 # refused before any parsing.
@@ -65,9 +79,10 @@ class Period:
 
     @classmethod
     def last_days(cls, days: int, *, today: date) -> Period:
-        """The last ``days`` days up to today, as BrowserStack counts its default two weeks."""
-        label = "the last day" if days == 1 else f"the last {days} days"
-        return cls(today - timedelta(days=days), today, label, f"last {days}d")
+        """The last ``days`` days up to today, today included: BrowserStack counts both ends, so
+        the last 14 days start 13 days ago."""
+        start = today - timedelta(days=days - 1)
+        return cls(start, today, last_days_label(start, today), f"last {days}d")
 
     @property
     def words(self) -> str:
@@ -123,7 +138,11 @@ class UsageRequest:
             parts.append(self.product.filter_value.lower())
         if self.verb is Verb.TOP and self.count != DEFAULT_TOP:
             parts.append(str(self.count))
-        if self.period.text != f"last {DEFAULT_DAYS}d":
+        # The digest's period is IDLE_DAYS, never asked for; idle's default is IDLE_DAYS too,
+        # which this text does not know, so its period is always written out.
+        if self.verb is Verb.IDLE or (
+            self.verb is not Verb.DIGEST and self.period.text != f"last {DEFAULT_DAYS}d"
+        ):
             parts.append(self.period.words)
         parts += [flag for flag, on in (("thread", self.thread), ("public", self.public)) if on]
         return " ".join(part for part in parts if part)
@@ -138,35 +157,60 @@ class UsageForm:
     explanation: str
 
 
-USAGE_FORMS: tuple[UsageForm, ...] = (
-    UsageForm("help", "help", "Show this list."),
-    UsageForm("team <name>", _EXAMPLES[Verb.TEAM], "One team's usage, product by product."),
-    UsageForm("teams", "teams last month", "Every team's usage side by side."),
-    UsageForm("user <email or @mention>", _EXAMPLES[Verb.USER], "One person's usage."),
-    UsageForm("me", "me this month", "Your own usage."),
-    UsageForm("idle [product]", _EXAMPLES[Verb.IDLE], "People with access who ran no tests."),
-    UsageForm(
-        "top [product] [n]",
-        _EXAMPLES[Verb.TOP],
-        f"The heaviest users: {DEFAULT_TOP} unless you give a number up to {MAX_TOP}.",
-    ),
-    UsageForm("digest", "digest", "Preview this week's digest."),
-    UsageForm(
-        "last <N>d",
-        "teams last 30d",
-        f"The last N days, up to {MAX_DAYS}. Without a period: the last {DEFAULT_DAYS} days.",
-    ),
-    UsageForm("this month", "top this month", "From the 1st of this month to today."),
-    UsageForm("last month", "teams last month", "The whole of last month."),
-    UsageForm("since <YYYY-MM-DD>", "me since 2026-10-01", "From that date to today."),
-    UsageForm(
-        "<YYYY-MM-DD>..<YYYY-MM-DD>", "teams 2026-01-01..2026-03-31", "From one date to another."
-    ),
-    UsageForm("live | automate | app-live | app-automate", "top app-live", "Only that product."),
-    UsageForm("thread", "team Mobile QA thread", "Put the details in a thread reply."),
-    UsageForm("public", "teams public", "Post in the channel, not only to you."),
-    UsageForm('"<name>"', 'team "App Live QA" last month', "Quote a name with option words in it."),
-)
+def usage_forms(*, idle_days: int = DEFAULT_IDLE_DAYS) -> tuple[UsageForm, ...]:
+    """The help message's rows; ``idle_days`` is IDLE_DAYS, the default of ``idle``."""
+    return (
+        UsageForm("help", "help", "Show this list."),
+        UsageForm("team <name>", _EXAMPLES[Verb.TEAM], "One team's usage, product by product."),
+        UsageForm("teams", "teams last month", "Every team's usage side by side."),
+        UsageForm("user <email or @mention>", _EXAMPLES[Verb.USER], "One person's usage."),
+        UsageForm("me", "me this month", "Your own usage."),
+        UsageForm(
+            "idle [product]",
+            _EXAMPLES[Verb.IDLE],
+            f"People with access who ran no tests. Without a period: the last {idle_days} days,"
+            " as in the weekly digest.",
+        ),
+        UsageForm(
+            "top [product] [n]",
+            _EXAMPLES[Verb.TOP],
+            f"The heaviest users: {DEFAULT_TOP} unless you give a number up to {MAX_TOP}.",
+        ),
+        UsageForm(
+            "digest", "digest", f"Preview this week's digest: always the last {idle_days} days."
+        ),
+        UsageForm(
+            "last <N>d",
+            "teams last 30d",
+            f"The last N days, today included, up to {MAX_DAYS}."
+            f" Without a period: the last {DEFAULT_DAYS} days (`idle`: {idle_days}).",
+        ),
+        UsageForm("this month", "top this month", "From the 1st of this month to today."),
+        UsageForm("last month", "teams last month", "The whole of last month."),
+        UsageForm(
+            "since <YYYY-MM-DD>", "me since 2026-10-01", "From that date to today, both included."
+        ),
+        UsageForm(
+            "<YYYY-MM-DD>..<YYYY-MM-DD>",
+            "teams 2026-01-01..2026-03-31",
+            "From one date to another, both included.",
+        ),
+        UsageForm(
+            "live | automate | app-live | app-automate", "top app-live", "Only that product."
+        ),
+        UsageForm(
+            "thread",
+            "team Mobile QA thread",
+            "Put the details in a thread reply (not with `user` or `me`: they have none).",
+        ),
+        UsageForm("public", "teams public", "Post in the channel, not only to you."),
+        UsageForm(
+            '"<name>"', 'team "App Live QA" last month', "Quote a name with option words in it."
+        ),
+    )
+
+
+USAGE_FORMS = usage_forms()
 
 
 class _Token(NamedTuple):
@@ -234,20 +278,26 @@ def _number(digits: str) -> int:
     return int(digits) if len(digits.lstrip("+-")) <= 9 else 10**9
 
 
-def _day(day: date) -> str:
-    return f"{day.day} {_MONTHS[day.month - 1][:3]} {day.year}"
+_day = day_text
 
 
 def _month(day: date) -> str:
     return f"{_MONTHS[day.month - 1]} {day.year}"
 
 
-def _range_label(start: date, end: date) -> str:
-    if start == end:
-        return _day(start)
-    if start.year == end.year:
-        return f"{start.day} {_MONTHS[start.month - 1][:3]} – {_day(end)}"
-    return f"{_day(start)} – {_day(end)}"
+def date_problem(year: int, month: int, day: int) -> str | None:
+    """Why ``year-month-day`` is no date (``month 13 does not exist``); None when it is one."""
+    if not 1 <= month <= 12:
+        return f"month {month} does not exist"
+    if day < 1:
+        return f"day {day} does not exist"
+    try:
+        date(year, month, day)
+    except ValueError:
+        after = date(year + month // 12, month % 12 + 1, 1)
+        last = (after - timedelta(days=1)).day
+        return f"{_MONTHS[month - 1]} {year} has {last} days"
+    return None
 
 
 @dataclass(slots=True)
@@ -345,7 +395,9 @@ class _Scanner:
         word, following = self._word(i), self._word(i + 1)
         today = self.today
         if word == "this" and following == "month":
-            return Period(today.replace(day=1), today, f"{_month(today)} so far", "this month"), 2
+            month_start = today.replace(day=1)
+            label = f"{_month(today)} so far ({range_text(month_start, today)})"
+            return Period(month_start, today, label, "this month"), 2
         if word == "last" and following == "month":
             end = today.replace(day=1) - timedelta(days=1)
             return Period(end.replace(day=1), end, _month(end), "last month"), 2
@@ -378,14 +430,15 @@ class _Scanner:
         return None
 
     def _date(self, text: str) -> date:
+        example = f"{self.example} since {self.today.replace(day=1).isoformat()}"
         if match := _DATE.fullmatch(text):
-            try:
-                return date(int(match[1]), int(match[2]), int(match[3]))
-            except ValueError:
-                pass
+            year, month, day = int(match[1]), int(match[2]), int(match[3])
+            problem = date_problem(year, month, day)
+            if problem is None:
+                return date(year, month, day)
+            raise CommandError(f"`{_shown(text)}` is not a date: {problem}.", example=example)
         raise CommandError(
-            f"`{_shown(text)}` is not a date: write dates as YYYY-MM-DD.",
-            example=f"{self.example} since {self.today.replace(day=1).isoformat()}",
+            f"`{_shown(text)}` is not a date: write dates as YYYY-MM-DD.", example=example
         )
 
     def _dated(self, start: date, end: date, *, since: bool) -> Period:
@@ -404,16 +457,15 @@ class _Scanner:
             )
         # Nothing has happened after today: "until the end of the month" means "so far".
         end = min(end, today)
-        if (end - start).days > MAX_DAYS:
+        if (days := day_count(start, end)) > MAX_DAYS:
             raise CommandError(
-                f"That period is {(end - start).days} days long; the longest is {MAX_DAYS} days.",
+                f"That period is {days} days long; the longest is {MAX_DAYS} days.",
                 example=f"{self.example} last {MAX_DAYS}d",
             )
-        if since:
-            return Period(start, end, f"since {_day(start)}", f"since {start.isoformat()}")
-        return Period(
-            start, end, _range_label(start, end), f"{start.isoformat()}..{end.isoformat()}"
-        )
+        # "since 1 Oct 2026" reads wrong after "in"; the dates and their count read right
+        # everywhere a label goes ("2 with no activity in 1 Oct – 25 Nov 2026 (56 days)").
+        words = f"since {start.isoformat()}" if since else f"{start.isoformat()}..{end.isoformat()}"
+        return Period(start, end, range_label(start, end), words)
 
 
 def _verb(word: str) -> Verb:
@@ -475,8 +527,12 @@ def _team_words(name: str, *, today: date) -> str:
     return name if plain else f'"{name}"'
 
 
-def parse_command(text: str, *, today: date) -> UsageRequest:
-    """Read ``/usage`` command text; raise CommandError, with an example, when it makes no sense."""
+def parse_command(text: str, *, today: date, idle_days: int = DEFAULT_IDLE_DAYS) -> UsageRequest:
+    """Read ``/usage`` command text; raise CommandError, with an example, when it makes no sense.
+
+    ``idle_days`` (IDLE_DAYS) is the period of ``idle`` and ``digest`` when none is given, so that
+    ``/usage idle`` and the weekly digest count the same days.
+    """
     if len(text) > MAX_TEXT:
         raise CommandError(
             f"That is {len(text):,} characters long; a question fits in {MAX_TEXT:,}.",
@@ -492,6 +548,20 @@ def parse_command(text: str, *, today: date) -> UsageRequest:
         return UsageRequest(Verb.HELP, default)
     options = _Scanner(tokens[1:], verb=verb, today=today).scan()
     target, user_id = _target(verb, options)
+    if options.thread and verb in _NO_DETAILS:
+        raise CommandError(
+            f"`{verb}` answers in one message, with no details to put in a thread:"
+            " leave `thread` out.",
+            example=_EXAMPLES[verb],
+        )
+    if verb is Verb.DIGEST and options.period:
+        raise CommandError(
+            f"The digest always covers the last {idle_days} days (IDLE_DAYS), as the posted"
+            f" one does: leave `{_shown(options.period_words)}` out.",
+            example=_EXAMPLES[verb],
+        )
+    if verb in (Verb.IDLE, Verb.DIGEST):
+        default = Period.last_days(idle_days, today=today)
     return UsageRequest(
         verb=verb,
         period=options.period or default,

@@ -137,6 +137,7 @@ class SlackDelivery:
             buttons=buttons,
             shared_by=shared_by,
             users=reports.get(ReportKind.USER) if question.kind is not ReportKind.USER else None,
+            teams=reports.get(ReportKind.TEAM) if question.kind is not ReportKind.TEAM else None,
             people=self.people(public=public),
             idle_exclude=self.idle_exclude,
             digest_preview=self.digest_preview,

@@ -26,8 +26,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.browserstack.models import ReportFilters
 from bot.clock import Clock
+from bot.digest.rules import DEFAULT_IDLE_DAYS
 from bot.reports.leases import Leases
-from bot.reports.question import Question, Source, Verb
+from bot.reports.question import Question, Source, Verb, last_days_label
 from bot.reports.service import MAX_ATTEMPTS, ReportService
 from bot.reports.store import (
     SHARING,
@@ -72,6 +73,7 @@ class FrontDesk:
         leases: Leases,
         clock: Clock,
         digest_period: Callable[[dt.datetime], ReportFilters] | None = None,
+        idle_days: int = DEFAULT_IDLE_DAYS,
         workers: int = 8,
     ) -> None:
         self.service = service
@@ -81,6 +83,7 @@ class FrontDesk:
         self.leases = leases
         self.clock = clock
         self.digest_period = digest_period
+        self.idle_days = idle_days  # IDLE_DAYS: the default period of idle and digest
         self._work = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frontdesk")
 
     def close(self, *, wait: bool = True) -> None:
@@ -114,12 +117,11 @@ class FrontDesk:
             filters = self.digest_period(self.clock.now())
             assert filters.start
             assert filters.end
-            days = (filters.end - filters.start).days
             question = msgspec.structs.replace(
                 question,
                 start=filters.start,
                 end=filters.end,
-                period_label=f"the last {days} days",
+                period_label=last_days_label(filters.start, filters.end),
             )
         return self.store.receive(
             new_request_id(),

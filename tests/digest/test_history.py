@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.engine import Engine
 
-from bot.digest.history import ABANDONED_AFTER, DigestHistory, DigestState
+from bot.digest.history import ABANDONED_AFTER, RETRY_AFTER, DigestHistory, DigestState
 from bot.digest.rules import Snapshot
 from bot.storage import open_database
 
@@ -137,6 +137,47 @@ def test_release_lets_a_retry_claim_again(history: DigestHistory) -> None:
     # A posted digest stays posted.
     assert not history.release("2026-W48", CHANNEL)
     assert not history.claim("2026-W48", CHANNEL, now=NOW)
+
+
+def test_a_failed_post_is_kept_and_claimed_again_after_an_hour_once(
+    engines: Callable[[], Engine],
+) -> None:
+    first, second = DigestHistory(engines()), DigestHistory(engines())
+    assert first.claim("2026-W48", CHANNEL, now=NOW)
+    assert first.fail("2026-W48", CHANNEL, now=NOW, error="not_in_channel")
+    entry = first.entry("2026-W48", CHANNEL)
+    assert entry is not None
+    assert (entry.state, entry.error, entry.failing) == (DigestState.FAILED, "not_in_channel", True)
+    assert not entry.open(NOW + RETRY_AFTER - timedelta(seconds=1))
+    assert entry.open(NOW + RETRY_AFTER)
+    # Not before the hour, by any process; then by exactly one of two at once.
+    assert not second.claim("2026-W48", CHANNEL, now=NOW + timedelta(minutes=59))
+    retry = NOW + RETRY_AFTER
+    with ThreadPoolExecutor(2) as pool:
+        won = list(pool.map(lambda h: h.claim("2026-W48", CHANNEL, now=retry), [first, second]))
+    assert sorted(won) == [False, True]
+    retrying = second.latest(CHANNEL)
+    assert retrying is not None
+    assert (retrying.state, retrying.failing) == (
+        DigestState.CLAIMED,
+        True,
+    )  # still why, until posted
+    second.finish("2026-W48", CHANNEL, now=retry, snapshot=SEATS)
+    posted = second.latest(CHANNEL)
+    assert posted is not None
+    assert (posted.state, posted.error, posted.failing) == (DigestState.POSTED, None, False)
+    assert not first.fail("2026-W48", CHANNEL, now=retry, error="is_archived")  # posted stays
+
+
+def test_latest_is_the_newest_week_of_the_channel(history: DigestHistory) -> None:
+    assert history.latest(CHANNEL) is None
+    _post(history, "2026-W47", SEATS)
+    assert history.claim("2026-W48", CHANNEL, now=NOW)
+    history.fail("2026-W48", CHANNEL, now=NOW, error="x" * 500)
+    latest = history.latest(CHANNEL)
+    assert latest is not None
+    assert (latest.week, latest.error) == ("2026-W48", "x" * 100)  # cut to the column's length
+    assert history.latest("C0OTHER") is None
 
 
 def _post(

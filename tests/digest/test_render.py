@@ -118,7 +118,7 @@ def test_summary_of_the_organisation() -> None:
     assert_valid(result)
     text = summary_text(result)
     assert result.summary.blocks[0]["text"]["text"] == "Weekly idle-seat digest"
-    assert "the last 30 days, 24 Oct – 23 Nov 2026" in text
+    assert "the last 31 days (24 Oct – 23 Nov 2026)" in text
     assert "*4 idle seats* held by 4 members: 2 fully idle, 1 never ran a test." in text
     assert "6 members considered" in text
     assert "1 excluded" in text
@@ -186,7 +186,7 @@ def test_late_digest_is_marked() -> None:
 def test_nobody_idle() -> None:
     used = [user("Ann", "ann@example.com", "T", access=(LIVE,), data={LIVE: USED})]
     result = render_digest(build_digest(used, now=NOW, start=START, end=END), now=NOW)
-    assert "No idle seats: everyone with access used it in the last 30 days" in summary_text(result)
+    assert "No idle seats: everyone with access used it in the last 31 days" in summary_text(result)
     assert (result.details, result.csv) == ((), None)
     assert result.chart is not None  # one seat, used: still worth a picture
 

@@ -99,15 +99,16 @@ def test_week_keys_sort_in_the_order_of_time() -> None:
 @pytest.mark.parametrize(
     ("now", "days", "expected"),
     [
-        (NOW, 30, (date(2026, 10, 24), date(2026, 11, 23))),
-        (NOW, 7, (date(2026, 11, 16), date(2026, 11, 23))),
+        (NOW, 30, (date(2026, 10, 25), date(2026, 11, 23))),  # 30 days, both ends counted
+        (NOW, 7, (date(2026, 11, 17), date(2026, 11, 23))),
+        (NOW, 1, (date(2026, 11, 23), date(2026, 11, 23))),
         # Monday 00:30 in Berlin is still Sunday for BrowserStack (UTC): never a future end date.
         (
             datetime(2026, 11, 23, 0, 30, tzinfo=BERLIN),
             30,
-            (date(2026, 10, 23), date(2026, 11, 22)),
+            (date(2026, 10, 24), date(2026, 11, 22)),
         ),
-        (datetime(2027, 1, 4, 9, tzinfo=UTC), 30, (date(2026, 12, 5), date(2027, 1, 4))),
+        (datetime(2027, 1, 4, 9, tzinfo=UTC), 30, (date(2026, 12, 6), date(2027, 1, 4))),
     ],
 )
 def test_digest_period(now: datetime, days: int, expected: tuple[date, date]) -> None:

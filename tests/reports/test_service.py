@@ -325,7 +325,7 @@ def test_queued_status_counts_our_own_jobs_ahead(harness: Harness) -> None:
         (Verb.ME, (ReportKind.USER,)),
         (Verb.IDLE, (ReportKind.USER,)),
         (Verb.TOP, (ReportKind.USER,)),
-        (Verb.DIGEST, (ReportKind.USER,)),
+        (Verb.DIGEST, (ReportKind.USER, ReportKind.TEAM)),  # its parallels: the team report
     ],
 )
 def test_what_each_question_reads(verb: Verb, kinds: tuple[ReportKind, ...]) -> None:

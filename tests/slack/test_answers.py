@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -264,24 +265,37 @@ def test_a_product_narrows_a_users_answer(now: dt.datetime) -> None:
 
 
 def test_digest_previews_through_the_given_renderer(now: dt.datetime) -> None:
-    seen: list[tuple[Report, dt.datetime]] = []
+    seen: list[tuple[Report, dt.datetime, Report, str, Sequence[str]]] = []
     preview = Answer(summary=Message(text="This week's digest", blocks=[]))
 
-    def render(report: Report, at: dt.datetime) -> Answer:
-        seen.append((report, at))
+    def render(
+        users: Report,
+        now: dt.datetime,
+        *,
+        teams: Report,
+        request_id: str,
+        buttons: Sequence[str],
+    ) -> Answer:
+        seen.append((users, now, teams, request_id, buttons))
         return preview
 
     report = msgspec.structs.replace(user_report(now), fetched_at=now - dt.timedelta(hours=1))
+    teams = team_report(now)
+    question = ask(Verb.DIGEST, now)
     composed = compose(
-        ask(Verb.DIGEST, now),
+        question,
         report,
         now=now,
         request_id=REQUEST,
-        buttons=(),
+        buttons=("details",),
+        teams=teams,
         digest_preview=render,
     )
     assert composed is preview
-    assert seen == [(report, now)]
+    # The team report too (its parallels section); its Details button, as every answer.
+    assert seen == [(report, now, teams, REQUEST, ("details",))]
+    with pytest.raises(ValueError, match="needs the team report"):
+        compose(question, report, now=now, request_id=REQUEST, buttons=(), digest_preview=render)
 
 
 @pytest.mark.parametrize("verb", [Verb.DIGEST, Verb.HELP])

@@ -9,7 +9,7 @@ import pytest
 
 from bot.browserstack.models import Product, ReportFilters, ReportKind
 from bot.clock import ShiftedClock
-from bot.reports.question import Source
+from bot.reports.question import Source, range_text
 from bot.slack.commands import (
     USAGE_FORMS,
     CommandError,
@@ -18,10 +18,13 @@ from bot.slack.commands import (
     UsageRequest,
     Verb,
     parse_command,
+    usage_forms,
 )
 
 TODAY = date(2026, 11, 25)
-LAST_14 = Period(date(2026, 11, 11), TODAY, "the last 14 days", "last 14d")
+# 14 days counted as BrowserStack counts them: both ends included.
+LAST_14 = Period(date(2026, 11, 12), TODAY, "the last 14 days (12 Nov – 25 Nov 2026)", "last 14d")
+LAST_30 = Period(date(2026, 10, 27), TODAY, "the last 30 days (27 Oct – 25 Nov 2026)", "last 30d")
 
 
 def parse(text: str, today: date = TODAY) -> UsageRequest:
@@ -37,45 +40,98 @@ def parse(text: str, today: date = TODAY) -> UsageRequest:
         ("HELP team last 900d", UsageRequest(Verb.HELP, LAST_14)),
         ("teams", UsageRequest(Verb.TEAMS, LAST_14)),
         ("me", UsageRequest(Verb.ME, LAST_14)),
-        ("idle", UsageRequest(Verb.IDLE, LAST_14)),
+        ("idle", UsageRequest(Verb.IDLE, LAST_30)),  # IDLE_DAYS, passed in
         ("top", UsageRequest(Verb.TOP, LAST_14)),
-        ("digest", UsageRequest(Verb.DIGEST, LAST_14)),
+        ("digest", UsageRequest(Verb.DIGEST, LAST_30)),
         ("team Acme", UsageRequest(Verb.TEAM, LAST_14, target="Acme")),
         ("user ana@example.com", UsageRequest(Verb.USER, LAST_14, target="ana@example.com")),
         ("Teams", UsageRequest(Verb.TEAMS, LAST_14)),
-        ("DIGEST public", UsageRequest(Verb.DIGEST, LAST_14, public=True)),
+        ("DIGEST public", UsageRequest(Verb.DIGEST, LAST_30, public=True)),
     ],
 )
 def test_verbs(text: str, expected: UsageRequest) -> None:
-    assert parse(text) == expected
+    assert parse_command(text, today=TODAY, idle_days=30) == expected
+
+
+@pytest.mark.parametrize("days", [1, 7, 14, 30, 366])
+def test_last_days_count_today_and_say_their_dates(days: int) -> None:
+    period = Period.last_days(days, today=TODAY)
+    assert (TODAY - period.start).days + 1 == days  # both ends counted, as BrowserStack does
+    assert period.end == TODAY
+    assert period.label.endswith(f"({range_text(period.start, TODAY)})")
 
 
 @pytest.mark.parametrize(
     ("text", "start", "end", "label"),
     [
-        ("teams", "2026-11-11", "2026-11-25", "the last 14 days"),
-        ("teams last 14d", "2026-11-11", "2026-11-25", "the last 14 days"),
-        ("teams last 7d", "2026-11-18", "2026-11-25", "the last 7 days"),
-        ("teams last 7 d", "2026-11-18", "2026-11-25", "the last 7 days"),
-        ("teams last 7 days", "2026-11-18", "2026-11-25", "the last 7 days"),
-        ("teams last 30days", "2026-10-26", "2026-11-25", "the last 30 days"),
-        ("teams LAST 7D", "2026-11-18", "2026-11-25", "the last 7 days"),
-        ("teams last 1 day", "2026-11-24", "2026-11-25", "the last day"),
-        ("teams last 366d", "2025-11-24", "2026-11-25", "the last 366 days"),
-        ("teams this month", "2026-11-01", "2026-11-25", "November 2026 so far"),
-        ("teams This Month", "2026-11-01", "2026-11-25", "November 2026 so far"),
+        ("teams", "2026-11-12", "2026-11-25", "the last 14 days (12 Nov – 25 Nov 2026)"),
+        ("teams last 14d", "2026-11-12", "2026-11-25", "the last 14 days (12 Nov – 25 Nov 2026)"),
+        ("teams last 7d", "2026-11-19", "2026-11-25", "the last 7 days (19 Nov – 25 Nov 2026)"),
+        ("teams last 7 d", "2026-11-19", "2026-11-25", "the last 7 days (19 Nov – 25 Nov 2026)"),
+        ("teams last 7 days", "2026-11-19", "2026-11-25", "the last 7 days (19 Nov – 25 Nov 2026)"),
+        (
+            "teams last 30days",
+            "2026-10-27",
+            "2026-11-25",
+            "the last 30 days (27 Oct – 25 Nov 2026)",
+        ),
+        ("teams LAST 7D", "2026-11-19", "2026-11-25", "the last 7 days (19 Nov – 25 Nov 2026)"),
+        ("teams last 1 day", "2026-11-25", "2026-11-25", "the last day (25 Nov 2026)"),
+        (
+            "teams last 366d",
+            "2025-11-25",
+            "2026-11-25",
+            "the last 366 days (25 Nov 2025 – 25 Nov 2026)",
+        ),
+        (
+            "teams this month",
+            "2026-11-01",
+            "2026-11-25",
+            "November 2026 so far (1 Nov – 25 Nov 2026)",
+        ),
+        (
+            "teams This Month",
+            "2026-11-01",
+            "2026-11-25",
+            "November 2026 so far (1 Nov – 25 Nov 2026)",
+        ),
         ("teams last month", "2026-10-01", "2026-10-31", "October 2026"),
-        ("teams since 2026-10-01", "2026-10-01", "2026-11-25", "since 1 Oct 2026"),
-        ("teams since 2026-1-5", "2026-01-05", "2026-11-25", "since 5 Jan 2026"),
-        ("teams since 2026-11-25", "2026-11-25", "2026-11-25", "since 25 Nov 2026"),
-        ("teams since 2025-11-24", "2025-11-24", "2026-11-25", "since 24 Nov 2025"),
-        ("teams 2026-10-01..2026-10-31", "2026-10-01", "2026-10-31", "1 Oct – 31 Oct 2026"),
-        ("teams 2025-12-01..2026-01-31", "2025-12-01", "2026-01-31", "1 Dec 2025 – 31 Jan 2026"),
-        ("teams 2025-11-24..2026-11-25", "2025-11-24", "2026-11-25", "24 Nov 2025 – 25 Nov 2026"),
-        ("teams 2026-10-05..2026-10-05", "2026-10-05", "2026-10-05", "5 Oct 2026"),
+        ("teams since 2026-10-01", "2026-10-01", "2026-11-25", "1 Oct – 25 Nov 2026 (56 days)"),
+        ("teams since 2026-1-5", "2026-01-05", "2026-11-25", "5 Jan – 25 Nov 2026 (325 days)"),
+        ("teams since 2026-11-25", "2026-11-25", "2026-11-25", "25 Nov 2026 (one day)"),
+        (
+            "teams since 2025-11-25",
+            "2025-11-25",
+            "2026-11-25",
+            "25 Nov 2025 – 25 Nov 2026 (366 days)",
+        ),
+        (
+            "teams 2026-10-01..2026-10-31",
+            "2026-10-01",
+            "2026-10-31",
+            "1 Oct – 31 Oct 2026 (31 days)",
+        ),
+        (
+            "teams 2025-12-01..2026-01-31",
+            "2025-12-01",
+            "2026-01-31",
+            "1 Dec 2025 – 31 Jan 2026 (62 days)",
+        ),
+        (
+            "teams 2025-11-25..2026-11-25",
+            "2025-11-25",
+            "2026-11-25",
+            "25 Nov 2025 – 25 Nov 2026 (366 days)",
+        ),
+        ("teams 2026-10-05..2026-10-05", "2026-10-05", "2026-10-05", "5 Oct 2026 (one day)"),
         # A period ending in the future is clamped to today.
-        ("teams 2026-11-20..2026-12-31", "2026-11-20", "2026-11-25", "20 Nov – 25 Nov 2026"),
-        ("teams 2026-11-25..2027-01-01", "2026-11-25", "2026-11-25", "25 Nov 2026"),
+        (
+            "teams 2026-11-20..2026-12-31",
+            "2026-11-20",
+            "2026-11-25",
+            "20 Nov – 25 Nov 2026 (6 days)",
+        ),
+        ("teams 2026-11-25..2027-01-01", "2026-11-25", "2026-11-25", "25 Nov 2026 (one day)"),
     ],
 )
 def test_periods(text: str, start: str, end: str, label: str) -> None:
@@ -86,15 +142,45 @@ def test_periods(text: str, start: str, end: str, label: str) -> None:
 @pytest.mark.parametrize(
     ("today", "text", "start", "end", "label"),
     [
-        ("2026-11-01", "this month", "2026-11-01", "2026-11-01", "November 2026 so far"),
-        ("2026-01-01", "this month", "2026-01-01", "2026-01-01", "January 2026 so far"),
-        ("2026-12-31", "this month", "2026-12-01", "2026-12-31", "December 2026 so far"),
+        (
+            "2026-11-01",
+            "this month",
+            "2026-11-01",
+            "2026-11-01",
+            "November 2026 so far (1 Nov 2026)",
+        ),
+        (
+            "2026-01-01",
+            "this month",
+            "2026-01-01",
+            "2026-01-01",
+            "January 2026 so far (1 Jan 2026)",
+        ),
+        (
+            "2026-12-31",
+            "this month",
+            "2026-12-01",
+            "2026-12-31",
+            "December 2026 so far (1 Dec – 31 Dec 2026)",
+        ),
         ("2026-01-15", "last month", "2025-12-01", "2025-12-31", "December 2025"),
         ("2026-01-01", "last month", "2025-12-01", "2025-12-31", "December 2025"),
         ("2026-03-01", "last month", "2026-02-01", "2026-02-28", "February 2026"),
         ("2024-03-31", "last month", "2024-02-01", "2024-02-29", "February 2024"),
-        ("2026-03-01", "last 1d", "2026-02-28", "2026-03-01", "the last day"),
-        ("2026-01-03", "", "2025-12-20", "2026-01-03", "the last 14 days"),
+        (
+            "2026-03-01",
+            "last 2d",
+            "2026-02-28",
+            "2026-03-01",
+            "the last 2 days (28 Feb – 1 Mar 2026)",
+        ),
+        (
+            "2026-01-03",
+            "",
+            "2025-12-21",
+            "2026-01-03",
+            "the last 14 days (21 Dec 2025 – 3 Jan 2026)",
+        ),
     ],
 )
 def test_month_and_year_boundaries(today: str, text: str, start: str, end: str, label: str) -> None:
@@ -135,7 +221,7 @@ def test_products(text: str, product: Product | None) -> None:
         ("teams PUBLIC Thread", True, True),
         ("team thread Acme public", True, True),
         ("top public 5 live thread last 7d", True, True),
-        ("me thread thread", True, False),
+        ("idle thread thread", True, False),
         ('team "thread" public', False, True),
     ],
 )
@@ -246,10 +332,10 @@ def test_kind(text: str, kind: ReportKind | None) -> None:
 @pytest.mark.parametrize(
     ("text", "filters"),
     [
-        ("teams", ReportFilters(start=date(2026, 11, 11), end=TODAY)),
+        ("teams", ReportFilters(start=date(2026, 11, 12), end=TODAY)),
         (
             "top automate last 7d",
-            ReportFilters(start=date(2026, 11, 18), end=TODAY, product=Product.AUTOMATE),
+            ReportFilters(start=date(2026, 11, 19), end=TODAY, product=Product.AUTOMATE),
         ),
         (
             "idle app-live last month",
@@ -314,12 +400,12 @@ LONG = "x" * 500
         ("top app", "`top` does not take `app`.", "top automate 5"),
         (
             "teams since 2026-13-01",
-            "`2026-13-01` is not a date: write dates as YYYY-MM-DD.",
+            "`2026-13-01` is not a date: month 13 does not exist.",
             "teams since 2026-11-01",
         ),
         (
             "teams since 2026-02-30",
-            "`2026-02-30` is not a date: write dates as YYYY-MM-DD.",
+            "`2026-02-30` is not a date: February 2026 has 28 days.",
             "teams since 2026-11-01",
         ),
         (
@@ -329,7 +415,22 @@ LONG = "x" * 500
         ),
         (
             "teams 2026-10-01..2026-10-32",
-            "`2026-10-32` is not a date: write dates as YYYY-MM-DD.",
+            "`2026-10-32` is not a date: October 2026 has 31 days.",
+            "teams since 2026-11-01",
+        ),
+        (
+            "teams since 2024-00-10",
+            "`2024-00-10` is not a date: month 0 does not exist.",
+            "teams since 2026-11-01",
+        ),
+        (
+            "teams since 2026-04-00",
+            "`2026-04-00` is not a date: day 0 does not exist.",
+            "teams since 2026-11-01",
+        ),
+        (
+            "teams since 2026-12-32",
+            "`2026-12-32` is not a date: December 2026 has 31 days.",
             "teams since 2026-11-01",
         ),
         (
@@ -359,16 +460,16 @@ LONG = "x" * 500
         ),
         (
             "teams since 2025-01-01",
-            "That period is 693 days long; the longest is 366 days.",
+            "That period is 694 days long; the longest is 366 days.",
             "teams last 366d",
         ),
         (
-            "teams 2025-11-23..2026-11-25",
+            "teams 2025-11-24..2026-11-25",
             "That period is 367 days long; the longest is 366 days.",
             "teams last 366d",
         ),
         (
-            "teams 2025-11-23..2027-01-01",
+            "teams 2025-11-24..2027-01-01",
             "That period is 367 days long; the longest is 366 days.",
             "teams last 366d",
         ),
@@ -459,7 +560,8 @@ def test_backticks_in_input_cannot_break_out_of_code_spans() -> None:
             "user <mailto:ana@example.com|ana@example.com> app automate",
             "user ana@example.com app-automate",
         ),
-        ("user <@U123ABC|ana> this month thread", "user <@U123ABC> this month thread"),
+        ("user <@U123ABC|ana> this month public", "user <@U123ABC> this month public"),
+        ("idle", "idle last 30d"),  # idle's default (IDLE_DAYS) is not known here: written out
         ("me since 2026-10-01", "me since 2026-10-01"),
         ("idle applive 2026-10-01..2026-12-31", "idle app-live 2026-10-01..2026-11-25"),
         ("top 10", "top"),
@@ -471,6 +573,33 @@ def test_describe_round_trips(text: str, described: str) -> None:
     request = parse(text)
     assert request.describe() == described
     assert parse(request.describe()) == request
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("me thread", "`me` answers in one message, with no details to put in a thread"),
+        ("user ana@example.com thread", "`user` answers in one message"),
+        ("digest last 7d", "The digest always covers the last 30 days (IDLE_DAYS)"),
+        ("digest since 2026-10-01", "leave `since 2026-10-01` out"),
+    ],
+)
+def test_options_a_verb_cannot_honour_are_refused_with_the_reason(text: str, problem: str) -> None:
+    with pytest.raises(CommandError) as caught:
+        parse_command(text, today=TODAY, idle_days=30)
+    assert problem in caught.value.problem
+
+
+@pytest.mark.parametrize(("verb", "days"), [("idle", 30), ("idle live", 30), ("digest", 30)])
+def test_idle_and_digest_default_to_idle_days(verb: str, days: int) -> None:
+    period = parse_command(verb, today=TODAY, idle_days=days).period
+    assert period == Period.last_days(days, today=TODAY)
+
+
+def test_help_says_the_idle_default() -> None:
+    text = " ".join(form.explanation for form in usage_forms(idle_days=45))
+    assert "the last 45 days, as in the weekly digest" in text
+    assert "always the last 45 days" in text
 
 
 def test_describe_of_a_period_built_by_hand_gives_its_dates() -> None:
@@ -530,8 +659,8 @@ def test_periods_on_the_clocks_today(clock: ShiftedClock) -> None:
         found = parse(f"teams {text}", today=today).period
         return found.start, found.end
 
-    assert period("") == (today - timedelta(days=14), today)
-    assert period("last 7d") == (today - timedelta(days=7), today)
+    assert period("") == (today - timedelta(days=13), today)
+    assert period("last 7d") == (today - timedelta(days=6), today)
     assert period("this month") == (first, today)
     assert period("last month") == (last_month_end.replace(day=1), last_month_end)
     assert period(f"since {first.isoformat()}") == (first, today)

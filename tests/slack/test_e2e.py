@@ -416,7 +416,8 @@ def test_ephemeral_refused_falls_back_to_a_direct_message(stack: LoopbackStack) 
 
 
 def test_a_product_is_a_view_over_the_shared_report(stack: LoopbackStack) -> None:
-    stack.driver.command("idle", user=ANA, channel=CHANNEL)
+    # The same period as the user's default (idle's own is IDLE_DAYS).
+    stack.driver.command("idle last 14d", user=ANA, channel=CHANNEL)
     wait_answer(stack.standin, ANA, "idle")
     stack.driver.command("user steve@example.com live", user=BEN, channel=CHANNEL)
     answer = wait_answer(stack.standin, BEN, "Steve")

@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, BoltContext
 from bot.reports.question import Source
 from bot.reports.store import Origin
 from bot.slack import views
-from bot.slack.commands import USAGE_FORMS, CommandError, Verb, parse_command
+from bot.slack.commands import CommandError, Verb, parse_command, usage_forms
 from bot.slack.frontdesk import FrontDesk
 from bot.storage import TRANSIENT_ERRORS
 
@@ -24,7 +24,9 @@ def register(app: App) -> None:
 def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
     desk: FrontDesk = context["desk"]
     try:
-        request = parse_command(command.get("text", ""), today=desk.today())
+        request = parse_command(
+            command.get("text", ""), today=desk.today(), idle_days=desk.idle_days
+        )
     except CommandError as error:
         message = views.error_message(
             title="I didn't understand that",
@@ -34,7 +36,7 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
         ack(**message.payload())
         return
     if request.verb is Verb.HELP:
-        ack(**views.help_message(USAGE_FORMS).payload())
+        ack(**views.help_message(usage_forms(idle_days=desk.idle_days)).payload())
         return
     origin = Origin(
         user_id=command["user_id"],
@@ -50,5 +52,13 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
         ack(**views.unavailable_message().payload())
         return
     assert pending is not None  # only events can be received twice
+    # The request id is no longer shown to the asker: the log ties it to who asked what.
+    log.info(
+        "request %s: /usage %s, from %s in %s",
+        pending.id,
+        pending.question.describe,
+        origin.user_id,
+        origin.channel_id,
+    )
     ack(**desk.placeholder(pending).payload())
     desk.check_soon(pending.id)

@@ -11,7 +11,7 @@ from slack_bolt import App, BoltContext, Say
 from bot.reports.question import Source
 from bot.reports.store import Origin
 from bot.slack import views
-from bot.slack.commands import USAGE_FORMS, CommandError, Verb, parse_command
+from bot.slack.commands import CommandError, Verb, parse_command, usage_forms
 from bot.slack.frontdesk import FrontDesk
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def handle_mention(
     thread_ts = event.get("thread_ts") or event["ts"]
     text = _MENTION.sub("", event.get("text", ""), count=1)
     try:
-        request = parse_command(text, today=desk.today())
+        request = parse_command(text, today=desk.today(), idle_days=desk.idle_days)
     except CommandError as error:
         message = views.error_message(
             title="I didn't understand that",
@@ -43,7 +43,7 @@ def handle_mention(
         return
     if request.verb is Verb.HELP:
         if desk.first_time_seen(event_id):
-            desk.say_soon(say, thread_ts, views.help_message(USAGE_FORMS))
+            desk.say_soon(say, thread_ts, views.help_message(usage_forms(idle_days=desk.idle_days)))
         return
     origin = Origin(
         user_id=event["user"],
@@ -55,4 +55,11 @@ def handle_mention(
     # process_before_response): if this fails, Slack gets no 2xx and sends the event again.
     pending = desk.receive(request, origin, source=Source.MENTION, event_id=event_id)
     if pending is not None:  # None: Slack sent this event before
+        log.info(
+            "request %s: @usagebot %s, from %s in %s",
+            pending.id,
+            pending.question.describe,
+            origin.user_id,
+            origin.channel_id,
+        )
         desk.check_soon(pending.id)
