@@ -112,6 +112,7 @@ class DigestPoster:
             now=now,
             exclude=self.settings.idle_exclusions,
             seat_prices=self.settings.seat_price_map,
+            parallel_prices=self.settings.parallel_price_map,
             previous=previous,
             team=route.team,
             late=late,

@@ -21,9 +21,10 @@ from bot.browserstack.models import Product, TeamRecord, UserRecord
 from bot.digest.chart import seat_chart
 from bot.digest.rules import Digest, Snapshot, build_digest, period_text, seat_key
 from bot.reports.analysis import IdleMember
-from bot.reports.humanize import relative_time
+from bot.reports.humanize import money, relative_time
 from bot.slack import views
 from bot.slack.messages import Answer, CsvFile, Line, Message, fit_lines, line, render
+from bot.slack.people import NOBODY, People
 
 __all__ = ["DigestMessages", "ImageFile", "prepare", "render_digest"]
 
@@ -67,19 +68,21 @@ def _period(digest: Digest) -> str:
     return f"{span}, {period_text(digest.start, digest.end)}"
 
 
-def _money(amount: float, currency: str) -> str:
-    # Cents only where they matter: "$7.50" a month, but "$1,170" rather than "$1,170.00".
-    if amount >= 100 or float(amount).is_integer():
-        return f"{currency}{amount:,.0f}"
-    return f"{currency}{amount:,.2f}"
-
-
 def _new_products(member: IdleMember, new: Collection[tuple[str, str]]) -> tuple[Product, ...]:
     return tuple(p for p in member.idle_products if seat_key(member.email, p) in new)
 
 
-def _member_line(member: IdleMember, *, now: datetime, new: Collection[tuple[str, str]]) -> str:
-    text = line("idle_member", member, relative_time(member.last_activity, now=now))
+def _member_line(
+    member: IdleMember,
+    *,
+    now: datetime,
+    new: Collection[tuple[str, str]],
+    people: People,
+    currency: str,
+) -> str:
+    last = relative_time(member.last_activity, now=now)
+    who = views.mention(people, member.email)
+    text = line("idle_member", member, last, False, who, currency)
     fresh = _new_products(member, new) if new else ()
     if not fresh:
         return text
@@ -89,7 +92,7 @@ def _member_line(member: IdleMember, *, now: datetime, new: Collection[tuple[str
 
 
 def _summary_context(
-    digest: Digest, *, now: datetime, currency: str, has: Sequence[str]
+    digest: Digest, *, now: datetime, currency: str, has: Sequence[str], people: People
 ) -> dict[str, object]:
     def listed(lines: Iterator[str], total: int) -> tuple[list[str], int]:
         kept = fit_lines(lines, max_lines=LINES_IN_SUMMARY, max_json=SUMMARY_LIST_JSON)
@@ -97,13 +100,24 @@ def _summary_context(
 
     # A team's own digest has one team: "teams with the most idle seats" would repeat it.
     idle_teams = digest.idle.teams if digest.team is None else ()
-    teams, teams_more = listed((line("idle_team_row", t) for t in idle_teams), len(idle_teams))
+    teams, teams_more = listed(
+        (line("idle_team_row", t, currency) for t in idle_teams), len(idle_teams)
+    )
     change = digest.change
     newly_idle = change.newly_idle if change else ()
-    newly, newly_more = listed(
-        (line("idle_member", m, relative_time(m.last_activity, now=now), True) for m in newly_idle),
-        len(newly_idle),
+
+    def member(m: IdleMember) -> str:
+        last = relative_time(m.last_activity, now=now)
+        return line("idle_member", m, last, True, views.mention(people, m.email), currency)
+
+    newly, newly_more = listed(map(member, newly_idle), len(newly_idle))
+    never_members = digest.idle.never_used_members
+    never, never_more = listed(
+        (line("person", m.name, m.email, views.mention(people, m.email)) for m in never_members),
+        len(never_members),
     )
+    parallels_total = digest.parallels_monthly_cost
+    advice = digest.advice
     rows = digest.rightsizing
     rightsizing, rightsizing_more = listed((line("rightsizing_row", r) for r in rows), len(rows))
     total = digest.monthly_cost
@@ -113,12 +127,26 @@ def _summary_context(
         "period": _period(digest),
         "late": digest.late,
         "fields": [line("seat_field", seat) for seat in digest.seats],
-        "cost_total": _money(total, currency) if total else None,
+        "cost_total": money(total, currency) if total else None,
         "costs": [
-            f"{c.product.label}: {c.idle_seats:,} × {_money(c.price, currency)}"
+            f"{c.product.label}: {c.idle_seats:,} × {money(c.price, currency)}"
             for c in digest.costs
             if c.monthly
         ],
+        "parallels_total": money(parallels_total, currency) if parallels_total else None,
+        "parallel_costs": [
+            f"{c.product.label}: {c.above_peak:,} × {money(c.price, currency)}"
+            for c in digest.parallel_costs
+            if c.monthly
+        ],
+        "advice_days": advice.days if advice is not None else None,
+        "advice_note": views.advice_note(advice),
+        "never": never,
+        "never_more": never_more,
+        "unused_access": digest.idle.unused_access,
+        "access_members": len(digest.idle.access_members),
+        "idle_members": len(digest.idle.seat_members),
+        "link": views.USERS_PAGE,
         "unpriced": [p.label for p in digest.unpriced],
         "change": change,
         "newly": newly,
@@ -133,7 +161,9 @@ def _summary_context(
     }
 
 
-def _details(digest: Digest, *, now: datetime) -> tuple[Message, ...]:
+def _details(
+    digest: Digest, *, now: datetime, people: People, currency: str
+) -> tuple[Message, ...]:
     new = digest.change.new_seats if digest.change else frozenset()
 
     def lines() -> Iterator[Line]:
@@ -145,8 +175,10 @@ def _details(digest: Digest, *, now: datetime) -> tuple[Message, ...]:
                 rest = len(digest.rightsizing) - len(shown)
                 yield Line(f"_… and {rest:,} more_", counted=False)
         for team in digest.idle.teams:
-            yield Line(line("idle_team", team), heading=True)
-            yield from (Line(_member_line(m, now=now, new=new)) for m in team.members)
+            yield Line(line("idle_team", team, currency), heading=True)
+            for m in team.members:
+                text = _member_line(m, now=now, new=new, people=people, currency=currency)
+                yield Line(text)
 
     title = "Idle members by team" if digest.team is None else f"Idle members: {digest.team}"
     # The digest always attaches its CSV, so whatever is cut here is there.
@@ -212,7 +244,7 @@ def _csv(digest: Digest) -> CsvFile | None:
             "" if m.days_inactive is None else m.days_inactive,
         ]
         if prices:
-            cells.append(round(sum(prices.get(p, 0.0) for p in m.idle_products), 2))
+            cells.append(round(m.monthly_cost, 2))
         return cells
 
     out = io.StringIO()
@@ -233,10 +265,18 @@ def _suffix(team: str | None) -> str:
 
 
 def render_digest(
-    digest: Digest, *, now: datetime, chart: bool = True, currency: str = "$"
+    digest: Digest,
+    *,
+    now: datetime,
+    chart: bool = True,
+    currency: str = "$",
+    people: People = NOBODY,
 ) -> DigestMessages:
-    """The digest's messages; ``chart=False`` skips drawing (a preview in a terminal)."""
-    details = _details(digest, now=now)
+    """The digest's messages; ``chart=False`` skips drawing (a preview in a terminal).
+
+    ``people`` names members as Slack mentions where it knows them (NOBODY: name and email).
+    """
+    details = _details(digest, now=now, people=people, currency=currency)
     attachment = _csv(digest)
     png = seat_chart(digest) if chart else None
     image = None
@@ -255,7 +295,8 @@ def render_digest(
         )
         if present
     ]
-    summary = render("digest", **_summary_context(digest, now=now, currency=currency, has=has))
+    context = _summary_context(digest, now=now, currency=currency, has=has, people=people)
+    summary = render("digest", **context)
     return DigestMessages(summary=summary, details=details, csv=attachment, chart=image)
 
 
@@ -268,11 +309,13 @@ def prepare(
     now: datetime,
     exclude: Collection[str] = (),
     seat_prices: Mapping[Product, float] | None = None,
+    parallel_prices: Mapping[Product, float] | None = None,
     currency: str = "$",
     previous: Snapshot | None = None,
     team: str | None = None,
     late: bool = False,
     chart: bool = True,
+    people: People = NOBODY,
 ) -> tuple[Digest, DigestMessages]:
     """Build and render one channel's digest: what the scheduler, the CLI and ``/usage`` need."""
     digest = build_digest(
@@ -283,8 +326,10 @@ def prepare(
         end=end,
         exclude=exclude,
         seat_prices=seat_prices,
+        parallel_prices=parallel_prices,
         previous=previous,
         team=team,
         late=late,
     )
-    return digest, render_digest(digest, now=now, chart=chart, currency=currency)
+    rendered = render_digest(digest, now=now, chart=chart, currency=currency, people=people)
+    return digest, rendered

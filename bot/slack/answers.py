@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from typing import Any, TypedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, TypedDict
 
 import msgspec
 
@@ -22,6 +22,22 @@ class _Common(TypedDict):
     request_id: str
     buttons: Sequence[str]
     shared_by: str | None
+
+
+class Prices(NamedTuple):
+    """Monthly prices from the settings: a Live / App Live seat, an Automate parallel."""
+
+    seats: Mapping[Product, float] = {}
+    parallels: Mapping[Product, float] = {}
+
+
+NO_PRICES = Prices()
+
+
+def evidence_start(report: Report) -> dt.date | None:
+    """The period's first day when the report covers All-Products: what the idle rules need to
+    judge a missing entry (``bot.reports.analysis``); None for a one-product report."""
+    return report.filters.start if report.filters.product is None else None
 
 
 # Renders ``/usage digest`` (this week's digest, for the asker) from a user report.
@@ -52,6 +68,7 @@ def compose(
     shared_by: str | None = None,
     idle_exclude: Sequence[str] = (),
     digest_preview: DigestPreview | None = None,
+    prices: Prices = NO_PRICES,
 ) -> Answer | Message:
     """The answer to ``question`` from ``report``; a "did you mean" message when nothing matches."""
     verb = question.verb
@@ -61,6 +78,7 @@ def compose(
     if product is not None and verb not in (Verb.IDLE, Verb.TOP):
         # idle and top take the product themselves (and judge "fully idle" on every product).
         report = only_product(report, product)
+    since = evidence_start(report)
     if verb is Verb.TEAM:
         by_name = {team.name: team for team in report.teams}
         match = find_by_name(by_name, question.target or "")
@@ -75,15 +93,22 @@ def compose(
         return views.team_answer(summary, period_label=period, now=now, **common)
     if verb is Verb.TEAMS:
         overview = analysis.org_overview(report.teams, now=now)
-        rightsizing = analysis.parallel_rightsizing(report.teams)
+        start, end = report.filters.period(today=now.date())
+        advice = analysis.parallels_advice(report.teams, start=start, end=end)
+        costs = analysis.parallel_costs(overview.totals, prices.parallels)
         return views.teams_answer(
-            overview, period_label=period, now=now, rightsizing=rightsizing, **common
+            overview, period_label=period, now=now, advice=advice, parallel_costs=costs, **common
         )
     if verb in (Verb.USER, Verb.ME):
-        return _user(question, report, now=now, period=period, common=common)
+        return _user(question, report, now=now, period=period, common=common, since=since)
     if verb is Verb.IDLE:
         idle = analysis.idle_seats(
-            report.users, products=[product] if product else None, exclude=idle_exclude, now=now
+            report.users,
+            products=[product] if product else None,
+            exclude=idle_exclude,
+            now=now,
+            since=since,
+            seat_prices=prices.seats,
         )
         label = product.label if product else None
         return views.idle_answer(idle, period_label=period, product_label=label, now=now, **common)
@@ -121,6 +146,7 @@ def _user(
     now: dt.datetime,
     period: str,
     common: _Common,
+    since: dt.date | None = None,
 ) -> Answer | Message:
     wanted = (question.target or "").strip().lower()
     by_email = {user.email.lower(): user for user in report.users if user.email}
@@ -136,5 +162,5 @@ def _user(
             suggestions=() if me else close,
             example_prefix="/usage user",
         )
-    summary = analysis.user_summary(user, now=now)
+    summary = analysis.user_summary(user, now=now, since=since)
     return views.user_answer(summary, period_label=period, now=now, **common)

@@ -66,11 +66,13 @@ class SlackDelivery:
         store: Store,
         clock: Clock,
         idle_exclude: Sequence[str] = (),
+        prices: answers.Prices = answers.NO_PRICES,
     ) -> None:
         self.client = client
         self.store = store
         self.clock = clock
         self.idle_exclude = tuple(idle_exclude)
+        self.prices = prices
         # Set by the runtime: renders ``/usage digest`` from a user report.
         self.digest_preview: answers.DigestPreview | None = None
 
@@ -108,6 +110,7 @@ class SlackDelivery:
             buttons=buttons,
             idle_exclude=self.idle_exclude,
             digest_preview=self.digest_preview,
+            prices=self.prices,
         )
         if isinstance(result, Message):
             self.show(request, result)

@@ -304,6 +304,7 @@ class FrontDesk:
             shared_by=shared_by,
             idle_exclude=self.delivery.idle_exclude,
             digest_preview=self.delivery.digest_preview,
+            prices=self.delivery.prices,
         )
         return result if isinstance(result, Answer) else None
 

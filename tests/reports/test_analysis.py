@@ -225,7 +225,7 @@ def test_members_of_matches_team_names_case_insensitively() -> None:
             (LIVE,),
             (),
             True,
-            True,
+            False,
             id="logged in but never ran a test",
         ),
         pytest.param(
@@ -296,8 +296,11 @@ def test_idle_seats_counts_seats_per_product_and_unknowns() -> None:
     assert counts[LIVE] == SeatCount(LIVE, seats=3, used=2, idle=1, unknown=0)
     assert counts[AUTOMATE] == SeatCount(AUTOMATE, seats=1, used=0, idle=1, unknown=1)
     assert counts[APP_LIVE] == SeatCount(APP_LIVE, seats=1, used=1, idle=0, unknown=0)
-    assert report.idle_seats == 2
-    assert [m.email for m in report.members] == ["c@x.io", "a@x.io"]
+    # a's Live seat is an idle seat; c's Automate access costs no seat: unused access.
+    assert (report.idle_seats, report.unused_access) == (1, 1)
+    assert [m.email for m in report.members] == ["a@x.io", "c@x.io"]
+    assert [m.email for m in report.seat_members] == ["a@x.io"]
+    assert [m.email for m in report.access_members] == ["c@x.io"]
 
 
 def test_idle_seats_exclusions_are_case_insensitive_and_not_counted() -> None:
@@ -349,26 +352,29 @@ def test_idle_members_are_ordered_and_grouped_by_team() -> None:
         user("q@x.io", team="QA", access=[LIVE], data=idle_live, test_days_ago=3),
     ]
     report = idle_seats(users, now=NOW)
+    # No prices: the longest idle first (never seen before anyone), then email.
     assert [m.email for m in report.members] == [
-        "m1@x.io",  # fully idle, never used, never seen
-        "never@x.io",  # fully idle, never used
-        "older@x.io",  # fully idle, oldest activity first
+        "m1@x.io",  # never seen
+        "older@x.io",
         "old@x.io",
+        "never@x.io",
         "q@x.io",
         "solo@x.io",
-        "recent@x.io",  # partially idle last
+        "recent@x.io",
     ]
-    assert [(t.name, t.idle_seats) for t in report.teams] == [
-        ("Mobile", 4),
-        ("Web", 4),
-        ("QA", 1),
-        (None, 1),
+    # Teams by idle Live / App Live seats: Mobile's Automate access costs no seat.
+    assert [(t.name, t.idle_seats, t.unused_access) for t in report.teams] == [
+        ("Web", 3, 1),
+        ("Mobile", 2, 2),
+        ("QA", 1, 0),
+        (None, 1, 0),
     ]
-    web = report.teams[1]
-    assert [m.email for m in web.members] == ["never@x.io", "older@x.io", "old@x.io", "recent@x.io"]
+    web = report.teams[0]
+    assert [m.email for m in web.members] == ["older@x.io", "old@x.io", "never@x.io", "recent@x.io"]
     assert report.fully_idle == 6
-    assert report.never_used == 2
-    old = web.members[2]
+    assert report.never_used == 1  # m1: no login, no test
+    assert (report.idle_seats, report.unused_access) == (7, 3)
+    old = web.members[1]
     assert old.last_activity == NOW - timedelta(days=90)
     assert old.last_activity_text == "3 months ago"
     assert old.days_inactive == 90
@@ -691,7 +697,7 @@ def test_org_overview_of_nothing() -> None:
         pytest.param(team("T", data={AUTOMATE: parallels(1, 0)}), {"min_allocated": 0}, [],
                      id="never below 1"),
         pytest.param(team("T", data={APP_AUTOMATE: parallels(10, 5)}), {},
-                     [("T", APP_AUTOMATE, 10, 5, 6, 4)], id="exactly at threshold"),
+                     [("T", APP_AUTOMATE, 10, 5, 7, 3)], id="at threshold, 1/4 spare"),
         pytest.param(team("T", data={AUTOMATE: parallels(10, 6)}), {}, [], id="above threshold"),
         pytest.param(team("T", data={AUTOMATE: parallels(10, 2)}), {"headroom": 3},
                      [("T", AUTOMATE, 10, 2, 5, 5)], id="headroom"),
@@ -774,8 +780,9 @@ def test_fifty_thousand_users() -> None:
     assert sum(t.idle_seats for t in report.teams) == 12_500
 
     teams = [team(f"Team {i}", data={LIVE: use(minutes_used=i)}) for i in range(250)]
+    assert org_overview(teams, now=NOW).teams[0].name == "Team 249"
+    assert org_overview(teams, now=NOW).inactive_teams == 1
     overview = org_overview(teams, users=users, now=NOW)
-    assert overview.teams[0].name == "Team 249"
-    assert overview.inactive_teams == 1
+    assert overview.inactive_teams == 0  # with the user report, Team 0's members' tests count
     assert {c.product: c.seats for c in overview.seats}[LIVE] == 50_000
     assert len(top_users(users, n=10)) == 10

@@ -33,6 +33,7 @@ from bot.browserstack.models import (
 from bot.reports import analysis
 from bot.slack import views
 from bot.slack.messages import Answer, Message, escape_mrkdwn, validate
+from bot.slack.views import USAGE_PAGE, USERS_PAGE
 from tests import records
 from tests.records import seed_teams, seed_users
 
@@ -296,6 +297,10 @@ HOSTILE = [
     "",
 ]
 LEGIT_MENTION = re.compile(r"<@U0[A-Z0-9]+>")
+# The one link the bot emits: "Open in BrowserStack", to one of views' page constants.
+LEGIT_LINK = re.compile(
+    "|".join(f"<{re.escape(page)}\\|Open in BrowserStack>" for page in (USAGE_PAGE, USERS_PAGE))
+)
 LOOSE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
 
 
@@ -407,8 +412,8 @@ def test_hostile_strings_stay_text(s: str) -> None:
             assert json.loads(payload) == message.payload()
             for text in mrkdwn_texts(message):
                 texts.append(text)
-                bare = LEGIT_MENTION.sub("", text)
-                # We emit no links: any < or > left would be Slack syntax from outside.
+                bare = LEGIT_LINK.sub("", LEGIT_MENTION.sub("", text))
+                # We emit no other links: any < or > left would be Slack syntax from outside.
                 assert "<" not in bare, text[:200]
                 assert ">" not in bare, text[:200]
                 assert not LOOSE_AMPERSAND.search(text), text[:200]
@@ -537,8 +542,8 @@ def test_fifty_top_users() -> None:
     assert len(top) == 50
     answer = views.top_answer(top, product_label=None, buttons=("share", "details"), **COMMON)
     assert_answer_valid(answer)
-    assert answer.csv is None
-    assert detail_items(answer, r"^`\d+\.`") == 40  # the summary shows the first 10
+    assert answer.csv is not None  # every list comes with its CSV
+    assert detail_items(answer, r"^`\d+\.`") == 50  # the whole ranking; the summary the first 10
     assert "… and 40 more (details in thread)" in dump(answer.summary.blocks)
 
 
@@ -564,13 +569,15 @@ def test_long_names_cut_the_summary_list_early() -> None:
     top = analysis.top_users(records, n=30)
     answer = views.top_answer(top, product_label=None, buttons=(), **COMMON)
     assert_answer_valid(answer)
-    text = answer.summary.blocks[-1]["text"]["text"]
+    (text,) = [
+        block["text"]["text"] for block in answer.summary.blocks if "Ranked by" in str(block)
+    ]
     shown = len(re.findall(r"^`\d+\.`", text, flags=re.MULTILINE))
     assert shown < 10
     assert f"… and {30 - shown} more (details in thread)" in text
-    # The thread picks up where the summary stopped.
+    # The thread holds the whole ranking, as the CSV does.
     first = answer.details[0].blocks[1]["text"]["text"]
-    assert first.startswith(f"`{shown + 1}.`")
+    assert first.startswith("`1.`")
 
 
 # --- buttons and behaviour ---------------------------------------------------------------------
