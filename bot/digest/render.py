@@ -113,7 +113,10 @@ def _summary_context(
     newly, newly_more = listed(map(member, newly_idle), len(newly_idle))
     never_members = digest.idle.never_used_members
     never, never_more = listed(
-        (line("person", m.name, m.email, views.mention(people, m.email)) for m in never_members),
+        (
+            line("person_row", m.name, m.email, views.mention(people, m.email))
+            for m in never_members
+        ),
         len(never_members),
     )
     parallels_total = digest.parallels_monthly_cost

@@ -625,7 +625,7 @@ def idle_answer(
     )
     never = report.never_used_members
     never_lines, never_more = _summary_list(
-        (line("person", m.name, m.email, mention(people, m.email)) for m in never),
+        (line("person_row", m.name, m.email, mention(people, m.email)) for m in never),
         total=len(never),
         limit=members_in_summary,
     )

@@ -397,3 +397,42 @@ def test_prepare_builds_and_renders_with_the_chart() -> None:
     )
     assert result.messages == (result.summary, *result.details)
     assert "a chart of seat use" in summary_text(result)
+
+
+# --- issue 8: who never used it, money, mentions, advice ----------------------------------------
+
+
+def test_members_who_never_used_browserstack_are_named() -> None:
+    # No entry at all in the All-Products report and no login: idle by evidence, and named.
+    ghost = user("Gus Ghost", "gus@example.com", "Web", access=(LIVE,), data={})
+    text = summary_text(messages(users=[*org(), ghost]))
+    assert "*Never used BrowserStack (no login, no test)*" in text
+    assert "• *Gus Ghost* gus@example.com" in text
+    assert "• *Bob Stone* bob@example.com" in text
+
+
+def test_parallels_above_peak_are_priced_in_the_summary() -> None:
+    result = render_digest(digest(parallel_prices={Product.AUTOMATE: 150.0}), now=NOW, chart=False)
+    # Automate: Acme 5 + Mobile QA 10 + Web 2 allocated, peaks 2 + 1 + 2: 12 above peak.
+    assert ":moneybag: *$1,800 a month in parallels above peak use* (Automate: 12 × $150)." in (
+        summary_text(result)
+    )
+
+
+def test_a_short_period_withholds_parallels_advice_and_says_why() -> None:
+    text = summary_text(messages(start=END.replace(day=10)))
+    assert ":bulb:" not in text
+    assert "No parallels advice: 14 days may miss the busy weeks" in text
+
+
+class _People:
+    def user_id(self, email: str) -> str | None:
+        return "U0BOB1" if email == "bob@example.com" else None
+
+
+def test_digest_lines_mention_members_slack_knows() -> None:
+    result = render_digest(digest(), now=NOW, chart=False, people=_People())
+    lines = "\n".join(text for m in result.details for text in _texts(m.blocks))
+    assert "• <@U0BOB1> — idle: Live" in lines
+    assert "bob@example.com" not in lines
+    assert "• *Ana Lima* Ana@Example.com — idle: Live" in lines
