@@ -418,8 +418,8 @@ def test_a_product_is_a_view_over_the_shared_report(stack: LoopbackStack) -> Non
     answer = wait_answer(stack.standin, BEN, "Steve")
     assert stack.sandbox.stats.jobs_created == 1  # the all-products report answered both
     shown = str(answer.blocks)
-    assert "180 minutes" in shown  # Steve's Live minutes
-    assert "120 minutes" not in shown  # his App Live minutes: not the product asked for
+    assert "3 h" in shown  # Steve's 180 Live minutes
+    assert "2 h" not in shown  # his 120 App Live minutes: not the product asked for
     assert "not in this report" in shown
 
 
