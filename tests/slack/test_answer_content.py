@@ -197,3 +197,39 @@ def test_every_list_offers_a_csv_even_a_short_one(stack: LoopbackStack) -> None:
     assert "The details come with a CSV of all 3 rows." in text_of(summary)
     assert upload.filename == "top-users.csv"
     assert len(csv_rows(upload)) == 3
+
+
+def test_a_saturated_team_is_flagged_in_its_own_answer(stack: LoopbackStack) -> None:
+    stack.driver.command("teams last 30d thread", user=ANA, channel=CHANNEL)
+    _, _, upload = direct_answer(stack.standin, ANA)
+    full = [
+        row["team"]
+        for row in csv_rows(upload)
+        if row["automate_parallels_allocated"] not in ("", "0")
+        and row["automate_parallels_allocated"] == row["automate_max_parallels_used"]
+        and not set(row["team"]) & set('&<>"')  # found by its notification text below
+    ]
+    assert full, "the synthetic org should hold a team whose Automate parallels ran full"
+    name = full[0]
+    stack.driver.command(f'team "{name}" last 30d', user=ANA, channel=CHANNEL)
+    answer = wait_answer(stack.standin, ANA, f"{name}:")
+    text = text_of(answer)
+    assert ":warning: *Parallels ran full* on Automate" in text
+    assert ":warning: parallels full: tests queue" in text
+
+
+# --- the digest preview says the same ----------------------------------------------------------
+
+
+def test_digest_preview_names_who_never_used_it_and_prices_idle_seats(
+    make_stack: StackFactory, sandbox_factory: SandboxFactory
+) -> None:
+    stack = make_stack(
+        sandbox_factory(sparse_entries=True), seat_prices="live=39", digest_channel=CHANNEL
+    )
+    stack.driver.command("digest", user=ANA, channel=CHANNEL)
+    answer = wait_answer(stack.standin, ANA, "digest")
+    text = text_of(answer)
+    assert "Never used BrowserStack (no login, no test)" in text
+    assert re.search(r"\*\$[\d,]+ a month in idle seats\* \(Live: \d+ × \$39\)", text)
+    assert f"<{USERS_PAGE}|Open in BrowserStack>" in text
