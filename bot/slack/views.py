@@ -422,12 +422,14 @@ def teams_answer(
     parallel_costs: Sequence[ParallelCost] = (),
     currency: str = "$",
     rightsizing: Sequence[RightsizingRow] = (),
+    people: People = NOBODY,
 ) -> Answer:
     """Org totals and the busiest teams (by activity: minutes plus tests, every product); every
     team, parallels that ran full, and parallels to free (``advice``), in the thread.
 
     ``parallel_costs``: what the parallels above peak use cost a month (``PARALLEL_PRICES``).
-    ``rightsizing``: rows to show when no ``advice`` is given.
+    ``rightsizing``: rows to show when no ``advice`` is given. ``people`` is taken as every list
+    view takes it; this answer names teams, not members.
     """
     if advice is not None:
         rightsizing = advice.rows
@@ -566,11 +568,14 @@ def user_answer(
     request_id: str,
     buttons: Sequence[str],
     shared_by: str | None = None,
+    people: People = NOBODY,
 ) -> Answer:
-    """One person's seats and usage per product, and when they were last seen."""
+    """One person's seats and usage per product, and when they were last seen; their Slack
+    mention beside their email when ``people`` knows them."""
     message = render(
         "user",
         user=summary,
+        mention=mention(people, summary.email),
         fields=[line("user_product", row) for row in summary.products],
         last_activity=relative_time(summary.last_activity, now=now),
         last_test=relative_time(summary.last_test, now=now),

@@ -796,3 +796,13 @@ def test_saturated_parallels_and_short_period_advice_are_said() -> None:
     assert "peak 2 of 10 parallels over 30 days (20%): 3 would do, keeping 1 spare" in all_text(
         answer
     )
+
+
+def test_user_answer_mentions_the_person_slack_knows() -> None:
+    ana = next(u for u in users() if u.email == "ana@example.com")
+    summary = analysis.user_summary(ana, now=NOW)
+    answer = views.user_answer(summary, now=NOW, buttons=(), people=KNOWN, **COMMON)
+    context = answer.summary.blocks[1]["elements"]
+    assert [e["text"] for e in context[:2]] == [f"<@{ANA_ID}>", "ana@example.com"]
+    plain = views.user_answer(summary, now=NOW, buttons=(), **COMMON)
+    assert "<@" not in dump(plain.summary.blocks)
