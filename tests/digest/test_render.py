@@ -268,6 +268,12 @@ def test_csv_has_every_idle_member() -> None:
         "0",
     )
     assert rows["Ana@Example.com"]["idle_cost_monthly"] == "39.0"
+    # Idle seats (per-user licences) apart from unused Automate access, which costs no seat.
+    assert (dan["idle_seats"], dan["unused_access"]) == ("", "Automate")
+    assert (rows["bob@example.com"]["idle_seats"], rows["bob@example.com"]["never_used"]) == (
+        "Live",
+        "yes",
+    )
     assert dan["last_activity"] == "2026-05-07T08:00:00+00:00"
     assert rows["Ana@Example.com"]["products"] == "Live; Automate"
     assert rows["Ana@Example.com"]["newly_idle"] == ""
