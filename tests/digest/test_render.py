@@ -119,7 +119,10 @@ def test_summary_of_the_organisation() -> None:
     text = summary_text(result)
     assert result.summary.blocks[0]["text"]["text"] == "Weekly idle-seat digest"
     assert "the last 30 days, 24 Oct – 23 Nov 2026" in text
-    assert "*2 idle seats* (Live, App Live) held by 2 members: 2 fully idle, 1 never used" in text
+    assert (
+        "*2 idle seats* (Live, App Live) held by 2 members. Members idle on everything they "
+        "hold: 2; who never used BrowserStack: 1."
+    ) in text
     assert "_For information:_ 2 members with Automate or App Automate access ran nothing" in text
     assert "6 members considered" in text
     assert "1 excluded" in text
