@@ -143,7 +143,7 @@ def _summary_context(
             if c.monthly
         ],
         "advice_days": advice.days if advice is not None else None,
-        "advice_note": views.advice_note(advice),
+        "advice_note": views.advice_note(advice, hint="set `IDLE_DAYS` to 28 or more"),
         "never": never,
         "never_more": never_more,
         "unused_access": digest.idle.unused_access,

@@ -513,13 +513,15 @@ def _saturated(team: TeamSummary, row: TeamProductRow) -> SaturatedRow:
     return SaturatedRow(team.name, row.product, allocated, peak)
 
 
-def advice_note(advice: ParallelsAdvice | None) -> str | None:
-    """Why no parallels advice is offered, when the period is too short to trust."""
+def advice_note(advice: ParallelsAdvice | None, *, hint: str | None = None) -> str | None:
+    """Why no parallels advice is offered, when the period is too short to trust; ``hint`` says
+    how to get it (default: the command with a long enough period)."""
     if advice is None or advice.offered:
         return None
+    hint = hint or f"try `/usage teams last {max(advice.min_days, 30)}d`"
     return (
         f"No parallels advice: {advice.days:,} days may miss the busy weeks, and advice needs at "
-        f"least {advice.min_days} (try `/usage teams last {max(advice.min_days, 30)}d`)."
+        f"least {advice.min_days} ({hint})."
     )
 
 

@@ -432,6 +432,7 @@ def test_a_short_period_withholds_parallels_advice_and_says_why() -> None:
     text = summary_text(messages(start=END.replace(day=10)))
     assert ":bulb:" not in text
     assert "No parallels advice: 14 days may miss the busy weeks" in text
+    assert "set `IDLE_DAYS` to 28 or more" in text
 
 
 class _People:
