@@ -92,16 +92,15 @@ def _user_table(buf: io.StringIO, report: Report, *, now: dt.datetime, limit: in
         buf.write(
             f"  {seats.product.label:<13} {seats.seats:>7,} / {seats.used:>7,} / {seats.idle:>7,}\n"
         )
-    buf.write(
-        f"  Fully idle members: {idle.fully_idle:,}; never ran a test: {idle.never_used:,}\n\n"
-    )
+    buf.write(f"  Fully idle members: {idle.fully_idle:,}; ")
+    buf.write(f"never used BrowserStack: {idle.never_used:,}\n\n")
     top = analysis.top_users(report.users, product=report.filters.product, n=limit)
     header = ["#", "Name", "Email", "Team", "Minutes", "Tests"]
     rows = [
         [str(u.rank), u.name, u.email, u.team or "", _num(u.minutes_used), _num(u.tests_run)]
         for u in top
     ]
-    buf.write(f"Top {_plural(len(rows), 'user')} by minutes, then tests:\n")
+    buf.write(f"Top {_plural(len(rows), 'user')} by activity (minutes plus tests):\n")
     _table(buf, header, rows)
     _more(
         buf,

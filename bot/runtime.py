@@ -25,6 +25,7 @@ from bot.scheduling import Worker
 from bot.server import RequestVerifier
 from bot.settings import Settings
 from bot.slack.access import AccessPolicy
+from bot.slack.answers import Prices
 from bot.slack.app import create_app
 from bot.slack.delivery import SlackDelivery, retry_handlers
 from bot.slack.frontdesk import FrontDesk
@@ -77,6 +78,7 @@ class Usagebot:
             clock=self.clock,
             idle_exclude=sorted(settings.idle_exclusions),
             directory=SlackPeople(self.slack, self.engine, clock=self.clock),
+            prices=Prices(settings.seat_price_map, settings.parallel_price_map),
         )
         self.service = ReportService(
             store=self.store,

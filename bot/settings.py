@@ -12,6 +12,7 @@ Run) then need no copy in the environment. Those files are read here too, with t
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -142,8 +143,11 @@ class Settings(BaseSettings):
     idle_days: int = Field(30, ge=1, le=366)
     # Service accounts and the like, never counted as idle: comma-separated emails.
     idle_exclude: str = ""
-    # Monthly price of one seat per product, for the cost of idle seats: "automate=129,live=29".
+    # Monthly price of one per-user licence, for the cost of idle seats: "live=39,app-live=49".
+    # Only Live and App Live are sold per user; Automate and App Automate are priced as parallels.
     seat_prices: str = ""
+    # Monthly price of one parallel, for the parallels above peak use: "automate=150".
+    parallel_prices: str = ""
 
     @field_validator(
         "browserstack_username",
@@ -202,7 +206,13 @@ class Settings(BaseSettings):
     @field_validator("seat_prices")
     @classmethod
     def _prices(cls, value: str) -> str:
-        _parse_prices(value)
+        _parse_prices(value, SEAT_PRICED, "live=39", "PARALLEL_PRICES")
+        return value
+
+    @field_validator("parallel_prices")
+    @classmethod
+    def _parallel_prices(cls, value: str) -> str:
+        _parse_prices(value, PARALLEL_PRICED, "automate=150", "SEAT_PRICES")
         return value
 
     @property
@@ -246,7 +256,13 @@ class Settings(BaseSettings):
 
     @property
     def seat_price_map(self) -> dict[Product, float]:
-        return _parse_prices(self.seat_prices)
+        """SEAT_PRICES: monthly price of a Live or App Live seat."""
+        return _parse_prices(self.seat_prices, SEAT_PRICED, "live=39", "PARALLEL_PRICES")
+
+    @property
+    def parallel_price_map(self) -> dict[Product, float]:
+        """PARALLEL_PRICES: monthly price of one Automate or App Automate parallel."""
+        return _parse_prices(self.parallel_prices, PARALLEL_PRICED, "automate=150", "SEAT_PRICES")
 
     @property
     def slack_api_base(self) -> str:
@@ -292,16 +308,32 @@ class Settings(BaseSettings):
         return self
 
 
-def _parse_prices(value: str) -> dict[Product, float]:
+# BrowserStack sells Live and App Live per user, Automate and App Automate as parallels (with
+# unlimited users): each price list takes only the products sold its way.
+SEAT_PRICED = (Product.LIVE, Product.APP_LIVE)
+PARALLEL_PRICED = (Product.AUTOMATE, Product.APP_AUTOMATE)
+
+
+def _parse_prices(
+    value: str, allowed: tuple[Product, ...], example: str, other: str
+) -> dict[Product, float]:
     prices: dict[Product, float] = {}
     for pair in filter(None, (p.strip() for p in value.split(","))):
         name, _, price = pair.partition("=")
         try:
-            prices[Product.parse(name)] = float(price)
+            product = Product.parse(name)
+            amount = float(price)
         except ValueError:
+            raise ValueError(f"{pair!r} is not 'product=monthly price', e.g. {example}") from None
+        if product not in allowed:
+            names = " and ".join(p.filter_value.lower() for p in allowed)
             raise ValueError(
-                f"{pair!r} is not 'product=monthly price', e.g. automate=129"
-            ) from None
+                f"{product.label} is not priced here: this setting takes {names} only "
+                f"({product.label} is priced in {other})"
+            )
+        if not math.isfinite(amount) or amount < 0:
+            raise ValueError(f"{pair!r}: the price must be a number ≥ 0")
+        prices[product] = amount
     return prices
 
 

@@ -46,6 +46,18 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"today: {today} (--today)" if today else "today: the real date"
 
 
+@pytest.fixture(autouse=True)
+def own_data_folder(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test's own user data folder (XDG_DATA_HOME, inherited by the bot processes it
+    starts): a run without DATABASE_URL makes its SQLite file there, never in the home folder of
+    whoever runs the suite, and no two tests share one."""
+    folder = tmp_path_factory.mktemp("data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def clock(request: pytest.FixtureRequest) -> ShiftedClock:
     """The clock of everything a test runs: the real time, or moved to ``--today``."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bot.browserstack.models import Product
 from bot.clock import SystemClock
 from bot.settings import (
     CLOUD_SQL_EXAMPLE,
@@ -322,3 +323,33 @@ def test_fetch_with_key_file_and_no_database_setting(
     )
     assert result.returncode == 0, result.stderr
     assert '"teams"' in result.stdout
+
+
+# --- prices: licences as BrowserStack bills them -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("SEAT_PRICES", "automate=129", r"SEAT_PRICES: .*Automate is priced in PARALLEL_PRICES"),
+        ("SEAT_PRICES", "app-automate=1", r"takes live and app-live only"),
+        ("SEAT_PRICES", "live=cheap", r"is not 'product=monthly price', e.g. live=39"),
+        ("SEAT_PRICES", "live=-5", r"must be a number ≥ 0"),
+        ("PARALLEL_PRICES", "live=39", r"PARALLEL_PRICES: .*Live is priced in SEAT_PRICES"),
+        ("PARALLEL_PRICES", "automate=nan", r"must be a number ≥ 0"),
+    ],
+)
+def test_prices_name_what_each_setting_takes(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, complaint: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=complaint):
+        load_settings()
+
+
+def test_prices_parse_per_licence_kind() -> None:
+    settings = Settings.from_values(
+        {"seat_prices": "live=39, App Live=49", "parallel_prices": "automate=150,app-automate=200"}
+    )
+    assert settings.seat_price_map == {Product.LIVE: 39.0, Product.APP_LIVE: 49.0}
+    assert settings.parallel_price_map == {Product.AUTOMATE: 150.0, Product.APP_AUTOMATE: 200.0}

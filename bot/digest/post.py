@@ -32,6 +32,7 @@ from bot.digest.rules import Digest, digest_period, week_key
 from bot.digest.schedule import due_run, grace_end, is_late
 from bot.settings import Settings
 from bot.slack.messages import Answer, escape_mrkdwn
+from bot.slack.people import NOBODY, People
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class DigestPoster:
         request_id: str | None = None,
         buttons: Sequence[str] = (),
         notices: Sequence[str] = (),
+        people: People = NOBODY,
     ) -> tuple[Digest, DigestMessages]:
         """One route's digest, compared with the last one posted to its channel."""
         week = week or week_key(now, self.settings.digest_zone)
@@ -140,6 +142,7 @@ class DigestPoster:
             now=now,
             exclude=self.settings.idle_exclusions,
             seat_prices=self.settings.seat_price_map,
+            parallel_prices=self.settings.parallel_price_map,
             previous=previous,
             team=route.team,
             late=late,
@@ -147,6 +150,7 @@ class DigestPoster:
             request_id=request_id,
             buttons=buttons,
             notices=notices,
+            people=people,
         )
 
     def preview(
@@ -157,9 +161,13 @@ class DigestPoster:
         teams: Report,
         request_id: str,
         buttons: Sequence[str],
+        people: People = NOBODY,
     ) -> Answer:
         """``/usage digest``: the org-wide digest as it would be posted now, for the asker, with
-        its thread behind Details and, first, why the last scheduled post failed if it did."""
+        its thread behind Details and, first, why the last scheduled post failed if it did.
+
+        ``people``: the asker's private preview may name members as mentions; the posted digest
+        never does (a mention in a channel notifies)."""
         notices = self.failures(now)
         route = Route(self.settings.digest_channel or "")
         _, messages = self.build(
@@ -171,6 +179,7 @@ class DigestPoster:
             request_id=request_id,
             buttons=buttons,
             notices=notices,
+            people=people,
         )
         return messages.answer
 

@@ -21,10 +21,11 @@ from bot.browserstack.models import Product, TeamRecord, UserRecord
 from bot.digest.chart import seat_chart
 from bot.digest.rules import Digest, Snapshot, build_digest, seat_key
 from bot.reports.analysis import IdleMember
-from bot.reports.humanize import relative_time
+from bot.reports.humanize import money, relative_time
 from bot.reports.question import last_days_label
 from bot.slack import views
 from bot.slack.messages import Answer, CsvFile, Line, Message, fit_lines, line, render
+from bot.slack.people import NOBODY, People
 
 __all__ = ["DigestMessages", "ImageFile", "prepare", "render_digest"]
 
@@ -67,19 +68,21 @@ def _period(digest: Digest) -> str:
     return last_days_label(digest.start, digest.end)
 
 
-def _money(amount: float, currency: str) -> str:
-    # Cents only where they matter: "$7.50" a month, but "$1,170" rather than "$1,170.00".
-    if amount >= 100 or float(amount).is_integer():
-        return f"{currency}{amount:,.0f}"
-    return f"{currency}{amount:,.2f}"
-
-
 def _new_products(member: IdleMember, new: Collection[tuple[str, str]]) -> tuple[Product, ...]:
     return tuple(p for p in member.idle_products if seat_key(member.email, p) in new)
 
 
-def _member_line(member: IdleMember, *, now: datetime, new: Collection[tuple[str, str]]) -> str:
-    text = line("idle_member", member, relative_time(member.last_activity, now=now))
+def _member_line(
+    member: IdleMember,
+    *,
+    now: datetime,
+    new: Collection[tuple[str, str]],
+    people: People,
+    currency: str,
+) -> str:
+    last = relative_time(member.last_activity, now=now)
+    who = views.mention(people, member.email)
+    text = line("idle_member", member, last, False, who, currency)
     fresh = _new_products(member, new) if new else ()
     if not fresh:
         return text
@@ -94,6 +97,7 @@ def _summary_context(
     now: datetime,
     currency: str,
     has: Sequence[str],
+    people: People,
     request_id: str | None = None,
     buttons: Sequence[str] = (),
     notices: Sequence[str] = (),
@@ -104,13 +108,27 @@ def _summary_context(
 
     # A team's own digest has one team: "teams with the most idle seats" would repeat it.
     idle_teams = digest.idle.teams if digest.team is None else ()
-    teams, teams_more = listed((line("idle_team_row", t) for t in idle_teams), len(idle_teams))
+    teams, teams_more = listed(
+        (line("idle_team_row", t, currency) for t in idle_teams), len(idle_teams)
+    )
     change = digest.change
     newly_idle = change.newly_idle if change else ()
-    newly, newly_more = listed(
-        (line("idle_member", m, relative_time(m.last_activity, now=now), True) for m in newly_idle),
-        len(newly_idle),
+
+    def member(m: IdleMember) -> str:
+        last = relative_time(m.last_activity, now=now)
+        return line("idle_member", m, last, True, views.mention(people, m.email), currency)
+
+    newly, newly_more = listed(map(member, newly_idle), len(newly_idle))
+    never_members = digest.idle.never_used_members
+    never, never_more = listed(
+        (
+            line("person_row", m.name, m.email, views.mention(people, m.email))
+            for m in never_members
+        ),
+        len(never_members),
     )
+    parallels_total = digest.parallels_monthly_cost
+    advice = digest.advice
     rows = digest.rightsizing
     rightsizing, rightsizing_more = listed((line("rightsizing_row", r) for r in rows), len(rows))
     total = digest.monthly_cost
@@ -120,12 +138,26 @@ def _summary_context(
         "period": _period(digest),
         "late": digest.late,
         "fields": [line("seat_field", seat) for seat in digest.seats],
-        "cost_total": _money(total, currency) if total else None,
+        "cost_total": money(total, currency) if total else None,
         "costs": [
-            f"{c.product.label}: {c.idle_seats:,} × {_money(c.price, currency)}"
+            f"{c.product.label}: {c.idle_seats:,} × {money(c.price, currency)}"
             for c in digest.costs
             if c.monthly
         ],
+        "parallels_total": money(parallels_total, currency) if parallels_total else None,
+        "parallel_costs": [
+            f"{c.product.label}: {c.above_peak:,} × {money(c.price, currency)}"
+            for c in digest.parallel_costs
+            if c.monthly
+        ],
+        "advice_days": advice.days if advice is not None else None,
+        "advice_note": views.advice_note(advice, hint="set `IDLE_DAYS` to 28 or more"),
+        "never": never,
+        "never_more": never_more,
+        "unused_access": digest.idle.unused_access,
+        "access_members": len(digest.idle.access_members),
+        "idle_members": len(digest.idle.seat_members),
+        "link": views.USERS_PAGE,
         "unpriced": [p.label for p in digest.unpriced],
         "change": change,
         "newly": newly,
@@ -143,7 +175,9 @@ def _summary_context(
     }
 
 
-def _details(digest: Digest, *, now: datetime) -> tuple[Message, ...]:
+def _details(
+    digest: Digest, *, now: datetime, people: People, currency: str
+) -> tuple[Message, ...]:
     new = digest.change.new_seats if digest.change else frozenset()
 
     def lines() -> Iterator[Line]:
@@ -155,8 +189,10 @@ def _details(digest: Digest, *, now: datetime) -> tuple[Message, ...]:
                 rest = len(digest.rightsizing) - len(shown)
                 yield Line(f"_… and {rest:,} more_", counted=False)
         for team in digest.idle.teams:
-            yield Line(line("idle_team", team), heading=True)
-            yield from (Line(_member_line(m, now=now, new=new)) for m in team.members)
+            yield Line(line("idle_team", team, currency), heading=True)
+            for m in team.members:
+                text = _member_line(m, now=now, new=new, people=people, currency=currency)
+                yield Line(text)
 
     title = "Idle members by team" if digest.team is None else f"Idle members: {digest.team}"
     # The digest always attaches its CSV, so whatever is cut here is there.
@@ -190,10 +226,13 @@ def _csv(digest: Digest) -> CsvFile | None:
         "team",
         "role",
         "idle_products",
+        "idle_seats",
+        "unused_access",
         "products",
         "not_reported",
         "fully_idle",
         "never_used",
+        "never_ran_a_test",
         "newly_idle",
         "last_activity",
         "days_inactive",
@@ -213,16 +252,19 @@ def _csv(digest: Digest) -> CsvFile | None:
             cell(m.team),
             cell(m.role),
             names(m.idle_products),
+            names(m.idle_seats),
+            names(m.unused_access),
             names(m.products),
             names(m.unknown_products),
             yes_no[m.fully_idle],
             yes_no[m.never_used],
+            yes_no[m.never_tested],
             "" if change is None else names(_new_products(m, new) if id(m) in newly else ()),
             m.last_activity.isoformat() if m.last_activity else "",
             "" if m.days_inactive is None else m.days_inactive,
         ]
         if prices:
-            cells.append(round(sum(prices.get(p, 0.0) for p in m.idle_products), 2))
+            cells.append(round(m.monthly_cost, 2))
         return cells
 
     out = io.StringIO()
@@ -248,16 +290,18 @@ def render_digest(
     now: datetime,
     chart: bool = True,
     currency: str = "$",
+    people: People = NOBODY,
     request_id: str | None = None,
     buttons: Sequence[str] = (),
     notices: Sequence[str] = (),
 ) -> DigestMessages:
     """The digest's messages; ``chart=False`` skips drawing (a preview in a terminal).
 
+    ``people`` names members as Slack mentions where it knows them (NOBODY: name and email);
     ``buttons`` and ``request_id``: the ``/usage digest`` preview's, whose thread content is
     behind its Details button; ``notices``: mrkdwn warnings above it (a failed post).
     """
-    details = _details(digest, now=now)
+    details = _details(digest, now=now, people=people, currency=currency)
     attachment = _csv(digest)
     png = seat_chart(digest) if chart else None
     image = None
@@ -283,6 +327,7 @@ def render_digest(
         now=now,
         currency=currency,
         has=has,
+        people=people,
         request_id=request_id,
         buttons=shown,
         notices=notices,
@@ -300,11 +345,13 @@ def prepare(
     now: datetime,
     exclude: Collection[str] = (),
     seat_prices: Mapping[Product, float] | None = None,
+    parallel_prices: Mapping[Product, float] | None = None,
     currency: str = "$",
     previous: Snapshot | None = None,
     team: str | None = None,
     late: bool = False,
     chart: bool = True,
+    people: People = NOBODY,
     request_id: str | None = None,
     buttons: Sequence[str] = (),
     notices: Sequence[str] = (),
@@ -318,6 +365,7 @@ def prepare(
         end=end,
         exclude=exclude,
         seat_prices=seat_prices,
+        parallel_prices=parallel_prices,
         previous=previous,
         team=team,
         late=late,
@@ -327,6 +375,7 @@ def prepare(
         now=now,
         chart=chart,
         currency=currency,
+        people=people,
         request_id=request_id,
         buttons=buttons,
         notices=notices,

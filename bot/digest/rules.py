@@ -8,8 +8,13 @@ only adds what a weekly digest needs on top of them:
   by its report key), kept in the digest's history so that next week can tell what changed;
 - the *change* since the last posted digest: seats *newly idle*, seats *back in use* (idle then,
   used now), and seats *released* (idle then, no longer held: access removed or member gone);
-- idle seats per team (held vs used), the monthly cost of idle seats when prices are configured,
-  and the parallels that teams could give back.
+- idle seats per team (held vs used), the monthly cost of idle Live and App Live seats when
+  ``SEAT_PRICES`` is set, the monthly cost of parallels above peak use when ``PARALLEL_PRICES`` is
+  set, and the parallels that teams could give back (advice withheld on a period shorter than
+  ``analysis.MIN_ADVICE_DAYS``).
+
+The digest's report covers All-Products, so its period start is the evidence the idle rules use
+for members without an entry (``analysis.idle_seats(since=...)``).
 
 Excluded emails (service accounts) are left out of everything, last week's snapshot included, so
 adding an exclusion never reads as "released".
@@ -17,7 +22,6 @@ adding an exclusion never reads as "released".
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -26,12 +30,17 @@ from bot.browserstack.models import Product, TeamRecord, UserRecord
 from bot.reports.analysis import (
     IdleMember,
     IdleSeatsReport,
+    ParallelCost,
+    ParallelsAdvice,
     RightsizingRow,
+    SeatCost,
     SeatCount,
     SeatState,
     idle_seats,
     members_of,
-    parallel_rightsizing,
+    org_overview,
+    parallel_costs,
+    parallels_advice,
     seat_counts,
     seat_state,
 )
@@ -139,16 +148,6 @@ class TeamSeats:
 
 
 @dataclass(frozen=True, slots=True)
-class SeatCost:
-    """What one product's idle seats cost a month at the configured price per seat."""
-
-    product: Product
-    idle_seats: int
-    price: float
-    monthly: float
-
-
-@dataclass(frozen=True, slots=True)
 class Digest:
     """Everything the digest's summary and thread show, and the snapshot to keep for next week."""
 
@@ -165,6 +164,13 @@ class Digest:
     rightsizing: tuple[RightsizingRow, ...]
     teams_reported: bool  # a team report was given, so rightsizing is meaningful
     snapshot: frozenset[SeatKey]
+    parallel_costs: tuple[ParallelCost, ...] = ()  # empty when no parallel price is set
+    advice: ParallelsAdvice | None = None  # None without a team report
+
+    @property
+    def parallels_monthly_cost(self) -> float | None:
+        """Parallels above peak use, a month; None when no parallel price is set."""
+        return sum(c.monthly for c in self.parallel_costs) if self.parallel_costs else None
 
     @property
     def seats(self) -> tuple[SeatCount, ...]:
@@ -177,7 +183,8 @@ class Digest:
 
     @property
     def idle_members(self) -> int:
-        return len(self.idle.members)
+        """Members holding an idle Live or App Live seat."""
+        return len(self.idle.seat_members)
 
     @property
     def fully_idle(self) -> int:
@@ -222,6 +229,7 @@ def _change(
     previous: Snapshot,
     users: Sequence[UserRecord],
     skip: Collection[str],
+    since: date,
 ) -> WeekChange:
     before = frozenset(k for k in previous.seats if k[0] not in skip)
     new = snapshot - before
@@ -234,7 +242,11 @@ def _change(
     back = released = 0
     for email, product in gone:
         user = current.get(email)
-        state = seat_state(user, Product(product)) if user is not None else SeatState.NO_ACCESS
+        state = (
+            seat_state(user, Product(product), since=since)
+            if user is not None
+            else SeatState.NO_ACCESS
+        )
         if state is SeatState.USED:
             back += 1
         elif state is SeatState.NO_ACCESS:
@@ -248,42 +260,20 @@ def _change(
     )
 
 
-def _team_seats(users: Iterable[UserRecord]) -> tuple[TeamSeats, ...]:
+def _team_seats(users: Iterable[UserRecord], since: date) -> tuple[TeamSeats, ...]:
     groups: dict[str | None, list[UserRecord]] = {}
     for user in users:
         # Grouped by the exact name, as idle_seats groups its idle teams.
         groups.setdefault(user.team, []).append(user)
     rows = []
     for name, group in groups.items():
-        counts = seat_counts(group)
+        counts = seat_counts(group, since=since)
         seats = sum(c.seats for c in counts)
         if seats:
             used = sum(c.used for c in counts)
             rows.append(TeamSeats(name=name, seats=seats, used=used, idle=seats - used))
     rows.sort(key=lambda t: (-t.idle, -t.seats, t.name is None, (t.name or "").casefold()))
     return tuple(rows)
-
-
-def _costs(
-    report: IdleSeatsReport, prices: Mapping[Product, float]
-) -> tuple[tuple[SeatCost, ...], tuple[Product, ...]]:
-    for product, price in prices.items():
-        if not isinstance(product, Product):
-            raise TypeError(f"seat prices are keyed by Product, not {product!r}")
-        if not math.isfinite(price) or price < 0:
-            raise ValueError(f"the seat price of {product.label} must be a number ≥ 0, not {price}")
-    if not prices:
-        return (), ()
-    costs: list[SeatCost] = []
-    unpriced: list[Product] = []
-    for count in report.seats:
-        if count.product not in prices:
-            if count.idle:
-                unpriced.append(count.product)
-        elif count.idle:
-            price = prices[count.product]
-            costs.append(SeatCost(count.product, count.idle, price, count.idle * price))
-    return tuple(costs), tuple(unpriced)
 
 
 # --- the digest --------------------------------------------------------------------------------
@@ -298,14 +288,17 @@ def build_digest(
     end: date,
     exclude: Collection[str] = (),
     seat_prices: Mapping[Product, float] | None = None,
+    parallel_prices: Mapping[Product, float] | None = None,
     previous: Snapshot | None = None,
     team: str | None = None,
     late: bool = False,
 ) -> Digest:
-    """The digest of a user report covering ``start``..``end``; one team's when ``team`` is given.
+    """The digest of an All-Products user report covering ``start``..``end``; one team's when
+    ``team`` is given.
 
     ``previous`` is the snapshot of the last digest posted to the same channel (None: the first).
-    ``seat_prices`` are monthly prices per seat; products without one get no cost.
+    ``seat_prices`` are monthly prices of a Live / App Live seat; products without one get no
+    cost. ``parallel_prices``: monthly price of an Automate / App Automate parallel.
     """
     if end < start:
         raise ValueError(f"the period ends ({end}) before it starts ({start})")
@@ -314,11 +307,16 @@ def build_digest(
         wanted = team.strip().casefold()
         teams = None if teams is None else [t for t in teams if t.name.strip().casefold() == wanted]
     skip = {_email_key(email) for email in exclude}
-    report = idle_seats(users, exclude=skip, now=now)
+    report = idle_seats(users, exclude=skip, now=now, since=start, seat_prices=seat_prices)
     kept = [u for u in users if _email_key(u.email) not in skip] if skip else users
     keys = _idle_keys(report.members)
     snapshot = frozenset(key for own in keys for key in own)
-    costs, unpriced = _costs(report, seat_prices or {})
+    advice = None if teams is None else parallels_advice(teams, start=start, end=end)
+    priced = (
+        parallel_costs(org_overview(teams, now=now).totals, parallel_prices)
+        if teams is not None and parallel_prices
+        else ()
+    )
     return Digest(
         start=start,
         end=end,
@@ -326,11 +324,17 @@ def build_digest(
         team=team,
         late=late,
         idle=report,
-        team_seats=_team_seats(kept),
-        change=None if previous is None else _change(report, keys, snapshot, previous, kept, skip),
-        costs=costs,
-        unpriced=unpriced,
-        rightsizing=tuple(parallel_rightsizing(teams)) if teams is not None else (),
+        team_seats=_team_seats(kept, start),
+        change=(
+            None
+            if previous is None
+            else _change(report, keys, snapshot, previous, kept, skip, start)
+        ),
+        costs=report.costs,
+        unpriced=report.unpriced,
+        rightsizing=advice.rows if advice is not None else (),
         teams_reported=teams is not None,
         snapshot=snapshot,
+        parallel_costs=priced,
+        advice=advice,
     )

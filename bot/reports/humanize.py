@@ -125,3 +125,29 @@ def _closest(wanted: str, candidates: list[str], folded: list[str], limit: int) 
     # A clear favourite should not come with names that merely share its email domain or a word.
     floor = -scored[0][0] - _SPREAD
     return tuple(name for ratio, name in scored[:limit] if -ratio >= floor)
+
+
+def duration(minutes: float | None) -> str:
+    """Minutes as people read them: "45 min", "3 h 5 min", "601 h"; "–" when unknown.
+
+    Whole hours drop their minutes, and from 100 hours on the time is rounded to the hour: nobody
+    reads "601 h 7 min" for a month of Live sessions.
+    """
+    if minutes is None:
+        return "–"
+    total = max(0, round(minutes))
+    hours, rest = divmod(total, 60)
+    if not hours:
+        return f"{rest:,} min"
+    if hours >= 100:
+        return f"{round(total / 60):,} h"
+    return f"{hours:,} h" if not rest else f"{hours:,} h {rest} min"
+
+
+def money(amount: float | None, currency: str = "$") -> str:
+    """ "$1,240", "$7.50": cents only where they matter; "–" when unknown."""
+    if amount is None:
+        return "–"
+    if amount >= 100 or float(amount).is_integer():
+        return f"{currency}{amount:,.0f}"
+    return f"{currency}{amount:,.2f}"

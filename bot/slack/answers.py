@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any, Protocol, TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple, Protocol, TypedDict
 
 import msgspec
 
@@ -37,7 +37,24 @@ class DigestPreview(Protocol):
         teams: Report,
         request_id: str,
         buttons: Sequence[str],
+        people: People,
     ) -> Answer: ...
+
+
+class Prices(NamedTuple):
+    """Monthly prices from the settings: a Live / App Live seat, an Automate parallel."""
+
+    seats: Mapping[Product, float] = {}
+    parallels: Mapping[Product, float] = {}
+
+
+NO_PRICES = Prices()
+
+
+def evidence_start(report: Report) -> dt.date | None:
+    """The period's first day when the report covers All-Products: what the idle rules need to
+    judge a missing entry (``bot.reports.analysis``); None for a one-product report."""
+    return report.filters.start if report.filters.product is None else None
 
 
 def title(question: Question) -> str:
@@ -67,6 +84,7 @@ def compose(
     idle_exclude: Sequence[str] = (),
     digest_preview: DigestPreview | None = None,
     teams: Report | None = None,
+    prices: Prices = NO_PRICES,
 ) -> Answer | Message:
     """The answer to ``question`` from ``report``; a "did you mean" message when nothing matches.
 
@@ -82,6 +100,7 @@ def compose(
         # idle and top take the product themselves (and judge "fully idle" on every product).
         report = only_product(report, product)
         users = only_product(users, product) if users is not None else None
+    since = evidence_start(report)
     if verb is Verb.TEAM:
         by_name = {team.name: team for team in report.teams}
         match = find_by_name(by_name, question.target or "")
@@ -94,28 +113,51 @@ def compose(
             )
         # The team report has the team's figures; the user report, who its members are.
         members = analysis.members_of(users.users, match.match) if users is not None else None
-        summary = analysis.team_summary(by_name[match.match], members=members, now=now)
+        evidence = evidence_start(users) if users is not None else None
+        summary = analysis.team_summary(
+            by_name[match.match], members=members, now=now, since=evidence
+        )
         return views.team_answer(
             summary,
             period_label=period,
             now=now,
-            members=[analysis.user_summary(member, now=now) for member in members or ()],
+            members=[
+                analysis.user_summary(member, now=now, since=evidence) for member in members or ()
+            ],
             people=people,
             **common,
         )
     if verb is Verb.TEAMS:
         overview = analysis.org_overview(
-            report.teams, users=users.users if users is not None else None, now=now
+            report.teams,
+            users=users.users if users is not None else None,
+            now=now,
+            since=evidence_start(users) if users is not None else None,
         )
-        rightsizing = analysis.parallel_rightsizing(report.teams)
+        start, end = report.filters.period(today=now.date())
+        advice = analysis.parallels_advice(report.teams, start=start, end=end)
+        costs = analysis.parallel_costs(overview.totals, prices.parallels)
         return views.teams_answer(
-            overview, period_label=period, now=now, rightsizing=rightsizing, people=people, **common
+            overview,
+            period_label=period,
+            now=now,
+            advice=advice,
+            parallel_costs=costs,
+            people=people,
+            **common,
         )
     if verb in (Verb.USER, Verb.ME):
-        return _user(question, report, now=now, period=period, common=common, people=people)
+        return _user(
+            question, report, now=now, period=period, common=common, people=people, since=since
+        )
     if verb is Verb.IDLE:
         idle = analysis.idle_seats(
-            report.users, products=[product] if product else None, exclude=idle_exclude, now=now
+            report.users,
+            products=[product] if product else None,
+            exclude=idle_exclude,
+            now=now,
+            since=since,
+            seat_prices=prices.seats,
         )
         label = product.label if product else None
         return views.idle_answer(
@@ -124,7 +166,9 @@ def compose(
     if verb is Verb.DIGEST and digest_preview is not None:
         if teams is None:  # Question.kinds asks for it: a missing one is a bug, not a gap to hide
             raise ValueError("the digest preview needs the team report of its period")
-        return digest_preview(report, now, teams=teams, request_id=request_id, buttons=buttons)
+        return digest_preview(
+            report, now, teams=teams, request_id=request_id, buttons=buttons, people=people
+        )
     if verb is Verb.TOP:
         top = analysis.top_users(report.users, product=product, n=question.count)
         label = product.label if product else None
@@ -160,6 +204,7 @@ def _user(
     period: str,
     common: _Common,
     people: People,
+    since: dt.date | None = None,
 ) -> Answer | Message:
     wanted = (question.target or "").strip().lower()
     by_email = {user.email.lower(): user for user in report.users if user.email}
@@ -175,5 +220,5 @@ def _user(
             suggestions=() if me else close,
             example_prefix="/usage user",
         )
-    summary = analysis.user_summary(user, now=now)
+    summary = analysis.user_summary(user, now=now, since=since)
     return views.user_answer(summary, period_label=period, now=now, people=people, **common)

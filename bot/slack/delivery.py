@@ -68,6 +68,7 @@ class SlackDelivery:
         clock: Clock,
         idle_exclude: Sequence[str] = (),
         directory: SlackPeople | None = None,
+        prices: answers.Prices = answers.NO_PRICES,
     ) -> None:
         self.client = client
         self.store = store
@@ -75,6 +76,7 @@ class SlackDelivery:
         self.idle_exclude = tuple(idle_exclude)
         # The workspace's members by email: mentions in private answers only (``people``).
         self.directory = directory
+        self.prices = prices
         # Set by the runtime: renders ``/usage digest`` from a user report.
         self.digest_preview: answers.DigestPreview | None = None
 
@@ -141,6 +143,7 @@ class SlackDelivery:
             people=self.people(public=public),
             idle_exclude=self.idle_exclude,
             digest_preview=self.digest_preview,
+            prices=self.prices,
         )
 
     def people(self, *, public: bool) -> People:

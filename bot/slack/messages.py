@@ -21,6 +21,8 @@ import jinja2
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
+from bot.reports import humanize
+
 __all__ = [
     "ENV",
     "Answer",
@@ -165,6 +167,8 @@ def _environment() -> jinja2.Environment:
         plural=_plural,
         percent=_percent,
         code=_code,
+        duration=humanize.duration,
+        money=humanize.money,
     )
     return env
 

@@ -2,14 +2,18 @@
 
 Views decide what goes where: a summary shows a few lines of each list and says how many more the
 thread holds; thread replies (``Answer.details``) are packed to Slack's limits, at most
-``MAX_DETAIL_MESSAGES`` of them, and a list longer than that also comes whole as a CSV file.
-Escaping is the templates' job (``_lines.json.j2`` renders each list line).
+``MAX_DETAIL_MESSAGES`` of them, and every list also comes whole as a CSV file with them (the
+summary says so). Every answer ends with an "Open in BrowserStack" link to the account page where
+the admin acts on it (``USAGE_PAGE``, ``USERS_PAGE``). Members are named as Slack mentions where
+``people`` knows them, else by name and email. Escaping is the templates' job (``_lines.json.j2``
+renders each list line).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -21,17 +25,26 @@ from bot.reports.analysis import (
     IdleMember,
     IdleSeatsReport,
     OrgOverview,
+    ParallelCost,
+    ParallelsAdvice,
     RightsizingRow,
+    SaturatedRow,
+    TeamProductRow,
     TeamSummary,
     TopUser,
+    UnlicensedUse,
     UserSummary,
 )
-from bot.reports.humanize import relative_time
+from bot.reports.humanize import money, relative_time
 from bot.slack.messages import Answer, CsvFile, Line, Message, fit_lines, line, pack, render
 from bot.slack.people import NOBODY, People
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "BUTTONS",
+    "USAGE_PAGE",
+    "USERS_PAGE",
     "UsageForm",
     "cancelled_message",
     "error_message",
@@ -55,6 +68,13 @@ SUMMARY_LIST_JSON = 2_400
 MAX_SUGGESTIONS = 10
 MAX_RIGHTSIZING_LINES = 25
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+
+USAGE_PAGE = "https://www.browserstack.com/accounts/usage-reports"
+"""What "Open in BrowserStack" opens under usage answers (team, teams, top): the account's usage
+reports, where the same figures can be read and exported."""
+USERS_PAGE = "https://www.browserstack.com/accounts/manage-users"
+"""What "Open in BrowserStack" opens under answers about people and seats (user, idle, digest):
+user management, where product access is granted or removed."""
 
 
 class UsageForm(Protocol):
@@ -80,6 +100,21 @@ def _user_id(value: str | None) -> str | None:
     return value
 
 
+def mention(people: People, email: str | None) -> str | None:
+    """The member's Slack user id for a ``<@…>`` mention, or None to name them by name and email.
+
+    An id that is not a real user id is never emitted (it would be unescaped mrkdwn): the member
+    is then named, and the bad id logged.
+    """
+    if not email:
+        return None
+    found = people.user_id(email)
+    if found is not None and not _USER_ID.fullmatch(found):
+        log.warning("people gave %r, not a Slack user id: naming the member instead", found)
+        return None
+    return found
+
+
 def _buttons(names: Sequence[str], *, has_details: bool = True) -> tuple[str, ...]:
     unknown = [name for name in names if name not in BUTTONS]
     if unknown:
@@ -95,12 +130,20 @@ def _answer_context(
     buttons: Sequence[str],
     shared_by: str | None,
     has_details: bool,
+    link: str = USAGE_PAGE,
+    csv_rows: int | None = None,
 ) -> dict[str, object]:
+    """What every answer template takes; ``csv_rows``: the list's rows, when a CSV comes along."""
+    notes = []
+    if csv_rows:
+        notes.append(f"The details come with a CSV of all {csv_rows:,} rows.")
     return {
         "period": period_label,
         "request_id": request_id,
         "buttons": _buttons(buttons, has_details=has_details),
         "shared_by": _user_id(shared_by),
+        "link": link,
+        "notes": notes,
     }
 
 
@@ -118,14 +161,15 @@ def detail_messages(
     csv_file: Callable[[], CsvFile] | None = None,
     csv_attached: bool = False,
 ) -> tuple[tuple[Message, ...], CsvFile | None]:
-    """Thread replies holding ``lines``; the CSV (built only then) when they do not all fit.
+    """Thread replies holding ``lines``, and the CSV of the whole list (when ``csv_file`` is
+    given and there is anything to post).
 
     ``csv_attached``: the caller attaches a CSV of its own whatever happens (the digest does).
     """
     packed = pack(lines, max_messages=MAX_DETAIL_MESSAGES)
     parts = len(packed.pages)
     more = total - packed.placed if packed.cut else 0
-    with_csv = csv_attached or (packed.cut and csv_file is not None)
+    with_csv = csv_attached or (bool(packed.pages) and csv_file is not None)
     messages = tuple(
         render(
             "details",
@@ -138,7 +182,7 @@ def detail_messages(
         )
         for part, sections in enumerate(packed.pages, start=1)
     )
-    return messages, csv_file() if with_csv and csv_file and packed.cut else None
+    return messages, csv_file() if with_csv and csv_file and packed.pages else None
 
 
 def _csv(
@@ -266,15 +310,20 @@ def team_answer(
     """A team at a glance; its products and members, one line each, in the thread.
 
     ``members`` (``user_summary`` of each member) gives the per-member, per-product breakdown;
-    without it the thread lists the summary's ``most_active``.
+    without it the thread lists the summary's ``most_active``. Flags: parallels that ran full,
+    and members who used a product without access.
     """
     seats = {seat.product: seat for seat in summary.seats}
     fields = [line("team_product", row, seats.get(row.product)) for row in summary.products]
     total = len(members) or len(summary.most_active)
     top, more = _summary_list(
-        (line("top_row", user) for user in summary.most_active),
+        (line("top_row", u, mention(people, u.email)) for u in summary.most_active),
         total=total,
         limit=members_limit,
+    )
+    unlicensed = summary.usage_without_access
+    flagged, flagged_more = _summary_list(
+        _unlicensed_lines(unlicensed, people), total=len(unlicensed), limit=members_limit
     )
 
     def lines() -> Iterator[Line]:
@@ -283,10 +332,15 @@ def team_answer(
         if members:
             yield Line("*Members*", heading=True)
             for user in members:
-                yield Line(line("member_row", user, relative_time(user.last_activity, now=now)))
+                last = relative_time(user.last_activity, now=now)
+                yield Line(line("member_row", user, last, mention(people, user.email)))
         elif summary.most_active:
             yield Line("*Most active members*", heading=True)
-            yield from (Line(line("top_row", user)) for user in summary.most_active)
+            for top_user in summary.most_active:
+                yield Line(line("top_row", top_user, mention(people, top_user.email)))
+        if unlicensed:
+            yield Line("*Usage without access*", heading=True)
+            yield from (Line(text, counted=False) for text in _unlicensed_lines(unlicensed, people))
 
     def csv_file() -> CsvFile:
         if members:
@@ -294,7 +348,7 @@ def team_answer(
         return _top_csv(summary.most_active, period_label)
 
     details, attachment = detail_messages(
-        f"{summary.name}: breakdown", lines(), total=total, csv_file=csv_file
+        f"{summary.name}: breakdown", lines(), total=total, csv_file=csv_file if total else None
     )
     message = render(
         "team",
@@ -304,15 +358,22 @@ def team_answer(
         top=top,
         more=more,
         member_count=summary.member_count if summary.member_count is not None else len(members),
+        unlicensed=flagged,
+        unlicensed_more=flagged_more,
         **_answer_context(
             period_label=period_label,
             request_id=request_id,
             buttons=buttons,
             shared_by=shared_by,
             has_details=bool(details),
+            csv_rows=total if attachment else None,
         ),
     )
     return Answer(summary=message, details=details, csv=attachment)
+
+
+def _unlicensed_lines(found: Sequence[UnlicensedUse], people: People) -> Iterator[str]:
+    return (line("unlicensed_row", use, mention(people, use.email)) for use in found)
 
 
 def _members_csv(team: str, members: Sequence[UserSummary], period: str) -> CsvFile:
@@ -357,10 +418,22 @@ def teams_answer(
     buttons: Sequence[str],
     shared_by: str | None = None,
     rows_in_summary: int = 15,
+    advice: ParallelsAdvice | None = None,
+    parallel_costs: Sequence[ParallelCost] = (),
+    currency: str = "$",
     rightsizing: Sequence[RightsizingRow] = (),
     people: People = NOBODY,
 ) -> Answer:
-    """Org totals and the busiest teams; every team, and parallels to free, in the thread."""
+    """Org totals and the busiest teams (by activity: minutes plus tests, every product); every
+    team, parallels that ran full, and parallels to free (``advice``), in the thread.
+
+    ``parallel_costs``: what the parallels above peak use cost a month (``PARALLEL_PRICES``).
+    ``rightsizing``: rows to show when no ``advice`` is given. ``people`` is taken as every list
+    view takes it; this answer names teams, not members.
+    """
+    if advice is not None:
+        rightsizing = advice.rows
+    saturated = overview.saturated
     seats = {seat.product: seat for seat in overview.seats if seat.seats or seat.unknown}
     fields = [
         line("org_product", total, seats.get(total.product))
@@ -378,6 +451,13 @@ def teams_answer(
     )
 
     def lines() -> Iterator[Line]:
+        if saturated:
+            yield Line("*Parallels that ran full: tests queued*", heading=True)
+            for team, full in saturated[:MAX_RIGHTSIZING_LINES]:
+                yield Line(line("saturated_row", _saturated(team, full)), counted=False)
+            if len(saturated) > MAX_RIGHTSIZING_LINES:
+                rest = len(saturated) - MAX_RIGHTSIZING_LINES
+                yield Line(f"_… and {rest:,} more_", counted=False)
         if rightsizing:
             yield Line("*Parallels that could be freed*", heading=True)
             for row in rightsizing[:MAX_RIGHTSIZING_LINES]:
@@ -404,15 +484,45 @@ def teams_answer(
         more=more,
         freeable=sum(row.freed for row in rightsizing),
         rightsizing_count=len(rightsizing),
+        advice_note=advice_note(advice),
+        saturated_count=len(saturated),
+        parallel_costs=[
+            f"{c.product.label}: {c.above_peak:,} × {money(c.price, currency)}"
+            for c in parallel_costs
+            if c.monthly
+        ],
+        parallel_cost_total=(
+            money(sum(c.monthly for c in parallel_costs), currency)
+            if any(c.monthly for c in parallel_costs)
+            else None
+        ),
         **_answer_context(
             period_label=period_label,
             request_id=request_id,
             buttons=buttons,
             shared_by=shared_by,
             has_details=bool(details),
+            csv_rows=overview.team_count if attachment else None,
         ),
     )
     return Answer(summary=message, details=details, csv=attachment)
+
+
+def _saturated(team: TeamSummary, row: TeamProductRow) -> SaturatedRow:
+    allocated, peak = row.parallels_allocated or 0, row.max_parallels_used or 0
+    return SaturatedRow(team.name, row.product, allocated, peak)
+
+
+def advice_note(advice: ParallelsAdvice | None, *, hint: str | None = None) -> str | None:
+    """Why no parallels advice is offered, when the period is too short to trust; ``hint`` says
+    how to get it (default: the command with a long enough period)."""
+    if advice is None or advice.offered:
+        return None
+    hint = hint or f"try `/usage teams last {max(advice.min_days, 30)}d`"
+    return (
+        f"No parallels advice: {advice.days:,} days may miss the busy weeks, and advice needs at "
+        f"least {advice.min_days} ({hint})."
+    )
 
 
 def _teams_csv(overview: OrgOverview, period: str) -> CsvFile:
@@ -462,10 +572,12 @@ def user_answer(
     shared_by: str | None = None,
     people: People = NOBODY,
 ) -> Answer:
-    """One person's seats and usage per product, and when they were last seen."""
+    """One person's seats and usage per product, and when they were last seen; their Slack
+    mention beside their email when ``people`` knows them."""
     message = render(
         "user",
         user=summary,
+        mention=mention(people, summary.email),
         fields=[line("user_product", row) for row in summary.products],
         last_activity=relative_time(summary.last_activity, now=now),
         last_test=relative_time(summary.last_test, now=now),
@@ -475,6 +587,7 @@ def user_answer(
             buttons=buttons,
             shared_by=shared_by,
             has_details=False,
+            link=USERS_PAGE,
         ),
     )
     return Answer(summary=message)
@@ -495,16 +608,20 @@ def idle_answer(
     members_in_summary: int = 10,
     teams_in_summary: int = 5,
     people: People = NOBODY,
+    currency: str = "$",
 ) -> Answer:
-    """Idle seats per product and team; every idle member, grouped per team, in the thread."""
+    """Idle Live and App Live seats (and their cost) per product and team, Automate access nobody
+    used (information), who never used BrowserStack, and usage without access; every idle member,
+    grouped per team and costliest first, in the thread with a CSV."""
 
     def member_row(member: IdleMember, *, with_team: bool = False) -> str:
         last = relative_time(member.last_activity, now=now)
-        return line("idle_member", member, last, with_team)
+        who = mention(people, member.email)
+        return line("idle_member", member, last, with_team, who, currency)
 
     total = len(report.members)
     teams, teams_more = _summary_list(
-        (line("idle_team_row", team) for team in report.teams),
+        (line("idle_team_row", team, currency) for team in report.teams),
         total=len(report.teams),
         limit=teams_in_summary,
     )
@@ -513,27 +630,59 @@ def idle_answer(
         total=total,
         limit=members_in_summary,
     )
+    never = report.never_used_members
+    never_lines, never_more = _summary_list(
+        (line("person_row", m.name, m.email, mention(people, m.email)) for m in never),
+        total=len(never),
+        limit=members_in_summary,
+    )
+    unlicensed = report.usage_without_access
+    flagged, flagged_more = _summary_list(
+        _unlicensed_lines(unlicensed, people), total=len(unlicensed), limit=members_in_summary
+    )
 
     def lines() -> Iterator[Line]:
         for team in report.teams:
-            yield Line(line("idle_team", team), heading=True)
+            yield Line(line("idle_team", team, currency), heading=True)
             yield from (Line(member_row(member)) for member in team.members)
+        if unlicensed:
+            yield Line("*Usage without access*", heading=True)
+            yield from (Line(text, counted=False) for text in _unlicensed_lines(unlicensed, people))
 
     details, attachment = detail_messages(
         "Idle members" + (f": {product_label}" if product_label else ""),
         lines(),
         total=total,
-        csv_file=lambda: _idle_csv(report, period_label),
+        csv_file=(lambda: _idle_csv(report, period_label)) if total else None,
     )
+    cost = report.monthly_cost
     message = render(
         "idle",
         report=report,
         product_label=product_label,
-        fields=[line("seat_field", seat) for seat in report.seats if seat.seats or seat.unknown],
+        fields=[
+            line("seat_field", seat, costs.get(seat.product), currency)
+            for costs in [{c.product: c for c in report.costs}]
+            for seat in report.seats
+            if seat.seats or seat.unknown
+        ],
         idle_seats=report.idle_seats,
-        idle_members=total,
+        idle_members=len(report.seat_members),
+        unused_access=report.unused_access,
+        access_members=len(report.access_members),
         fully_idle=report.fully_idle,
         never_used=report.never_used,
+        cost_total=money(cost, currency) if cost else None,
+        costs=[
+            f"{c.product.label}: {c.idle_seats:,} × {money(c.price, currency)}"
+            for c in report.costs
+            if c.monthly
+        ],
+        unpriced=[p.label for p in report.unpriced],
+        never=never_lines,
+        never_more=never_more,
+        unlicensed=flagged,
+        unlicensed_more=flagged_more,
         teams=teams,
         teams_more=teams_more,
         members=members,
@@ -544,6 +693,8 @@ def idle_answer(
             buttons=buttons,
             shared_by=shared_by,
             has_details=bool(details),
+            link=USERS_PAGE,
+            csv_rows=total if attachment else None,
         ),
     )
     return Answer(summary=message, details=details, csv=attachment)
@@ -555,11 +706,15 @@ def _idle_csv(report: IdleSeatsReport, period: str) -> CsvFile:
         "email",
         "team",
         "role",
-        "idle_products",
+        "idle_seats",
+        "unused_access",
+        "monthly_cost",
         "products",
         "not_reported",
         "fully_idle",
         "never_used",
+        "never_ran_a_test",
+        "used_without_access",
         "last_activity",
         "days_inactive",
     ]
@@ -569,11 +724,15 @@ def _idle_csv(report: IdleSeatsReport, period: str) -> CsvFile:
             m.email,
             m.team,
             m.role,
-            m.idle_products,
+            m.idle_seats,
+            m.unused_access,
+            round(m.monthly_cost, 2) if report.costs else None,
             m.products,
             m.unknown_products,
             m.fully_idle,
             m.never_used,
+            m.never_tested,
+            m.usage_without_access,
             m.last_activity,
             m.days_inactive,
         ]
@@ -596,15 +755,17 @@ def top_answer(
     rows_in_summary: int = 10,
     people: People = NOBODY,
 ) -> Answer:
-    """The heaviest users; those past the summary's first few in the thread."""
-    top, more = _summary_list(
-        (line("top_row", user) for user in users), total=len(users), limit=rows_in_summary
-    )
-    rest = users[len(top) :]
+    """The most active users (minutes plus tests, over every product unless one is asked); the
+    whole ranking in the thread, with a CSV."""
+
+    def row(user: TopUser) -> str:
+        return line("top_row", user, mention(people, user.email))
+
+    top, more = _summary_list(map(row, users), total=len(users), limit=rows_in_summary)
     details, attachment = detail_messages(
-        "Top users, continued",
-        (Line(line("top_row", user)) for user in rest),
-        total=len(rest),
+        "Top users",
+        (Line(row(user)) for user in users),
+        total=len(users),
         csv_file=lambda: _top_csv(users, period_label),
     )
     message = render(
@@ -620,6 +781,7 @@ def top_answer(
             buttons=buttons,
             shared_by=shared_by,
             has_details=bool(details),
+            csv_rows=len(users) if attachment else None,
         ),
     )
     return Answer(summary=message, details=details, csv=attachment)
@@ -630,8 +792,9 @@ def _product(user: TopUser) -> str:
 
 
 def _top_csv(users: Sequence[TopUser], period: str) -> CsvFile:
-    header = ["rank", "name", "email", "team", "product", "minutes", "tests"]
+    header = ["rank", "name", "email", "team", "product", "activity", "minutes", "tests"]
     rows = (
-        (u.rank, u.name, u.email, u.team, _product(u), u.minutes_used, u.tests_run) for u in users
+        (u.rank, u.name, u.email, u.team, _product(u), u.activity, u.minutes_used, u.tests_run)
+        for u in users
     )
     return _csv("top-users.csv", f"Top users, {period}", header, rows)

@@ -9,7 +9,7 @@ The organisation, as of ``NOW`` (Monday 23 November 2026, 08:00 UTC):
 | Bob | Mobile QA | Live | idle, never ran a test: fully idle |
 | Cleo | Web | App Live, App Automate | App Live used, App Automate idle |
 | Dan | (none) | Automate | idle, last test 200 days ago: fully idle |
-| Eve | Web | Live | not reported (unknown): not idle |
+| Eve | Web | Live | no entry, but a test 3 days ago (on some product): unknown, not idle |
 | build-bot | Mobile QA | Automate | idle, but a service account (``EXCLUDE``) |
 """
 
@@ -97,7 +97,7 @@ def org() -> list[UserRecord]:
             active=200,
             tested=200,
         ),
-        user("Eve Moss", "eve@example.com", "Web", access=(LIVE,), data={}),
+        user("Eve Moss", "eve@example.com", "Web", access=(LIVE,), data={}, active=3, tested=3),
         user(
             "Build bot",
             "build-bot@example.com",

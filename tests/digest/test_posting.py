@@ -74,7 +74,7 @@ def make_poster(
             "digest_channel": DIGEST,
             "report_poll_initial_seconds": 0.05,
             "report_poll_max_seconds": 0.2,
-            "seat_prices": "automate=129",
+            "seat_prices": "live=129",
         }
         values.update(extra)
         settings = Settings.from_values(values)

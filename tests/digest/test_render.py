@@ -119,19 +119,27 @@ def test_summary_of_the_organisation() -> None:
     text = summary_text(result)
     assert result.summary.blocks[0]["text"]["text"] == "Weekly idle-seat digest"
     assert "the last 31 days (24 Oct – 23 Nov 2026)" in text
-    assert "*4 idle seats* held by 4 members: 2 fully idle, 1 never ran a test." in text
+    assert (
+        "*2 idle seats* (Live, App Live) held by 2 members. Members idle on everything they "
+        "hold: 2; who never used BrowserStack: 1."
+    ) in text
+    assert "_For information:_ 2 members with Automate or App Automate access ran nothing" in text
     assert "6 members considered" in text
     assert "1 excluded" in text
     # Seats with access vs used, per product.
     assert "*Live*\n2 idle of 3 seats\n1 used · 1 not reported" in text
-    assert "*App Automate*\n1 idle of 1 seat\n0 used" in text
+    assert "*App Automate*\n1 of 1 with access ran nothing\n0 used" in text
     assert "*Teams with the most idle seats*\n• *Mobile QA* — 2 idle seats · 2 members" in text
     assert ":bulb: *10 parallels could be freed* from 2 allocations" in text
-    assert "• *Mobile QA* Automate — peak 1 of 10 parallels (10%): 2 would do, freeing 8" in text
+    assert (
+        "• *Mobile QA* Automate — peak 1 of 10 parallels over 31 days (10%): 2 would do, "
+        "keeping 1 spare, freeing 8"
+    ) in text
+    assert "<https://www.browserstack.com/accounts/manage-users|Open in BrowserStack>" in text
     assert "_The first digest here" in text
     assert "late" not in text.casefold()
-    assert "cost" not in text.casefold()  # no seat prices configured
-    assert result.summary.text.startswith("Weekly idle-seat digest: 4 idle seats held by 4 members")
+    assert "a month" not in text  # no prices configured
+    assert result.summary.text.startswith("Weekly idle-seat digest: 2 idle seats held by 2 members")
 
 
 def test_summary_says_what_changed_since_last_week() -> None:
@@ -144,7 +152,7 @@ def test_summary_says_what_changed_since_last_week() -> None:
         "*Since the digest of 2026-W47*: 1 seat newly idle · 1 seat back in use · 1 seat released"
         in text
     )
-    assert "• *Cleo Park* cleo@example.com (Web) — idle: App Automate" in text
+    assert "• *Cleo Park* cleo@example.com (Web) — unused access: App Automate" in text
     assert "first digest" not in text
 
 
@@ -156,13 +164,8 @@ def test_summary_of_a_quiet_week() -> None:
 @pytest.mark.parametrize(
     ("prices", "currency", "expected"),
     [
-        ({LIVE: 39.0}, "$", "Idle seats cost about *$78* a month (Live: 2 × $39)."),
-        (
-            {LIVE: 7.5, Product.AUTOMATE: 129, Product.APP_AUTOMATE: 199},
-            "€",
-            "Idle seats cost about *€343* a month (Live: 2 × €7.50, Automate: 1 × €129, "
-            "App Automate: 1 × €199).",
-        ),
+        ({LIVE: 39.0}, "$", ":moneybag: *$78 a month in idle seats* (Live: 2 × $39)."),
+        ({LIVE: 7.5, Product.APP_LIVE: 99}, "€", "*€15 a month in idle seats* (Live: 2 × €7.50)."),
     ],
 )
 def test_summary_with_seat_prices(
@@ -173,8 +176,8 @@ def test_summary_with_seat_prices(
 
 
 def test_summary_names_products_without_a_price() -> None:
-    text = summary_text(messages(seat_prices={LIVE: 39.0}))
-    assert "No seat price is set for Automate, App Automate." in text
+    text = summary_text(messages(seat_prices={Product.APP_LIVE: 39.0}))
+    assert "No seat price is set for Live (`SEAT_PRICES`)" in text
 
 
 def test_late_digest_is_marked() -> None:
@@ -206,15 +209,15 @@ def test_thread_lists_idle_members_per_team() -> None:
     result = messages(previous=previous)
     lines = detail_lines(result)
     assert lines[0] == "*Parallels that could be freed*"
-    teams = [text for text in lines if text.startswith("*") and "idle seat" in text]
+    teams = [text for text in lines if text.startswith("*") and "member" in text]
     assert teams == [
         "*Mobile QA* — 2 idle seats · 2 members",
-        "*Web* — 1 idle seat · 1 member",
-        "*No team* — 1 idle seat · 1 member",
+        "*Web* — 1 unused access · 1 member",
+        "*No team* — 1 unused access · 1 member",
     ]
     (bob,) = [text for text in lines if "Bob Stone" in text]
     assert bob.startswith("• *Bob Stone* bob@example.com — idle: Live · never active")
-    assert bob.endswith("_never ran a test_ · :new: newly idle")
+    assert bob.endswith("_never used BrowserStack_ · :new: newly idle")
     (ana,) = [text for text in lines if "Ana Lima" in text]
     assert "last active 10 days ago" in ana
     assert ":new:" not in ana
@@ -241,7 +244,7 @@ def test_thread_names_the_newly_idle_products_when_only_some_are() -> None:
 def test_csv_has_every_idle_member() -> None:
     previous = Snapshot("2026-W47", ORG_IDLE - {("dan@example.com", "automate")})
     result = render_digest(
-        digest(previous=previous, seat_prices={LIVE: 39.0, Product.AUTOMATE: 129.0}),
+        digest(previous=previous, seat_prices={LIVE: 39.0}),
         now=NOW,
         chart=False,
     )
@@ -261,10 +264,18 @@ def test_csv_has_every_idle_member() -> None:
         "yes",
         "no",
     )
+    # Automate access costs no seat: Dan's idle cost is nothing; Ana's Live seat costs $39.
     assert (dan["newly_idle"], dan["days_inactive"], dan["idle_cost_monthly"]) == (
         "Automate",
         "200",
-        "129.0",
+        "0",
+    )
+    assert rows["Ana@Example.com"]["idle_cost_monthly"] == "39.0"
+    # Idle seats (per-user licences) apart from unused Automate access, which costs no seat.
+    assert (dan["idle_seats"], dan["unused_access"]) == ("", "Automate")
+    assert (rows["bob@example.com"]["idle_seats"], rows["bob@example.com"]["never_used"]) == (
+        "Live",
+        "yes",
     )
     assert dan["last_activity"] == "2026-05-07T08:00:00+00:00"
     assert rows["Ana@Example.com"]["products"] == "Live; Automate"
@@ -363,7 +374,7 @@ def test_fifty_thousand_members() -> None:
     # Live went idle for the odd half; Automate, idle for one in four, is new for all of them.
     assert sum(row["newly_idle"] != "" for row in rows) == 25_000 + 12_500
     text = summary_text(result)
-    assert "*62,500 idle seats* held by 50,000 members" in text
+    assert "*50,000 idle seats* (Live, App Live) held by 50,000 members" in text
     assert "37,500 seats newly idle" in text
     assert "_… and 695 more (details in thread)_" in text
 
@@ -395,3 +406,43 @@ def test_prepare_builds_and_renders_with_the_chart() -> None:
     )
     assert result.messages == (result.summary, *result.details)
     assert "a chart of seat use" in summary_text(result)
+
+
+# --- issue 8: who never used it, money, mentions, advice ----------------------------------------
+
+
+def test_members_who_never_used_browserstack_are_named() -> None:
+    # No entry at all in the All-Products report and no login: idle by evidence, and named.
+    ghost = user("Gus Ghost", "gus@example.com", "Web", access=(LIVE,), data={})
+    text = summary_text(messages(users=[*org(), ghost]))
+    assert "*Never used BrowserStack (no login, no test)*" in text
+    assert "• *Gus Ghost* gus@example.com" in text
+    assert "• *Bob Stone* bob@example.com" in text
+
+
+def test_parallels_above_peak_are_priced_in_the_summary() -> None:
+    result = render_digest(digest(parallel_prices={Product.AUTOMATE: 150.0}), now=NOW, chart=False)
+    # Automate: Acme 5 + Mobile QA 10 + Web 2 allocated, peaks 2 + 1 + 2: 12 above peak.
+    assert ":moneybag: *$1,800 a month in parallels above peak use* (Automate: 12 × $150)." in (
+        summary_text(result)
+    )
+
+
+def test_a_short_period_withholds_parallels_advice_and_says_why() -> None:
+    text = summary_text(messages(start=END.replace(day=10)))
+    assert ":bulb:" not in text
+    assert "No parallels advice: 14 days may miss the busy weeks" in text
+    assert "set `IDLE_DAYS` to 28 or more" in text
+
+
+class _People:
+    def user_id(self, email: str) -> str | None:
+        return "U0BOB1" if email == "bob@example.com" else None
+
+
+def test_digest_lines_mention_members_slack_knows() -> None:
+    result = render_digest(digest(), now=NOW, chart=False, people=_People())
+    lines = "\n".join(text for m in result.details for text in _texts(m.blocks))
+    assert "• <@U0BOB1> — idle: Live" in lines
+    assert "bob@example.com" not in lines
+    assert "• *Ana Lima* Ana@Example.com — idle: Live" in lines

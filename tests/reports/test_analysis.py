@@ -25,7 +25,10 @@ from bot.reports.analysis import (
     idle_seats,
     members_of,
     org_overview,
+    parallel_costs,
     parallel_rightsizing,
+    parallels_advice,
+    saturated_parallels,
     seat_counts,
     seat_state,
     team_summary,
@@ -225,7 +228,7 @@ def test_members_of_matches_team_names_case_insensitively() -> None:
             (LIVE,),
             (),
             True,
-            True,
+            False,
             id="logged in but never ran a test",
         ),
         pytest.param(
@@ -296,8 +299,11 @@ def test_idle_seats_counts_seats_per_product_and_unknowns() -> None:
     assert counts[LIVE] == SeatCount(LIVE, seats=3, used=2, idle=1, unknown=0)
     assert counts[AUTOMATE] == SeatCount(AUTOMATE, seats=1, used=0, idle=1, unknown=1)
     assert counts[APP_LIVE] == SeatCount(APP_LIVE, seats=1, used=1, idle=0, unknown=0)
-    assert report.idle_seats == 2
-    assert [m.email for m in report.members] == ["c@x.io", "a@x.io"]
+    # a's Live seat is an idle seat; c's Automate access costs no seat: unused access.
+    assert (report.idle_seats, report.unused_access) == (1, 1)
+    assert [m.email for m in report.members] == ["a@x.io", "c@x.io"]
+    assert [m.email for m in report.seat_members] == ["a@x.io"]
+    assert [m.email for m in report.access_members] == ["c@x.io"]
 
 
 def test_idle_seats_exclusions_are_case_insensitive_and_not_counted() -> None:
@@ -349,26 +355,29 @@ def test_idle_members_are_ordered_and_grouped_by_team() -> None:
         user("q@x.io", team="QA", access=[LIVE], data=idle_live, test_days_ago=3),
     ]
     report = idle_seats(users, now=NOW)
+    # No prices: the longest idle first (never seen before anyone), then email.
     assert [m.email for m in report.members] == [
-        "m1@x.io",  # fully idle, never used, never seen
-        "never@x.io",  # fully idle, never used
-        "older@x.io",  # fully idle, oldest activity first
+        "m1@x.io",  # never seen
+        "older@x.io",
         "old@x.io",
+        "never@x.io",
         "q@x.io",
         "solo@x.io",
-        "recent@x.io",  # partially idle last
+        "recent@x.io",
     ]
-    assert [(t.name, t.idle_seats) for t in report.teams] == [
-        ("Mobile", 4),
-        ("Web", 4),
-        ("QA", 1),
-        (None, 1),
+    # Teams by idle Live / App Live seats: Mobile's Automate access costs no seat.
+    assert [(t.name, t.idle_seats, t.unused_access) for t in report.teams] == [
+        ("Web", 3, 1),
+        ("Mobile", 2, 2),
+        ("QA", 1, 0),
+        (None, 1, 0),
     ]
-    web = report.teams[1]
-    assert [m.email for m in web.members] == ["never@x.io", "older@x.io", "old@x.io", "recent@x.io"]
+    web = report.teams[0]
+    assert [m.email for m in web.members] == ["older@x.io", "old@x.io", "never@x.io", "recent@x.io"]
     assert report.fully_idle == 6
-    assert report.never_used == 2
-    old = web.members[2]
+    assert report.never_used == 1  # m1: no login, no test
+    assert (report.idle_seats, report.unused_access) == (7, 3)
+    old = web.members[1]
     assert old.last_activity == NOW - timedelta(days=90)
     assert old.last_activity_text == "3 months ago"
     assert old.days_inactive == 90
@@ -691,7 +700,7 @@ def test_org_overview_of_nothing() -> None:
         pytest.param(team("T", data={AUTOMATE: parallels(1, 0)}), {"min_allocated": 0}, [],
                      id="never below 1"),
         pytest.param(team("T", data={APP_AUTOMATE: parallels(10, 5)}), {},
-                     [("T", APP_AUTOMATE, 10, 5, 6, 4)], id="exactly at threshold"),
+                     [("T", APP_AUTOMATE, 10, 5, 7, 3)], id="at threshold, 1/4 spare"),
         pytest.param(team("T", data={AUTOMATE: parallels(10, 6)}), {}, [], id="above threshold"),
         pytest.param(team("T", data={AUTOMATE: parallels(10, 2)}), {"headroom": 3},
                      [("T", AUTOMATE, 10, 2, 5, 5)], id="headroom"),
@@ -774,8 +783,188 @@ def test_fifty_thousand_users() -> None:
     assert sum(t.idle_seats for t in report.teams) == 12_500
 
     teams = [team(f"Team {i}", data={LIVE: use(minutes_used=i)}) for i in range(250)]
+    assert org_overview(teams, now=NOW).teams[0].name == "Team 249"
+    assert org_overview(teams, now=NOW).inactive_teams == 1
     overview = org_overview(teams, users=users, now=NOW)
-    assert overview.teams[0].name == "Team 249"
-    assert overview.inactive_teams == 1
+    assert overview.inactive_teams == 0  # with the user report, Team 0's members' tests count
     assert {c.product: c.seats for c in overview.seats}[LIVE] == 50_000
     assert len(top_users(users, n=10)) == 10
+
+
+# --- issue 8: evidence, licences, rankings, flags ----------------------------------------------
+
+# The period of the tables below: it began 30 days before NOW.
+SINCE = (NOW - timedelta(days=30)).date()
+
+
+@pytest.mark.parametrize(
+    ("record", "since", "expected"),
+    [
+        pytest.param(
+            user("a@x.io", access=[LIVE]), SINCE, SeatState.IDLE, id="no entry, never tested: idle"
+        ),
+        pytest.param(
+            user("a@x.io", access=[LIVE], test_days_ago=90),
+            SINCE,
+            SeatState.IDLE,
+            id="no entry, last test before the period: idle",
+        ),
+        pytest.param(
+            user("a@x.io", access=[LIVE], test_days_ago=3),
+            SINCE,
+            SeatState.UNKNOWN,
+            id="no entry, a test inside the period: not reported",
+        ),
+        pytest.param(
+            user("a@x.io", access=[LIVE], test_days_ago=90),
+            None,
+            SeatState.UNKNOWN,
+            id="one-product report: no evidence, not reported",
+        ),
+        pytest.param(
+            user("a@x.io", access=[LIVE], data={LIVE: IDLE_ENTRY}, test_days_ago=3),
+            SINCE,
+            SeatState.IDLE,
+            id="an entry with no use: idle whatever last_test says",
+        ),
+        pytest.param(
+            user("a@x.io", access=[AUTOMATE], active_days_ago=1),
+            SINCE,
+            SeatState.NO_ACCESS,
+            id="no access: no seat",
+        ),
+    ],
+)
+def test_idle_by_evidence(record: UserRecord, since: Any, expected: SeatState) -> None:
+    assert seat_state(record, LIVE, since=since) is expected
+
+
+@pytest.mark.parametrize(
+    ("record", "never_used", "never_tested"),
+    [
+        pytest.param(user("a@x.io", access=[LIVE]), True, True, id="no login, no test"),
+        pytest.param(
+            user("a@x.io", access=[LIVE], active_days_ago=5), False, True, id="logged in only"
+        ),
+        pytest.param(
+            user("a@x.io", access=[LIVE], active_days_ago=5, test_days_ago=400),
+            False,
+            False,
+            id="tested long ago",
+        ),
+    ],
+)
+def test_never_used_and_never_tested(
+    record: UserRecord, never_used: bool, never_tested: bool
+) -> None:
+    report = idle_seats([record], now=NOW, since=SINCE)
+    (member,) = report.members
+    assert (member.never_used, member.never_tested) == (never_used, never_tested)
+    assert member.idle_products == (LIVE,)
+    summary = user_summary(record, now=NOW, since=SINCE)
+    assert (summary.never_used, summary.never_tested) == (never_used, never_tested)
+
+
+def test_a_member_without_entries_is_idle_only_with_evidence() -> None:
+    never = user("never@x.io", access=[LIVE, AUTOMATE])
+    assert idle_seats([never], now=NOW).members == ()  # no period start: no evidence
+    report = idle_seats([never], now=NOW, since=SINCE)
+    (member,) = report.members
+    assert member.never_used
+    assert report.never_used_members == (member,)
+    assert report.evidence
+
+
+def test_idle_seats_cost_live_and_app_live_only_and_order_by_cost() -> None:
+    users = [
+        user("cheap@x.io", access=[LIVE], data={LIVE: IDLE_ENTRY}, active_days_ago=200),
+        user("dear@x.io", access=[LIVE, APP_LIVE], data=dict.fromkeys((LIVE, APP_LIVE), IDLE_ENTRY),
+             active_days_ago=2),
+        user("ci@x.io", access=[AUTOMATE], data={AUTOMATE: IDLE_ENTRY}, active_days_ago=300),
+    ]  # fmt: skip
+    report = idle_seats(users, now=NOW, seat_prices={LIVE: 39.0, APP_LIVE: 49.0})
+    assert [(m.email, m.monthly_cost) for m in report.members] == [
+        ("dear@x.io", 88.0),
+        ("cheap@x.io", 39.0),
+        ("ci@x.io", 0.0),  # Automate includes unlimited users: information only
+    ]
+    assert [(c.product, c.idle_seats, c.monthly) for c in report.costs] == [
+        (LIVE, 2, 78.0),
+        (APP_LIVE, 1, 49.0),
+    ]
+    assert report.monthly_cost == 127.0
+    assert (report.idle_seats, report.unused_access) == (3, 1)
+    assert report.members[2].unused_access == (AUTOMATE,)
+    assert report.members[2].idle_seats == ()
+
+
+def test_seat_prices_refuse_automate() -> None:
+    with pytest.raises(ValueError, match="Live, App Live only, not Automate"):
+        idle_seats([], now=NOW, seat_prices={AUTOMATE: 129.0})
+
+
+def test_usage_without_access_is_flagged() -> None:
+    report = idle_seats([steve()], now=NOW)
+    (flagged,) = report.usage_without_access
+    assert (flagged.email, flagged.products) == ("steve@example.com", (AUTOMATE, APP_AUTOMATE))
+    assert user_summary(steve(), now=NOW).usage_without_access == (AUTOMATE, APP_AUTOMATE)
+    summary = team_summary(acme(), members=[steve()], now=NOW)
+    assert [u.email for u in summary.usage_without_access] == ["steve@example.com"]
+
+
+def test_top_users_rank_by_minutes_plus_tests_over_every_product() -> None:
+    users = [
+        user("live@x.io", access=[LIVE], data={LIVE: use(tests_run=2, minutes_used=60)}),
+        user("ci@x.io", access=[AUTOMATE], data={AUTOMATE: use(tests_run=500)}),
+    ]
+    ranked = top_users(users)
+    assert [(u.email, u.activity) for u in ranked] == [("ci@x.io", 500), ("live@x.io", 62)]
+
+
+def test_busiest_teams_count_members_tests_on_automated_products() -> None:
+    teams = [
+        team("Live team", data={LIVE: use(minutes_used=120)}),
+        team("CI team", data={AUTOMATE: parallels(5, 3)}),
+    ]
+    members = [
+        user("ci@x.io", team="CI team", access=[AUTOMATE], data={AUTOMATE: use(tests_run=900)})
+    ]
+    overview = org_overview(teams, users=members, now=NOW)
+    assert [(t.name, t.activity) for t in overview.teams] == [("CI team", 900), ("Live team", 120)]
+
+
+@pytest.mark.parametrize(
+    ("allocated", "peak", "saturated"),
+    [(5, 5, True), (5, 6, True), (5, 4, False), (0, 2, False), (None, 3, False)],
+)
+def test_saturated_parallels(allocated: int | None, peak: int, saturated: bool) -> None:
+    record = team("T", data={AUTOMATE: parallels(allocated, peak)})
+    assert bool(saturated_parallels([record])) is saturated
+    assert bool(team_summary(record, now=NOW).saturated) is saturated
+
+
+@pytest.mark.parametrize(("days", "offered"), [(14, False), (27, False), (28, True), (31, True)])
+def test_parallels_advice_needs_a_long_enough_period(days: int, offered: bool) -> None:
+    end = NOW.date()
+    advice = parallels_advice([acme()], start=end - timedelta(days=days - 1), end=end)
+    assert (advice.days, advice.offered) == (days, offered)
+    assert bool(advice.rows) is offered
+    if offered:
+        (row,) = advice.rows
+        assert (row.max_used, row.allocated, row.days, row.suggested, row.spare) == (
+            2, 5, days, 3, 1,
+        )  # fmt: skip
+
+
+def test_parallels_above_peak_are_priced() -> None:
+    teams = [
+        team("A", data={AUTOMATE: parallels(10, 4)}),
+        team("B", data={AUTOMATE: parallels(5, 1), APP_AUTOMATE: parallels(2, 2)}),
+    ]
+    totals = org_overview(teams, now=NOW).totals
+    costs = parallel_costs(totals, {AUTOMATE: 150.0})
+    assert [(c.product, c.allocated, c.peak, c.above_peak, c.monthly) for c in costs] == [
+        (AUTOMATE, 15, 5, 10, 1500.0)
+    ]
+    with pytest.raises(ValueError, match="Automate, App Automate only, not Live"):
+        parallel_costs(totals, {LIVE: 1.0})

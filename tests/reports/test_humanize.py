@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.reports.humanize import NameMatch, find_by_name, relative_time
+from bot.reports.humanize import NameMatch, duration, find_by_name, money, relative_time
 
 NOW = datetime(2023, 7, 3, 12, 0, tzinfo=UTC)
 
@@ -91,3 +91,29 @@ def test_find_by_name_limits_suggestions() -> None:
 def test_find_by_name_ranks_prefix_matches_first() -> None:
     found = find_by_name(["Mobile Acme", "Acme Mobile Web"], "acme")
     assert found.suggestions == ("Acme Mobile Web", "Mobile Acme")
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expected"),
+    [
+        (None, "–"),
+        (0, "0 min"),
+        (45, "45 min"),
+        (60, "1 h"),
+        (185, "3 h 5 min"),
+        (5999, "99 h 59 min"),
+        (36_060, "601 h"),
+        (36_091, "602 h"),  # from 100 hours on, rounded to the hour
+        (36_091_298, "601,522 h"),
+    ],
+)
+def test_duration(minutes: int | None, expected: str) -> None:
+    assert duration(minutes) == expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [(1240, "$", "$1,240"), (7.5, "€", "€7.50"), (39.0, "$", "$39"), (None, "$", "–")],
+)
+def test_money(amount: float | None, currency: str, expected: str) -> None:
+    assert money(amount, currency) == expected

@@ -15,6 +15,7 @@ from bot.clock import ShiftedClock
 from bot.reports.question import Question, Verb
 from bot.slack.answers import compose, only_product, title
 from bot.slack.messages import Answer, Message
+from bot.slack.people import People
 from tests.records import seed_teams, seed_users, user_record
 
 PERIOD = "the last 14 days"
@@ -142,7 +143,7 @@ def test_title_says_what_is_being_made(
 def test_team_is_found_whatever_the_case(now: dt.datetime) -> None:
     composed = answer(ask(Verb.TEAM, now, target="ACME team"), team_report(now), now)
     summary = composed.summary
-    assert summary.text.startswith("Acme team: 300 minutes")
+    assert summary.text.startswith("Acme team: 5 h")
     assert PERIOD in summary.text
     assert "Acme labs" not in str(summary.blocks)
     assert ("share", REQUEST) in buttons_of(summary)
@@ -212,11 +213,15 @@ def test_me_is_the_askers_own_figures(now: dt.datetime) -> None:
 def test_idle_lists_idle_seats_for_a_product_or_all(now: dt.datetime) -> None:
     report = user_report(now)
     everything = answer(ask(Verb.IDLE, now), report, now)
-    assert everything.summary.text == f"Idle seats: 1 idle seat held by 1 member ({PERIOD})"
+    # Stella's idle product is Automate: unlimited users, so no idle seat, only information.
+    assert everything.summary.text == f"Idle seats: 0 idle seats held by 0 members ({PERIOD})"
     assert "Stella" in str(everything.summary.blocks)
+    assert "1 member with Automate or App Automate access ran nothing" in str(
+        everything.summary.blocks
+    )
 
     automate = answer(ask(Verb.IDLE, now, product=Product.AUTOMATE), report, now)
-    assert automate.summary.text.startswith("Idle seats: Automate: 1 idle seat")
+    assert automate.summary.text.startswith("Idle seats: Automate: 0 idle seats")
     fields = [block for block in automate.summary.blocks if "fields" in block]
     assert [field["text"].split("*")[1] for field in fields[0]["fields"]] == ["Automate"]
 
@@ -275,6 +280,7 @@ def test_digest_previews_through_the_given_renderer(now: dt.datetime) -> None:
         teams: Report,
         request_id: str,
         buttons: Sequence[str],
+        people: People,
     ) -> Answer:
         seen.append((users, now, teams, request_id, buttons))
         return preview

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ from bot.browserstack.models import (
 from bot.reports import analysis
 from bot.slack import views
 from bot.slack.messages import Answer, Message, escape_mrkdwn, validate
+from bot.slack.views import USAGE_PAGE, USERS_PAGE
 from tests import records
 from tests.records import seed_teams, seed_users
 
@@ -170,6 +171,18 @@ def build_team(shared_by: str | None = None) -> Answer:
     )
 
 
+def build_teams() -> Answer:
+    records = teams()
+    overview = analysis.org_overview(records, users=users(), now=NOW)
+    return views.teams_answer(
+        overview,
+        now=NOW,
+        buttons=("share", "details"),
+        rightsizing=analysis.parallel_rightsizing(records),
+        **COMMON,
+    )
+
+
 def build_user() -> Answer:
     summary = analysis.user_summary(seed_users()[0], now=NOW)
     return views.user_answer(summary, now=NOW, buttons=("share", "details"), **COMMON)
@@ -180,6 +193,11 @@ def build_idle() -> Answer:
     return views.idle_answer(
         report, product_label=None, now=NOW, buttons=("share", "details"), **COMMON
     )
+
+
+def build_top() -> Answer:
+    top = analysis.top_users(users(), n=10)
+    return views.top_answer(top, product_label=None, buttons=("share",), **COMMON)
 
 
 def dump(blocks: object) -> str:
@@ -210,6 +228,10 @@ HOSTILE = [
     "",
 ]
 LEGIT_MENTION = re.compile(r"<@U0[A-Z0-9]+>")
+# The one link the bot emits: "Open in BrowserStack", to one of views' page constants.
+LEGIT_LINK = re.compile(
+    "|".join(f"<{re.escape(page)}\\|Open in BrowserStack>" for page in (USAGE_PAGE, USERS_PAGE))
+)
 LOOSE_AMPERSAND = re.compile(r"&(?!amp;|lt;|gt;)")
 
 
@@ -321,8 +343,8 @@ def test_hostile_strings_stay_text(s: str) -> None:
             assert json.loads(payload) == message.payload()
             for text in mrkdwn_texts(message):
                 texts.append(text)
-                bare = LEGIT_MENTION.sub("", text)
-                # We emit no links: any < or > left would be Slack syntax from outside.
+                bare = LEGIT_LINK.sub("", LEGIT_MENTION.sub("", text))
+                # We emit no other links: any < or > left would be Slack syntax from outside.
                 assert "<" not in bare, text[:200]
                 assert ">" not in bare, text[:200]
                 assert not LOOSE_AMPERSAND.search(text), text[:200]
@@ -451,8 +473,8 @@ def test_fifty_top_users() -> None:
     assert len(top) == 50
     answer = views.top_answer(top, product_label=None, buttons=("share", "details"), **COMMON)
     assert_answer_valid(answer)
-    assert answer.csv is None
-    assert detail_items(answer, r"^`\d+\.`") == 40  # the summary shows the first 10
+    assert answer.csv is not None  # every list comes with its CSV
+    assert detail_items(answer, r"^`\d+\.`") == 50  # the whole ranking; the summary the first 10
     assert "… and 40 more (details in thread)" in dump(answer.summary.blocks)
 
 
@@ -478,13 +500,15 @@ def test_long_names_cut_the_summary_list_early() -> None:
     top = analysis.top_users(records, n=30)
     answer = views.top_answer(top, product_label=None, buttons=(), **COMMON)
     assert_answer_valid(answer)
-    text = answer.summary.blocks[-1]["text"]["text"]
+    (text,) = [
+        block["text"]["text"] for block in answer.summary.blocks if "Ranked by" in str(block)
+    ]
     shown = len(re.findall(r"^`\d+\.`", text, flags=re.MULTILINE))
     assert shown < 10
     assert f"… and {30 - shown} more (details in thread)" in text
-    # The thread picks up where the summary stopped.
+    # The thread holds the whole ranking, as the CSV does.
     first = answer.details[0].blocks[1]["text"]["text"]
-    assert first.startswith(f"`{shown + 1}.`")
+    assert first.startswith("`1.`")
 
 
 # --- buttons and behaviour ---------------------------------------------------------------------
@@ -588,3 +612,128 @@ def test_help_renders_the_bots_own_forms() -> None:
     text = "\n".join(mrkdwn_texts(views.help_message(USAGE_FORMS)))
     for form in USAGE_FORMS:
         assert escape_mrkdwn(f"/usage {form.example}") in text
+
+
+# --- members as Slack mentions -----------------------------------------------------------------
+
+
+class DictPeople:
+    """People from a dict (email, any case -> Slack user id): what the real one caches."""
+
+    def __init__(self, ids: dict[str, str]) -> None:
+        self.ids = {email.casefold(): user_id for email, user_id in ids.items()}
+
+    def user_id(self, email: str) -> str | None:
+        return self.ids.get(email.casefold())
+
+
+ANA_ID = "U0ANA1"
+KNOWN = DictPeople({"Ana@Example.com": ANA_ID, "bob@example.com": "not an id <!channel>"})
+
+
+def all_text(answer: Answer) -> str:
+    return "\n".join(dump(m.blocks) for m in all_messages(answer))
+
+
+def test_lists_name_known_members_as_mentions_and_others_by_name_and_email() -> None:
+    top = analysis.top_users(users(), n=10)
+    answer = views.top_answer(top, product_label=None, buttons=(), people=KNOWN, **COMMON)
+    text = all_text(answer)
+    assert f"<@{ANA_ID}>" in text
+    assert "*Ana Lima* ana@example.com" not in text  # named once, by the mention
+    assert "*Cleo Park* cleo@example.com" in text  # not in the workspace: name and email
+    # Without people, nobody is mentioned.
+    plain = all_text(views.top_answer(top, product_label=None, buttons=(), **COMMON))
+    assert "<@" not in plain
+    assert "*Ana Lima* ana@example.com" in plain
+
+
+def test_a_bad_user_id_from_people_is_never_emitted() -> None:
+    report = analysis.idle_seats(users(), now=NOW)
+    answer = views.idle_answer(
+        report, product_label=None, now=NOW, buttons=(), people=KNOWN, **COMMON
+    )
+    text = all_text(answer)
+    assert "not an id" not in text
+    assert "<!channel>" not in text
+    assert "*Bob Stone* bob@example.com" in text
+    assert f"<@{ANA_ID}>" in text
+
+
+def test_team_answer_mentions_members() -> None:
+    members = analysis.members_of(users(), "Mobile QA")
+    mobile = next(record for record in teams() if record.name == "Mobile QA")
+    summary = analysis.team_summary(mobile, members=members, now=NOW)
+    answer = views.team_answer(
+        summary,
+        now=NOW,
+        buttons=("details",),
+        members=[analysis.user_summary(u, now=NOW) for u in members],
+        people=KNOWN,
+        **COMMON,
+    )
+    assert f"• <@{ANA_ID}> — Live _idle_" in all_text(answer)
+
+
+# --- next steps: a link and a CSV ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "page"),
+    [
+        (build_team, USAGE_PAGE),
+        (build_teams, USAGE_PAGE),
+        (build_top, USAGE_PAGE),
+        (build_user, USERS_PAGE),
+        (build_idle, USERS_PAGE),
+    ],
+)
+def test_every_answer_links_to_browserstack(build: Callable[[], Answer], page: str) -> None:
+    assert f"<{page}|Open in BrowserStack>" in dump(build().summary.blocks)
+
+
+@pytest.mark.parametrize("build", [build_team, build_teams, build_top, build_idle])
+def test_every_list_comes_with_a_csv_and_says_so(build: Callable[[], Answer]) -> None:
+    answer = build()
+    assert answer.csv is not None
+    rows = len(csv_rows(answer.csv.content)) - 1
+    assert f"The details come with a CSV of all {rows:,} rows." in dump(answer.summary.blocks)
+
+
+def test_durations_read_as_hours_and_minutes() -> None:
+    text = dump(build_team().summary.blocks)
+    assert "8 h 20 min" in text  # Mobile QA's 500 Live minutes
+    assert "500 minutes" not in text
+
+
+def test_saturated_parallels_and_short_period_advice_are_said() -> None:
+    records = [
+        team("Full", data={AUTOMATE: ProductUsage(current_parallels_allocated=4,
+                                                  max_parallels_used=4,
+                                                  parallel_consumption_type="team")}),
+        *teams(),
+    ]  # fmt: skip
+    overview = analysis.org_overview(records, now=NOW)
+    end = NOW.date()
+    short = analysis.parallels_advice(records, start=end - timedelta(days=13), end=end)
+    answer = views.teams_answer(overview, now=NOW, buttons=("details",), advice=short, **COMMON)
+    summary = dump(answer.summary.blocks)
+    assert ":warning: 1 allocation ran full" in summary
+    assert "No parallels advice: 14 days may miss the busy weeks" in summary
+    assert "• *Full* Automate — peak 4 of 4 parallels: tests queue" in all_text(answer)
+    assert ":warning: parallels full (Automate)" in all_text(answer)
+    long = analysis.parallels_advice(records, start=end - timedelta(days=29), end=end)
+    answer = views.teams_answer(overview, now=NOW, buttons=("details",), advice=long, **COMMON)
+    assert "peak 2 of 10 parallels over 30 days (20%): 3 would do, keeping 1 spare" in all_text(
+        answer
+    )
+
+
+def test_user_answer_mentions_the_person_slack_knows() -> None:
+    ana = next(u for u in users() if u.email == "ana@example.com")
+    summary = analysis.user_summary(ana, now=NOW)
+    answer = views.user_answer(summary, now=NOW, buttons=(), people=KNOWN, **COMMON)
+    context = answer.summary.blocks[1]["elements"]
+    assert [e["text"] for e in context[:2]] == [f"<@{ANA_ID}>", "ana@example.com"]
+    plain = views.user_answer(summary, now=NOW, buttons=(), **COMMON)
+    assert "<@" not in dump(plain.summary.blocks)

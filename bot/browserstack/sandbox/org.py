@@ -238,12 +238,16 @@ class _Team:
 class SyntheticOrg:
     """A made-up enterprise account: ``users`` synthetic people plus Steve, from ``seed``."""
 
-    def __init__(self, seed: int = 42, users: int = 2000, *, today: dt.date) -> None:
+    def __init__(
+        self, seed: int = 42, users: int = 2000, *, today: dt.date, sparse: bool = False
+    ) -> None:
         if users < 10:
             raise ValueError("a synthetic org needs at least 10 users (Acme team has 10 members)")
         self.seed = seed
         self.size = users
         self.today = today
+        # User records leave out the entries of products unused in the period (off by default).
+        self.sparse = sparse
         self.teams: list[_Team] = []
         self.users: list[_User] = []  # Steve is not here: he is a fixture, see STEVE
         self._periods: dict[tuple[int, int], _Period] = {}  # oldest first
@@ -566,10 +570,13 @@ class _Period:
         names = [team.name for team in teams]
         parallels = {p: [self._parallels(i, p) for i in range(len(teams))] for p in _AUTOMATED}
         records = [_filtered(STEVE, wanted)]
+        sparse = self.org.sparse
         for user, counts, last_test, last_activity in self.rows:
             product_data = {}
             for p in wanted:
                 tests, minutes, cypress = counts[p]
+                if sparse and not (tests or minutes or cypress):
+                    continue
                 if p in _MINUTES:
                     product_data[_KEYS[p]] = {"tests_run": tests, "minutes_used": minutes}
                 elif p == AUTO:

@@ -77,6 +77,9 @@ class SandboxConfig:
     clock: Clock = field(default_factory=SystemClock)
     timer: Callable[[], float] = time.monotonic
     fault_seed: int = 0
+    # User reports leave out the entries of products a member did not use in the period, as a
+    # terser API could: the bot must then judge idle seats by ``last_test`` (off: every entry).
+    sparse_entries: bool = False
 
     def current_date(self) -> dt.date:
         return self.clock.today()
@@ -121,7 +124,9 @@ class SandboxServer:
 
     def __init__(self, config: SandboxConfig, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config
-        self.org = SyntheticOrg(config.seed, config.users, today=config.current_date())
+        self.org = SyntheticOrg(
+            config.seed, config.users, today=config.current_date(), sparse=config.sparse_entries
+        )
         self.jobs = JobStore(
             queued_seconds=config.queued_seconds,
             processing_seconds=config.processing_seconds,
