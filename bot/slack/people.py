@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -99,6 +100,11 @@ class SlackPeople:
             per_minute=LOOKUPS_PER_MINUTE,
             clock=clock,
         )
+        # When the shared budget said its next token is due: until then no answer of this
+        # process asks it again. Each ask is a write transaction, and a hundred answers at once
+        # asking for every member they show would crowd out the acks' writes.
+        self._spent_until = 0.0
+        self._spent_lock = threading.Lock()
 
     def for_answer(self) -> AnswerPeople:
         """A People for one answer: cached answers, and at most ``fresh_lookups`` new ones."""
@@ -124,7 +130,13 @@ class SlackPeople:
 
         Not asked (False) when the shared budget has no lookup left just now.
         """
-        if self.budget.take() > 0:
+        with self._spent_lock:
+            if time.monotonic() < self._spent_until:
+                return False, None
+        wait = self.budget.take()
+        if wait > 0:
+            with self._spent_lock:
+                self._spent_until = max(self._spent_until, time.monotonic() + wait)
             return False, None
         try:
             user = self.client.users_lookupByEmail(email=email)["user"]
@@ -187,6 +199,10 @@ class AnswerPeople:
             if not spend:
                 return None  # named by name and email this time; a later answer looks them up
             known, user_id = self.directory.look_up(key)
+            if not known:
+                with self._lock:
+                    self.budget = 0  # Slack's budget is spent: the rest by name this time
+                return None
         with self._lock:
             self._seen[key] = user_id
         return user_id
