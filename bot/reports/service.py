@@ -346,7 +346,13 @@ class ReportService:
             # Our lease was taken over while we waited on BrowserStack: this job is no one's.
             self._delete_job_id(dataset, job_id)
             return
-        self._progress(dataset.key, self.describe(self.store.dataset(dataset.key) or dataset))
+        stored = self.store.dataset(dataset.key) or dataset
+        if stored.state is DatasetState.CANCELLED:
+            # Cancelled while BrowserStack made the job: the canceller saw no job to delete, so
+            # this step deletes it, or it would hold a place in the account's queue.
+            self._abandon_job(stored)
+            return
+        self._progress(dataset.key, self.describe(stored))
 
     def _check_job(self, dataset: Dataset, now: dt.datetime) -> None:
         assert dataset.job_id is not None
@@ -481,10 +487,26 @@ class ReportService:
             self.deliver(request.id)
 
     def _progress(self, key: str, status: str) -> None:
-        for request in self.store.waiting_requests(key):
-            if request.last_status != status:
-                self.store.update_request(request.id, last_status=status)
-                self._tell(self.notifier.progress, request, status)
+        """Tell the requests waiting on ``key`` where it stands, each under its lease.
+
+        A deliverer holds the same lease while it answers: news sent without it could land
+        after the answer (another process answering, or the request moved on to its next
+        report) and replace the answer with a placeholder. A request held by someone else gets
+        no news; one whose delivery this hold made fail is answered by the work loop.
+        """
+        for waiting in self.store.waiting_requests(key):
+            if waiting.last_status == status:
+                continue
+            lease = self.leases.take()
+            request = self.store.hold_request(waiting.id, lease, state=RequestState.WAITING)
+            if request is None:
+                continue
+            try:
+                if request.dataset_key == key and request.last_status != status:
+                    self.store.update_request(request.id, last_status=status)
+                    self._tell(self.notifier.progress, request, status)
+            finally:
+                self.store.release_request(request.id, lease.owner)
 
     def _tell(
         self, what: Callable[..., None], request: PendingRequest, *args: Any, **kwargs: Any

@@ -701,6 +701,24 @@ class Store:
             row = tx.execute(sa.select(requests).where(requests.c.id == request_id)).one()
         return _request(row)
 
+    def hold_request(
+        self, request_id: str, lease: Lease, *, state: RequestState
+    ) -> PendingRequest | None:
+        """Lease a request in ``state`` that nobody alive holds, leaving its state as it is;
+        None when it has moved on or someone holds it. Not an attempt: nothing is answered."""
+        with self._write() as tx:
+            result = tx.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id)
+                .where(requests.c.state == state.value)
+                .where(_free(requests, lease))
+                .values(lease_owner=lease.owner, lease_until=lease.until)
+            )
+            if result.rowcount != 1:
+                return None
+            row = tx.execute(sa.select(requests).where(requests.c.id == request_id)).one()
+        return _request(row)
+
     def release_request(
         self, request_id: str, owner: str, *, retry_at: dt.datetime | None = None
     ) -> None:

@@ -495,6 +495,35 @@ def test_a_poll_goes_through_every_job_state_and_answers_everyone_once(harness: 
     assert harness.sandbox.stats.jobs_created == 1
 
 
+def test_news_never_reaches_a_request_someone_else_is_answering(harness: Harness) -> None:
+    """A status change and an answer on two processes at once: the news must not land after the
+    answer (it would replace it with a placeholder), so it is only sent under the request's
+    lease, which an answerer holds."""
+    first, second = harness.ask(ANA), harness.ask(BEN)
+    key = first.dataset.key
+    answerer = harness.instance("answerer", Told())
+    harness.store.heartbeat(answerer.leases.owner, now=harness.clock.now())
+    held = harness.store.hold_request(
+        second.request.id, answerer.leases.take(), state=RequestState.WAITING
+    )
+    assert held is not None
+    harness.step(key)  # the job is made: "queued"
+    assert harness.told.statuses(first.request.id) == ["queued"]
+    assert harness.told.statuses(second.request.id) == []  # its answerer holds it
+    harness.store.release_request(second.request.id, answerer.leases.owner)
+    # Answered meanwhile: no news either, whatever the waiting list said a moment before.
+    assert harness.store.finish_request(
+        second.request.id, RequestState.ANSWERED, now=harness.clock.now()
+    )
+    harness.timer.advance(QUEUED)
+    harness.step(key)
+    assert harness.told.statuses(first.request.id) == ["queued", "processing"]
+    assert harness.told.statuses(second.request.id) == []
+    # The news let go of its lease: anyone may take the request up (the answerer, here).
+    lease = answerer.leases.take()
+    assert harness.store.hold_request(first.request.id, lease, state=RequestState.WAITING)
+
+
 def test_a_failed_job_tells_every_asker_and_is_not_kept(make_harness: HarnessFactory) -> None:
     harness = make_harness(faults=FaultConfig(fail_rate=1.0))
     first, second = harness.ask(ANA), harness.ask(BEN)
@@ -684,6 +713,28 @@ def test_a_queue_full_until_the_deadline_says_so(make_harness: HarnessFactory) -
 
 
 # --- cancel ------------------------------------------------------------------------------------
+
+
+def test_a_job_made_while_its_question_was_cancelled_is_deleted(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = harness.ask(ANA)
+    key = asked.dataset.key
+    create = harness.client.create_job
+
+    def create_and_meanwhile_cancel(*args: Any, **kwargs: Any) -> str:
+        job_id = create(*args, **kwargs)
+        # The asker clicks Cancel while BrowserStack's answer is on its way back: the canceller
+        # finds no job to delete yet.
+        assert harness.service.cancel(asked.request.id, by_user=ANA).cancelled
+        return job_id
+
+    monkeypatch.setattr(harness.client, "create_job", create_and_meanwhile_cancel)
+    harness.step(key)
+    assert harness.dataset(key).state is DatasetState.CANCELLED
+    assert harness.sandbox.stats.jobs_created == 1
+    assert harness.sandbox.stats.jobs_deleted == 1  # no job left holding a place in the queue
+    assert harness.told.statuses(asked.request.id) == []  # no news for a cancelled question
 
 
 def test_cancel_by_the_only_asker_deletes_the_job(harness: Harness) -> None:
