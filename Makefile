@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/slack_app.py
 	$(BIN)/python bench/http_server.py
 	$(BIN)/python bench/replicas.py
+	$(BIN)/python bench/sqlite_writers.py
 
 # Reinstall whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt

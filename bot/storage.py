@@ -8,6 +8,10 @@ Transactions go through ``read`` and ``write``. On SQLite a write begins ``IMMED
 its turn for the single writer's lock (``busy_timeout``) instead of failing with "database is
 locked" half-way, which a deferred transaction that reads before writing would. ``timeout``
 bounds that wait (and PostgreSQL's lock waits) where a caller cannot wait long: the ack path.
+Within one process, SQLite's writers also queue on a lock of ours first: SQLite's own wait polls
+with sleeps of up to 100 ms, so under a burst (a hundred commands at once) an unlucky writer
+could lose every round for seconds while others got in, and an ack gave up; a lock hands the
+turn over as soon as it is free. Other processes on the same file still meet ``busy_timeout``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,8 +95,13 @@ def create_engine(url: str) -> Engine:
         ) from None
 
 
+# One writer at a time per SQLite engine, in this process (see the module's docstring).
+_writers: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
 def _sqlite_engine(url: sa.engine.URL) -> Engine:
     engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+    _writers[engine] = threading.Lock()
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -143,12 +154,32 @@ def read(engine: Engine) -> Iterator[Connection]:
 @contextmanager
 def write(engine: Engine, *, timeout: float | None = None) -> Iterator[Connection]:
     """A write transaction that waits at most ``timeout`` seconds for other writers' locks."""
-    with engine.connect() as connection:
-        connection.execution_options(usagebot_write=True, usagebot_lock_wait=timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with _writer_turn(engine, timeout), engine.connect() as connection:
+        # What is left of ``timeout`` after our turn came: the whole wait stays within it.
+        left = None if deadline is None else max(0.001, deadline - time.monotonic())
+        connection.execution_options(usagebot_write=True, usagebot_lock_wait=left)
         with connection.begin():
-            if timeout is not None and engine.dialect.name == "postgresql":
-                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
+            if left is not None and engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(left * 1000))}")
             yield connection
+
+
+@contextmanager
+def _writer_turn(engine: Engine, timeout: float | None) -> Iterator[None]:
+    """This process's turn to write on a SQLite engine (nothing to wait for on other databases)."""
+    turn = _writers.get(engine)
+    if turn is None:
+        yield
+        return
+    if not turn.acquire(timeout=DEFAULT_LOCK_WAIT if timeout is None else timeout):
+        # What SQLite itself says when its wait runs out: callers already handle it as passing.
+        locked = sqlite3.OperationalError("database is locked")
+        raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, locked)
+    try:
+        yield
+    finally:
+        turn.release()
 
 
 def open_database(url: str) -> Engine:

@@ -498,13 +498,13 @@ class ReportService:
             if waiting.last_status == status:
                 continue
             lease = self.leases.take()
-            request = self.store.hold_request(waiting.id, lease, state=RequestState.WAITING)
+            request = self.store.hold_request(
+                waiting.id, lease, state=RequestState.WAITING, dataset_key=key, last_status=status
+            )
             if request is None:
                 continue
             try:
-                if request.dataset_key == key and request.last_status != status:
-                    self.store.update_request(request.id, last_status=status)
-                    self._tell(self.notifier.progress, request, status)
+                self._tell(self.notifier.progress, request, status)
             finally:
                 self.store.release_request(request.id, lease.owner)
 

@@ -702,17 +702,28 @@ class Store:
         return _request(row)
 
     def hold_request(
-        self, request_id: str, lease: Lease, *, state: RequestState
+        self,
+        request_id: str,
+        lease: Lease,
+        *,
+        state: RequestState,
+        dataset_key: str | None = None,
+        **values: Any,
     ) -> PendingRequest | None:
-        """Lease a request in ``state`` that nobody alive holds, leaving its state as it is;
-        None when it has moved on or someone holds it. Not an attempt: nothing is answered."""
+        """Lease a request in ``state`` (and on ``dataset_key``) that nobody alive holds,
+        leaving its state as it is and setting ``values``; None when it has moved on or someone
+        holds it. Not an attempt: nothing is answered."""
+        query = (
+            sa.update(requests)
+            .where(requests.c.id == request_id)
+            .where(requests.c.state == state.value)
+            .where(_free(requests, lease))
+        )
+        if dataset_key is not None:
+            query = query.where(requests.c.dataset_key == dataset_key)
         with self._write() as tx:
             result = tx.execute(
-                sa.update(requests)
-                .where(requests.c.id == request_id)
-                .where(requests.c.state == state.value)
-                .where(_free(requests, lease))
-                .values(lease_owner=lease.owner, lease_until=lease.until)
+                query.values(lease_owner=lease.owner, lease_until=lease.until, **values)
             )
             if result.rowcount != 1:
                 return None
