@@ -484,6 +484,10 @@ class TeamSummary:
     seats: tuple[SeatCount, ...] = ()
     most_active: tuple[TopUser, ...] = ()
     usage_without_access: tuple[UnlicensedUse, ...] = ()
+    # Given its members: how many hold an idle Live or App Live seat, and how many have Automate
+    # or App Automate access they did not use (see the rules on licences).
+    idle_members: int | None = None
+    unused_access_members: int | None = None
 
     @property
     def activity(self) -> int:
@@ -576,12 +580,15 @@ def team_summary(
     seats: tuple[SeatCount, ...] = ()
     most_active: tuple[TopUser, ...] = ()
     unlicensed: tuple[UnlicensedUse, ...] = ()
+    idle_members = unused_members = 0
     if members is not None:
         cutoff = _cutoff(since)
         combos = Counter(_codes(member, cutoff) for member in members)
         seats = _seat_rows(combos, _PRODUCTS, held_only=True)
         most_active = tuple(top_users(members, n=top))
         unlicensed = _unlicensed(members)
+        idle_members = _members_with(combos, _IDLE, SEAT_PRODUCTS)
+        unused_members = _members_with(combos, _IDLE, PARALLEL_PRODUCTS)
     return TeamSummary(
         name=team.name,
         type=team.type,
@@ -597,7 +604,15 @@ def team_summary(
         seats=seats,
         most_active=most_active,
         usage_without_access=unlicensed,
+        idle_members=None if members is None else idle_members,
+        unused_access_members=None if members is None else unused_members,
     )
+
+
+def _members_with(combos: Counter[_Codes], code: int, products: Sequence[Product]) -> int:
+    """How many members have ``code`` on any of ``products``."""
+    at = [_PRODUCTS.index(product) for product in products]
+    return sum(users for codes, users in combos.items() if any(codes[i] == code for i in at))
 
 
 # --- organisation ------------------------------------------------------------------------------

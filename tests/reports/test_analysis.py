@@ -609,6 +609,14 @@ def test_team_summary_with_members() -> None:
         SeatCount(APP_LIVE, seats=1, used=1, idle=0, unknown=0),
     )
     assert [t.email for t in summary.most_active] == ["b@x.io", "steve@example.com"]
+    # a@x.io: an idle Live seat; its Automate access is not reported (no entry, no evidence).
+    assert (summary.idle_members, summary.unused_access_members) == (1, 0)
+    # With the evidence of an All-Products report (no test since the period began), a@x.io's
+    # Automate access is unused too.
+    since = (NOW - timedelta(days=14)).date()
+    evident = team_summary(acme(), members=members, now=NOW, since=since)
+    assert (evident.idle_members, evident.unused_access_members) == (1, 1)
+    assert team_summary(acme(), now=NOW).idle_members is None  # no members: nothing said
 
 
 def test_team_summary_with_no_members_and_no_data() -> None:

@@ -503,6 +503,27 @@ def test_team_answer_has_seats_and_members_from_the_user_report(stack: LoopbackS
     busiest = max(members, key=tests)
     assert "Most active members" in blocks
     assert f"`1.` *{busiest['name']}*" in blocks
+
+    # Member count, and idle members counted from the raw records (every entry is there in an
+    # All-Products report): Live and App Live seats cost money, Automate access does not.
+    def unused(member: dict[str, Any], products: tuple[str, ...]) -> bool:
+        data = member["usage"]["product_data"]
+        return any(
+            member["product_access"][p]
+            and not any((data.get(p) or {}).get(k) for k in ("tests_run", "minutes_used"))
+            for p in products
+        )
+
+    idle = [m for m in members if unused(m, ("live_testing", "app_live_testing"))]
+    unused_access = [m for m in members if unused(m, ("automate", "app_automate"))]
+    assert f"{len(members)} members in the user report" in blocks
+    if idle:
+        assert f"{len(idle)} member{'s' if len(idle) > 1 else ''} with an idle Live" in blocks
+    else:
+        assert "idle Live" not in blocks
+    assert unused_access
+    plural = "s" if len(unused_access) > 1 else ""
+    assert f"{len(unused_access)} member{plural} with Automate or App Automate access" in blocks
     # Two shared datasets: the team report and the user report of the same period.
     assert stack.sandbox.stats.jobs_created == 2
 
