@@ -1081,6 +1081,18 @@ def period_days(start: date, end: date) -> int:
     return (end - start).days + 1
 
 
+def _allocations(
+    teams: Iterable[TeamRecord],
+) -> Iterator[tuple[TeamRecord, Product, ProductUsage, int | None, int | None]]:
+    """Each team's entry on each product with parallels: its allocation and its peak."""
+    for team in teams:
+        for product in _PARALLEL_PRODUCTS:
+            entry = team.usage.product_data.get(product)
+            if entry is not None:
+                allocated = _int(entry.current_parallels_allocated)
+                yield team, product, entry, allocated, _int(entry.max_parallels_used)
+
+
 def parallel_rightsizing(
     teams: Sequence[TeamRecord],
     *,
@@ -1101,37 +1113,31 @@ def parallel_rightsizing(
     if headroom < 0 or headroom_share < 0:
         raise ValueError(f"headroom cannot be negative, not {headroom} / {headroom_share}")
     rows = []
-    for team in teams:
-        for product in _PARALLEL_PRODUCTS:
-            entry = team.usage.product_data.get(product)
-            if entry is None:
-                continue
-            allocated = _int(entry.current_parallels_allocated)
-            used = _int(entry.max_parallels_used)
-            if allocated is None or used is None or allocated < max(min_allocated, 1):
-                continue
-            if entry.parallel_consumption_type == _SHARED_POOL and team.type != _ROOT_TEAM:
-                continue
-            if used > threshold * allocated:
-                continue
-            spare = max(headroom, math.ceil(used * headroom_share))
-            suggested = max(1, used + spare)
-            if suggested >= allocated:
-                continue
-            rows.append(
-                RightsizingRow(
-                    team=team.name,
-                    type=team.type,
-                    product=product,
-                    consumption_type=entry.parallel_consumption_type,
-                    allocated=allocated,
-                    max_used=used,
-                    utilisation=used / allocated,
-                    suggested=suggested,
-                    freed=allocated - suggested,
-                    days=days,
-                )
+    for team, product, entry, allocated, used in _allocations(teams):
+        if allocated is None or used is None or allocated < max(min_allocated, 1):
+            continue
+        if entry.parallel_consumption_type == _SHARED_POOL and team.type != _ROOT_TEAM:
+            continue
+        if used > threshold * allocated:
+            continue
+        spare = max(headroom, math.ceil(used * headroom_share))
+        suggested = max(1, used + spare)
+        if suggested >= allocated:
+            continue
+        rows.append(
+            RightsizingRow(
+                team=team.name,
+                type=team.type,
+                product=product,
+                consumption_type=entry.parallel_consumption_type,
+                allocated=allocated,
+                max_used=used,
+                utilisation=used / allocated,
+                suggested=suggested,
+                freed=allocated - suggested,
+                days=days,
             )
+        )
     rows.sort(key=lambda r: (-r.freed, r.team.casefold(), _PRODUCTS.index(r.product)))
     return rows
 
@@ -1150,16 +1156,11 @@ def parallels_advice(
 
 def saturated_parallels(teams: Sequence[TeamRecord]) -> list[SaturatedRow]:
     """Allocations whose peak reached them, biggest allocation first (see the rules)."""
-    rows = []
-    for team in teams:
-        for product in _PARALLEL_PRODUCTS:
-            entry = team.usage.product_data.get(product)
-            if entry is None:
-                continue
-            allocated = _int(entry.current_parallels_allocated)
-            used = _int(entry.max_parallels_used)
-            if allocated and used is not None and used >= allocated:
-                rows.append(SaturatedRow(team.name, product, allocated, used))
+    rows = [
+        SaturatedRow(team.name, product, allocated, used)
+        for team, product, _, allocated, used in _allocations(teams)
+        if allocated and used is not None and used >= allocated
+    ]
     rows.sort(key=lambda r: (-r.allocated, r.team.casefold(), _PRODUCTS.index(r.product)))
     return rows
 
