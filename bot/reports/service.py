@@ -254,10 +254,7 @@ class ReportService:
             return  # someone else moved or took it
         status = self.describe(pending)
         if status != request.last_status:
-            self.store.update_request(request.id, last_status=status)
-            moved = self.store.request(request.id)
-            if moved is not None:
-                self._tell(self.notifier.progress, moved, status)
+            self._news(request.id, pending.key, status)
 
     def cancel(self, request_id: str, *, by_user: str) -> CancelOutcome:
         """Cancel ``by_user``'s own request; delete the BrowserStack job if nobody else waits."""
@@ -495,18 +492,21 @@ class ReportService:
         no news; one whose delivery this hold made fail is answered by the work loop.
         """
         for waiting in self.store.waiting_requests(key):
-            if waiting.last_status == status:
-                continue
-            lease = self.leases.take()
-            request = self.store.hold_request(
-                waiting.id, lease, state=RequestState.WAITING, dataset_key=key, last_status=status
-            )
-            if request is None:
-                continue
-            try:
-                self._tell(self.notifier.progress, request, status)
-            finally:
-                self.store.release_request(request.id, lease.owner)
+            if waiting.last_status != status:
+                self._news(waiting.id, key, status)
+
+    def _news(self, request_id: str, key: str, status: str) -> None:
+        """Tell one request waiting on ``key`` its ``status``, under its lease (see _progress)."""
+        lease = self.leases.take()
+        request = self.store.hold_request(
+            request_id, lease, state=RequestState.WAITING, dataset_key=key, last_status=status
+        )
+        if request is None:
+            return
+        try:
+            self._tell(self.notifier.progress, request, status)
+        finally:
+            self.store.release_request(request.id, lease.owner)
 
     def _tell(
         self, what: Callable[..., None], request: PendingRequest, *args: Any, **kwargs: Any
