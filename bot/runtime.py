@@ -24,7 +24,7 @@ from bot.reports.store import Store
 from bot.scheduling import Worker
 from bot.server import RequestVerifier
 from bot.settings import Settings
-from bot.slack.access import AccessPolicy
+from bot.slack.access import AccessPolicy, Admins
 from bot.slack.answers import Prices
 from bot.slack.app import create_app
 from bot.slack.delivery import SlackDelivery, retry_handlers
@@ -100,6 +100,12 @@ class Usagebot:
             clock=self.clock,
             allowed_users=settings.allowed_user_ids,
             allowed_usergroup=settings.allowed_usergroup,
+        )
+        self.admins = Admins(
+            self.slack,
+            clock=self.clock,
+            user_ids=settings.reclaim_admin_ids,
+            usergroup=settings.reclaim_admin_group,
         )
         self.digest = DigestPoster(
             settings=settings,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -118,6 +119,10 @@ class Settings(BaseSettings):
     # Who may use the bot: Slack user ids and/or one user group id. Empty: every full member.
     allowed_users: str = ""
     allowed_usergroup: str | None = None
+    # Who administers BrowserStack seats through the bot (reclaim campaigns, the admins' part of
+    # the Home tab): Slack user ids (U…, W…) and/or one user group id (S…). Empty: nobody, so
+    # nothing admin-only ever happens.
+    reclaim_admins: str = ""
 
     # Storage: pending requests, cached reports, digest history, who works on what. Unset: a
     # SQLite file in the user's data folder (``bot.storage.default_database_url``).
@@ -203,6 +208,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{pair!r} is not 'Team name=CHANNEL_ID'")
         return value
 
+    @field_validator("reclaim_admins")
+    @classmethod
+    def _admins(cls, value: str) -> str:
+        _parse_admins(value)
+        return value
+
     @field_validator("seat_prices")
     @classmethod
     def _prices(cls, value: str) -> str:
@@ -277,6 +288,16 @@ class Settings(BaseSettings):
         return frozenset(u for u in self.allowed_users.replace(",", " ").split() if u)
 
     @property
+    def reclaim_admin_ids(self) -> frozenset[str]:
+        """The user ids in RECLAIM_ADMINS."""
+        return _parse_admins(self.reclaim_admins)[0]
+
+    @property
+    def reclaim_admin_group(self) -> str | None:
+        """The user group in RECLAIM_ADMINS, if any."""
+        return _parse_admins(self.reclaim_admins)[1]
+
+    @property
     def api_url(self) -> str:
         return str(self.browserstack_api_url).rstrip("/")
 
@@ -312,6 +333,25 @@ class Settings(BaseSettings):
 # unlimited users): each price list takes only the products sold its way.
 SEAT_PRICED = (Product.LIVE, Product.APP_LIVE)
 PARALLEL_PRICED = (Product.AUTOMATE, Product.APP_AUTOMATE)
+
+
+def _parse_admins(value: str) -> tuple[frozenset[str], str | None]:
+    """RECLAIM_ADMINS: (user ids, user group id); ValueError naming what is wrong."""
+    users: set[str] = set()
+    groups: list[str] = []
+    for item in value.replace(",", " ").split():
+        if re.fullmatch(r"[UW][A-Z0-9]{2,30}", item):
+            users.add(item)
+        elif re.fullmatch(r"S[A-Z0-9]{2,30}", item):
+            groups.append(item)
+        else:
+            raise ValueError(
+                f"{item!r} is not a Slack user id (U…, W…) or user group id (S…): copy ids from "
+                "a profile's or a group's 'Copy member ID' / 'Copy group ID'"
+            )
+    if len(groups) > 1:
+        raise ValueError(f"give one user group, not {len(groups)} ({', '.join(groups)})")
+    return frozenset(users), groups[0] if groups else None
 
 
 def _parse_prices(

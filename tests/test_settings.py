@@ -353,3 +353,26 @@ def test_prices_parse_per_licence_kind() -> None:
     )
     assert settings.seat_price_map == {Product.LIVE: 39.0, Product.APP_LIVE: 49.0}
     assert settings.parallel_price_map == {Product.AUTOMATE: 150.0, Product.APP_AUTOMATE: 200.0}
+
+
+def test_reclaim_admins_are_user_ids_and_one_user_group() -> None:
+    settings = Settings.from_values({"reclaim_admins": "U0ANA, W0BEN S0ADMINS"})
+    assert settings.reclaim_admin_ids == frozenset({"U0ANA", "W0BEN"})
+    assert settings.reclaim_admin_group == "S0ADMINS"
+    unset = Settings.from_values({})
+    assert (unset.reclaim_admin_ids, unset.reclaim_admin_group) == (frozenset(), None)
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("@ana", r"'@ana' is not a Slack user id \(U…, W…\) or user group id \(S…\)"),
+        ("U0ANA S0ONE S0TWO", r"give one user group, not 2 \(S0ONE, S0TWO\)"),
+    ],
+)
+def test_reclaim_admins_say_what_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, value: str, complaint: str
+) -> None:
+    monkeypatch.setenv("RECLAIM_ADMINS", value)
+    with pytest.raises(SettingsError, match=complaint):
+        load_settings()

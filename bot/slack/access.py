@@ -31,6 +31,74 @@ class Person:
     name: str | None = None  # as Slack shows them: display name, else real name
 
 
+class GroupMembers:
+    """The members of one Slack user group, cached for ``ttl``; the last known members (or
+    nobody) while Slack cannot say."""
+
+    def __init__(
+        self, client: WebClient, usergroup: str | None, *, clock: Clock, ttl: dt.timedelta
+    ) -> None:
+        self.client = client
+        self.usergroup = usergroup
+        self.clock = clock
+        self.ttl = ttl
+        self._cached: tuple[dt.datetime, frozenset[str]] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> frozenset[str]:
+        if not self.usergroup:
+            return frozenset()
+        now = self.clock.now()
+        with self._lock:
+            cached = self._cached
+        if cached and now - cached[0] < self.ttl:
+            return cached[1]
+        try:
+            users = self.client.usergroups_users_list(usergroup=self.usergroup)["users"]
+        except SlackApiError as error:
+            log.warning("usergroups.users.list failed: %s", error.response.get("error"))
+            return cached[1] if cached else frozenset()
+        members = frozenset(users)
+        with self._lock:
+            self._cached = (now, members)
+        return members
+
+
+class Admins:
+    """Who administers seats through the bot (``RECLAIM_ADMINS``): listed users and the members
+    of one user group. Nobody when the setting is empty."""
+
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        clock: Clock,
+        user_ids: frozenset[str] = frozenset(),
+        usergroup: str | None = None,
+        ttl: float = 300.0,
+    ) -> None:
+        self.user_ids = user_ids
+        self._group = GroupMembers(client, usergroup, clock=clock, ttl=dt.timedelta(seconds=ttl))
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.user_ids or self._group.usergroup)
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.user_ids or user_id in self._group()
+
+    def refusal(self, user_id: str) -> str | None:
+        """None for an admin; else a polite sentence saying who may."""
+        if self.is_admin(user_id):
+            return None
+        if not self.configured:
+            return (
+                "Nobody administers seats through me yet: an admin of the bot can name people "
+                "in RECLAIM_ADMINS."
+            )
+        return "Sorry, only the seat admins named in RECLAIM_ADMINS can do that."
+
+
 class AccessPolicy:
     """Decides, per Slack user id, whether the bot answers."""
 
@@ -49,7 +117,7 @@ class AccessPolicy:
         self.ttl = dt.timedelta(seconds=ttl)
         self.clock = clock
         self._people: dict[str, tuple[dt.datetime, Person]] = {}
-        self._group: tuple[dt.datetime, frozenset[str]] | None = None
+        self._group_members = GroupMembers(client, allowed_usergroup, clock=clock, ttl=self.ttl)
         self._lock = threading.Lock()
 
     def person(self, user_id: str) -> Person:
@@ -93,18 +161,3 @@ class AccessPolicy:
             "Sorry, usage reports are limited to the people your workspace admins chose. "
             "Ask one of them to add you if you need access."
         )
-
-    def _group_members(self) -> frozenset[str]:
-        if not self.allowed_usergroup:
-            return frozenset()
-        now = self.clock.now()
-        if self._group and now - self._group[0] < self.ttl:
-            return self._group[1]
-        try:
-            users = self.client.usergroups_users_list(usergroup=self.allowed_usergroup)["users"]
-        except SlackApiError as error:
-            log.warning("usergroups.users.list failed: %s", error.response.get("error"))
-            return self._group[1] if self._group else frozenset()
-        members = frozenset(users)
-        self._group = (now, members)
-        return members

@@ -9,7 +9,7 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.clock import ManualClock, ShiftedClock
-from bot.slack.access import AccessPolicy
+from bot.slack.access import AccessPolicy, Admins
 from bot.slack.standin import SlackStandIn
 from bot.stack import slack_user
 
@@ -215,3 +215,48 @@ def test_a_person_carries_the_name_and_email_slack_shows(
     assert access.person(ANA).email == "ana@example.com"
     asked = [call.args.get("user") for call in standin.calls_to("users.info")]
     assert asked == ["U0PAT", ANA]  # each once: cached
+
+
+# --- seat admins (RECLAIM_ADMINS) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("users", "group", "admins"),
+    [
+        (frozenset(), None, set()),  # unset: nobody, so nothing admin-only ever happens
+        (frozenset({ANA}), None, {ANA}),
+        (frozenset(), GROUP, {BEN}),
+        (frozenset({ANA}), GROUP, {ANA, BEN}),
+    ],
+    ids=["nobody", "users", "usergroup", "both"],
+)
+def test_seat_admins_are_the_listed_users_and_the_groups_members(
+    slack: WebClient,
+    still: ManualClock,
+    users: frozenset[str],
+    group: str | None,
+    admins: set[str],
+) -> None:
+    policy = Admins(slack, clock=still, user_ids=users, usergroup=group, ttl=TTL)
+    assert {u for u in (ANA, BEN, CAL, GUEST) if policy.is_admin(u)} == admins
+    for user in (ANA, BEN, CAL):
+        refusal = policy.refusal(user)
+        if user in admins:
+            assert refusal is None
+        elif not admins:
+            assert "Nobody administers seats" in (refusal or "")
+        else:
+            assert refusal == "Sorry, only the seat admins named in RECLAIM_ADMINS can do that."
+
+
+def test_seat_admins_group_is_cached_like_the_access_group(
+    slack: WebClient, still: ManualClock, standin: SlackStandIn
+) -> None:
+    policy = Admins(slack, clock=still, usergroup=GROUP, ttl=TTL)
+    assert policy.is_admin(BEN)
+    standin.usergroups[GROUP] = [CAL]
+    assert policy.is_admin(BEN)  # within the TTL
+    still.advance(TTL)
+    assert policy.is_admin(CAL)
+    assert not policy.is_admin(BEN)
+    assert len(standin.calls_to("usergroups.users.list")) == 2
