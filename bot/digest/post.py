@@ -108,13 +108,25 @@ class DigestPoster:
             maximum=self.settings.report_poll_max_seconds,
         )
         deadline = self.settings.report_deadline_seconds
-        users = run_report(
-            self.browserstack, ReportKind.USER, filters, deadline=deadline, schedule=schedule
-        )
+        users = self.fetch_users(now)
         teams = run_report(
             self.browserstack, ReportKind.TEAM, filters, deadline=deadline, schedule=schedule
         )
         return users, teams
+
+    def fetch_users(self, now: dt.datetime) -> Report:
+        """The user report of the digest's period (reclaim campaigns ask about its idle seats)."""
+        schedule = PollSchedule(
+            initial=self.settings.report_poll_initial_seconds,
+            maximum=self.settings.report_poll_max_seconds,
+        )
+        return run_report(
+            self.browserstack,
+            ReportKind.USER,
+            self.period(now),
+            deadline=self.settings.report_deadline_seconds,
+            schedule=schedule,
+        )
 
     def build(
         self,

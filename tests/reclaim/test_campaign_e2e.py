@@ -1,0 +1,149 @@
+"""A reclaim campaign end to end: ``/usage reclaim ask`` in, DMs and the admins' thread out.
+
+The bot is the real one on loopback (signed requests, its work loop, SQLite); BrowserStack is the
+sandbox and Slack the stand-in. Days pass on the injected clock, never in sleeps.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from bot.browserstack.sandbox import SandboxServer
+from bot.clock import ShiftedClock
+from bot.slack.standin import Msg, SlackStandIn
+from bot.stack import LoopbackStack
+from tests.conftest import SandboxFactory
+from tests.reclaim.harness import Cast, cast
+from tests.slack.harness import ANA, BEN, CHANNEL, StackFactory
+
+DAY = 86_400.0
+
+
+def dms(standin: SlackStandIn, user_id: str) -> list[Msg]:
+    return standin.channel_messages(standin.dm_channel(user_id))
+
+
+def buttons(msg: Msg) -> list[str]:
+    return [
+        e["action_id"]
+        for b in msg.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ] + [b["accessory"]["action_id"] for b in msg.blocks if "accessory" in b]
+
+
+def tally(standin: SlackStandIn) -> Msg:
+    found = [m for m in standin.channel_messages(CHANNEL) if m.text.startswith("Seat reclaim")]
+    assert len(found) == 1, [m.text for m in found]
+    return found[0]
+
+
+def start(make_stack: StackFactory, sandbox: SandboxServer, crew: Cast, **extra: object) -> LoopbackStack:
+    return make_stack(
+        sandbox,
+        reclaim_admins=ANA,
+        idle_exclude=",".join(crew.exclude),
+        seat_prices="live=29,app_live=39",
+        **extra,
+    )
+
+
+def test_a_campaign_asks_reminds_closes_and_counts_what_was_saved(
+    make_stack: StackFactory,
+    sandbox_factory: SandboxFactory,
+    standin: SlackStandIn,
+    clock: ShiftedClock,
+) -> None:
+    sandbox = sandbox_factory()
+    crew = cast(sandbox, standin, clock)
+    stack = start(make_stack, sandbox, crew)
+
+    acked = stack.driver.command("reclaim ask", user=ANA, channel=CHANNEL)
+    assert "Getting the idle seats" in acked.json()["text"]
+
+    # One DM per member in Slack, none for the guest, the outsider or the excluded member.
+    standin.wait_for(lambda s: all(len(dms(s, u)) == 1 for u in crew.user_ids))
+    standin.wait_for(lambda s: "Not in Slack* 1" in str(tally(s).blocks))
+    first = dms(standin, crew.user_ids[0])[0]
+    assert "Live" in first.text
+    assert buttons(first) == ["reclaim_keep", "reclaim_release"]
+    assert "not been used since" in str(first.blocks)
+    assert "U0MGUEST" not in {c.args.get("users") for c in standin.calls_to("conversations.open")}
+    opened = {c.args.get("users") for c in standin.calls_to("conversations.open")}
+    assert opened == set(crew.user_ids)
+    board = str(tally(standin).blocks)
+    assert "*Asked* 10" in board and "Guests (not asked)* 1" in board
+    assert crew.outsider.email in board and crew.excluded.email not in board
+
+    # 2 keep, 3 release, 5 silent; a click from someone else is refused.
+    keepers, releasers, silent = crew.user_ids[:2], crew.user_ids[2:5], crew.user_ids[5:]
+    stranger = stack.driver.click(
+        "reclaim_keep",
+        user=BEN,
+        channel=standin.dm_channel(keepers[0]),
+        message_ts=dms(standin, keepers[0])[0].ts,
+    )
+    assert stranger.status_code == 200
+    refused = standin.wait_for(
+        lambda s: [m for m in s.visible_to(BEN, s.dm_channel(keepers[0])) if m.ephemeral]
+    )
+    assert "only the person this message was sent to" in refused[0].text
+    assert "You chose" not in str(dms(standin, keepers[0])[0].blocks)
+    for user_id in keepers:
+        stack.driver.click("reclaim_keep", user=user_id, channel=standin.dm_channel(user_id))
+    for user_id in releasers:
+        stack.driver.click("reclaim_release", user=user_id, channel=standin.dm_channel(user_id))
+    standin.wait_for(lambda s: "*Kept* 2 · *Released* 3 · *No answer* 5" in str(tally(s).blocks))
+    assert "You chose *Keep*" in str(dms(standin, keepers[0])[0].blocks)
+    # The choice can change until the deadline.
+    stack.driver.click("reclaim_release", user=keepers[1], channel=standin.dm_channel(keepers[1]))
+    standin.wait_for(lambda s: "You chose *Release*" in str(dms(s, keepers[1])[0].blocks))
+    stack.driver.click("reclaim_keep", user=keepers[1], channel=standin.dm_channel(keepers[1]))
+    standin.wait_for(lambda s: "*Kept* 2 · *Released* 3" in str(tally(s).blocks))
+
+    # Halfway: one reminder, to the five who did not answer only.
+    clock.advance(3.5 * DAY + 60)
+    standin.wait_for(lambda s: all(len(dms(s, u)) == 2 for u in silent))
+    assert "Reminder" in str(dms(standin, silent[0])[1].blocks)
+    assert all(len(dms(standin, u)) == 1 for u in keepers + releasers)
+
+    # The deadline: the release list (3 release + 5 silent) in the admins' thread, with a CSV.
+    clock.advance(3.5 * DAY)
+    board_ts = tally(standin).ts
+    release = standin.wait_for(
+        lambda s: next(
+            (m for m in s.thread(CHANNEL, board_ts) if m.text.startswith("Release list")), None
+        )
+    )
+    assert release.text == "Release list: 8 seats, $232 a month"
+    assert buttons(release).count("reclaim_done") == 8
+    assert "reclaim_done_all" in buttons(release)
+    assert "manage-users" in str(release.blocks)
+    upload = standin.wait_for(lambda s: s.files)[0]
+    rows = list(csv.DictReader(io.StringIO(upload.content.decode())))
+    assert len(rows) == 8 and {r["product"] for r in rows} == {"Live"}
+    assert {r["email"] for r in rows} == {crew.members[i].email for i in range(2, 10)}
+    # Clicks after the deadline are refused.
+    stack.driver.click("reclaim_keep", user=silent[0], channel=standin.dm_channel(silent[0]))
+    standin.wait_for(
+        lambda s: any("deadline" in m.text for m in s.visible_to(silent[0], s.dm_channel(silent[0])) if m.ephemeral)
+    )
+
+    # An admin marks one Done; a non-admin cannot.
+    stack.driver.click("reclaim_done", user=BEN, channel=CHANNEL, message_ts=release.ts)
+    standin.wait_for(lambda s: any("RECLAIM_ADMINS" in m.text for m in s.visible_to(BEN, CHANNEL) if m.ephemeral))
+    done_value = f"{release.blocks[1]['accessory']['value']}"
+    stack.driver.click("reclaim_done", done_value, user=ANA, channel=CHANNEL, message_ts=release.ts)
+    standin.wait_for(lambda s: "done" in str(s.message(CHANNEL, release.ts).blocks))  # type: ignore[union-attr]
+
+    # `/usage reclaim` shows the campaign to admins only.
+    status = stack.driver.command("reclaim", user=ANA, channel=CHANNEL).json()["text"]
+    assert "released 3" in status and "Release list: 8 seats" in status
+    assert "RECLAIM_ADMINS" in stack.driver.command("reclaim", user=BEN, channel=CHANNEL).json()["text"]
+
+    # BrowserStack admins remove 6 of the 8 seats; the next report confirms them.
+    for member in crew.members[2:8]:
+        assert sandbox.revoke(member.email, "live_testing")
+    saved = stack.bot.reclaim.savings(stack.bot.reclaim_desk.fetch_users(clock.now()).users)
+    assert saved.total_seats == 6 and saved.monthly == 6 * 29
