@@ -20,6 +20,7 @@ from bot.digest.history import DigestHistory
 from bot.digest.post import DigestPoster, routes
 from bot.reclaim.service import ReclaimPolicy, ReclaimService
 from bot.reclaim.starter import ReclaimDesk
+from bot.reports.analysis import IdleSeatsReport
 from bot.reports.leases import Leases, new_instance_id
 from bot.reports.service import ReportService, Timing
 from bot.reports.store import Store
@@ -32,6 +33,7 @@ from bot.slack.app import create_app
 from bot.slack.delivery import SlackDelivery, retry_handlers
 from bot.slack.frontdesk import FrontDesk
 from bot.slack.people import SlackPeople
+from bot.slack.views import ReclaimOffer
 from bot.storage import open_database, safe_url
 
 log = logging.getLogger(__name__)
@@ -130,6 +132,9 @@ class Usagebot:
             ),
             is_admin=self.admins.is_admin,
         )
+        if self.admins.configured:
+            self.digest.reclaim = self.reclaim.digest_part
+            self.delivery.reclaim_offer = self.reclaim_offer
         self.reclaim_desk = ReclaimDesk(
             service=self.reclaim,
             admins=self.admins,
@@ -163,6 +168,10 @@ class Usagebot:
         )
         self.service.kick = self.worker.kick
         self.app: App = create_app(self.frontdesk, client=self.slack, reclaim=self.reclaim_desk)
+
+    def reclaim_offer(self, user_id: str, idle: IdleSeatsReport, period: str) -> ReclaimOffer | None:
+        """A seat admin's "Ask N idle members…" under an idle answer (see ``ReclaimDesk.offer``)."""
+        return self.reclaim_desk.offer(user_id, idle, period)
 
     def request_verifier(self) -> RequestVerifier:
         """HTTP mode's signature check, on this bot's clock."""

@@ -55,6 +55,7 @@ from bot.reclaim.rules import (
     verify,
 )
 from bot.reclaim.store import CLOSED, OPEN, REMINDED, Ask, Campaign, ReclaimStore
+from bot.digest.render import ReclaimLines
 from bot.reports.analysis import IdleSeatsReport
 from bot.reports.leases import Leases
 from bot.slack.dms import DirectMessages, Member
@@ -453,6 +454,36 @@ class ReclaimService:
     ) -> Savings:
         """Released seats that ``users`` (a later user report) shows gone."""
         return verify(self.releases(since), users, self.policy.prices)
+
+    def digest_part(
+        self, users: Sequence[UserRecord], idle: IdleSeatsReport
+    ) -> ReclaimLines | None:
+        """The org-wide digest's reclaim part: what was saved, and the campaign button.
+
+        Members marked Done who still hold the seat in this report lose their Done: they are
+        on the release list again.
+        """
+        now = self.clock.now()
+        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        total = self.savings(users)
+        this_month = self.savings(users, since=month)
+        for email, _product in total.still_held:
+            for campaign in self.store.closed():
+                self.store.update_ask(campaign.id, email.lower(), done=False)
+        parts = [
+            savings_line(this_month),
+            (savings_line(total, period="in total") if total.total_seats else None),
+        ]
+        if total.still_held:
+            held = ", ".join(f"{e} ({p.label})" for e, p in total.still_held[:10])
+            parts.append(f"Marked done but still held, so listed again: {held}")
+        text = ". ".join(p for p in parts if p) or None
+        ask = len(self.plan(idle))
+        if not text and not ask:
+            return None
+        return ReclaimLines(
+            reclaimed=text, ask=ask, products=tuple(p.label for p in self.policy.products)
+        )
 
 
 def _summary(

@@ -15,13 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.browserstack.models import Report
+from bot.browserstack.models import Report, ReportFilters
 from bot.clock import Clock
 from bot.reclaim.rules import Savings, savings_line
 from bot.reclaim.service import CampaignSummary, ReclaimService, Refused
 from bot.reclaim.views import when
 from bot.reports.analysis import IdleSeatsReport, idle_seats
 from bot.slack.access import Admins
+from bot.slack.views import ReclaimOffer
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class ReclaimDesk:
         admins: Admins,
         slack: WebClient,
         clock: Clock,
-        fetch_users: Callable[[dt.datetime], Report],
+        fetch_users: Callable[[dt.datetime, ReportFilters | None], Report],
         exclude: Collection[str],
     ) -> None:
         self.service = service
@@ -48,9 +49,12 @@ class ReclaimDesk:
     def close(self, *, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
-    def idle_report(self, now: dt.datetime) -> tuple[IdleSeatsReport, str]:
-        """The idle seats of the digest's period as of ``now``, and that period as text."""
-        users = self.fetch_users(now)
+    def idle_report(
+        self, now: dt.datetime, period: str = ""
+    ) -> tuple[IdleSeatsReport, str]:
+        """The idle seats of ``period`` ("start..end"; the digest's by default) as of ``now``,
+        and that period as text."""
+        users = self.fetch_users(now, _filters(period))
         start, end = users.filters.start, users.filters.end
         report = idle_seats(
             users.users,
@@ -61,25 +65,41 @@ class ReclaimDesk:
         )
         return report, f"{start}..{end}"
 
-    def start_soon(self, *, admin: str, channel: str | None, thread_ts: str | None) -> str | None:
+    def offer(self, user_id: str, idle: IdleSeatsReport, period: str) -> ReclaimOffer | None:
+        """The "Ask N idle members…" button of a seat admin's private idle answer."""
+        if not self.admins.is_admin(user_id):
+            return None
+        count = len(self.service.plan(idle))
+        if not count:
+            return None
+        labels = tuple(p.label for p in self.service.policy.products)
+        return ReclaimOffer(count=count, products=labels, period=period)
+
+    def start_soon(
+        self, *, admin: str, channel: str | None, thread_ts: str | None, period: str = ""
+    ) -> str | None:
         """Start a campaign in the background; a refusal (a sentence) if ``admin`` is not one."""
         refusal = self.admins.refusal(admin)
         if refusal is not None:
             return refusal
         if not channel:
             return "I cannot tell where to post the campaign: try `/usage reclaim ask`."
-        self._pool.submit(self._start, admin, channel, thread_ts)
+        if period and _filters(period) is None:
+            return "That button is out of date: ask `/usage idle` again."
+        self._pool.submit(self._start, admin, channel, thread_ts, period)
         return None
 
-    def start_now(self, *, admin: str, channel: str, thread_ts: str | None) -> str:
-        """Fetch, plan and start (the background part of ``start_soon``; tests call it)."""
-        report, period = self.idle_report(self.clock.now())
+    def start_now(
+        self, *, admin: str, channel: str, thread_ts: str | None, period: str = ""
+    ) -> str:
+        """Fetch, plan and start (the background part of ``start_soon``)."""
+        report, period = self.idle_report(self.clock.now(), period)
         members = self.service.plan(report)
         return self.service.start(members, admin=admin, channel=channel, thread_ts=thread_ts, period=period)
 
-    def _start(self, admin: str, channel: str, thread_ts: str | None) -> None:
+    def _start(self, admin: str, channel: str, thread_ts: str | None, period: str) -> None:
         try:
-            self.start_now(admin=admin, channel=channel, thread_ts=thread_ts)
+            self.start_now(admin=admin, channel=channel, thread_ts=thread_ts, period=period)
         except Refused as refusal:
             self._tell(admin, str(refusal))
         except Exception as error:
@@ -98,6 +118,15 @@ class ReclaimDesk:
         if refusal is not None:
             return refusal
         return status_text(self.service.summary(), self.clock.now())
+
+
+def _filters(period: str) -> ReportFilters | None:
+    """ "2026-11-01..2026-11-30" as report filters; None for "" or anything else."""
+    start, _, end = period.partition("..")
+    try:
+        return ReportFilters(start=dt.date.fromisoformat(start), end=dt.date.fromisoformat(end))
+    except ValueError:
+        return None
 
 
 def status_text(

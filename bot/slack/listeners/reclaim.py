@@ -90,7 +90,10 @@ def handle_start(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     # The digest's thread when started from the digest; an ephemeral answer has none.
     thread = None if container.get("is_ephemeral") else container.get("message_ts")
     refusal = _desk(context).start_soon(
-        admin=body["user"]["id"], channel=channel, thread_ts=thread
+        admin=body["user"]["id"],
+        channel=channel,
+        thread_ts=thread,
+        period=str(body["actions"][0].get("value") or ""),
     )
     if refusal is not None:
         tell(body.get("response_url"), refusal)
