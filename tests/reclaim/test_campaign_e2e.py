@@ -175,3 +175,50 @@ def test_a_campaign_asks_reminds_closes_and_counts_what_was_saved(
     assert all(len(dms(standin, u)) == 1 for u in keepers)
     # No seat left to ask about: only their first campaign's DM (and reminder).
     assert [len(dms(standin, u)) for u in crew.user_ids[2:8]] == [1, 1, 1, 2, 2, 2]
+
+
+def test_idle_answers_offer_a_campaign_to_admins_only_and_start_one_for_their_period(
+    make_stack: StackFactory,
+    sandbox_factory: SandboxFactory,
+    standin: SlackStandIn,
+    clock: ShiftedClock,
+) -> None:
+    sandbox = sandbox_factory()
+    crew = cast(sandbox, standin, clock)
+    stack = start(make_stack, sandbox, crew)
+
+    stack.driver.command("idle", user=BEN, channel=CHANNEL)
+    assert "reclaim_start" not in str(wait_answer(standin, BEN, "idle seat").blocks)
+    stack.driver.command("idle", user=ANA, channel=CHANNEL)
+    answer = wait_answer(standin, ANA, "idle seat")
+    (offer,) = [
+        e for b in answer.blocks if b["type"] == "actions" for e in b["elements"]
+        if e["action_id"] == "reclaim_start"
+    ]
+    # The ten, the guest and the outsider (Slack tells the last two apart when the DM is due).
+    assert offer["text"]["text"] == "Ask 12 idle members…"
+    assert "12 members with idle Live, App Live seats" in offer["confirm"]["text"]["text"]
+    assert ".." in offer["value"]
+
+    stack.driver.click("reclaim_start", user=ANA, channel=CHANNEL, message_ts=answer.ts)
+    standin.wait_for(lambda s: all(len(dms(s, u)) == 1 for u in crew.user_ids))
+    board = tally(standin)
+    assert board.thread_ts is None  # an ephemeral answer has no thread: the tally starts one
+    assert offer["value"] in str(board.blocks)
+
+
+def test_nothing_is_sent_without_seat_admins(
+    make_stack: StackFactory,
+    sandbox_factory: SandboxFactory,
+    standin: SlackStandIn,
+    clock: ShiftedClock,
+) -> None:
+    sandbox = sandbox_factory()
+    crew = cast(sandbox, standin, clock)
+    stack = make_stack(sandbox, idle_exclude=",".join(crew.exclude))
+    reply = stack.driver.command("reclaim ask", user=ANA, channel=CHANNEL).json()["text"]
+    assert "Nobody administers seats through me yet" in reply
+    stack.driver.command("idle", user=ANA, channel=CHANNEL)
+    assert "reclaim_start" not in str(wait_answer(standin, ANA, "idle seat").blocks)
+    assert standin.calls_to("conversations.open") == []
+    assert stack.bot.worker._reclaim is None  # the work loop never looks for campaigns
