@@ -107,6 +107,7 @@ class AskView:
     choice: Choice | None
     user_id: str | None = None
     done: bool = False
+    campaign_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ class ReleaseRow:
     monthly: float
     answered: bool  # said "release" (else: did not answer)
     done: bool = False
+    campaign_id: str = ""
 
 
 def release_list(asks: Iterable[AskView], prices: Mapping[Product, float]) -> list[ReleaseRow]:
@@ -176,6 +178,7 @@ def release_list(asks: Iterable[AskView], prices: Mapping[Product, float]) -> li
                     monthly=prices.get(product, 0.0),
                     answered=ask.choice is Choice.RELEASE,
                     done=ask.done,
+                    campaign_id=ask.campaign_id,
                 )
             )
     rows.sort(key=lambda r: (r.email.casefold(), r.product.value))
@@ -188,8 +191,8 @@ class Savings:
 
     seats: dict[Product, int]
     monthly: float
-    reclaimed: tuple[tuple[str, Product], ...]  # (email, product)
-    still_held: tuple[tuple[str, Product], ...]  # marked Done but still held: listed again
+    reclaimed: tuple[ReleaseRow, ...]
+    still_held: tuple[ReleaseRow, ...]  # marked Done but still held: listed again
 
     @property
     def total_seats(self) -> int:
@@ -206,16 +209,16 @@ def verify(
     access = {u.email.casefold(): u.product_access for u in users}
     seats: dict[Product, int] = {}
     monthly = 0.0
-    reclaimed: list[tuple[str, Product]] = []
-    held: list[tuple[str, Product]] = []
+    reclaimed: list[ReleaseRow] = []
+    held: list[ReleaseRow] = []
     for row in releases:
         holder = access.get(row.email.casefold())
         if holder is None or not getattr(holder, row.product.value):
             seats[row.product] = seats.get(row.product, 0) + 1
             monthly += prices.get(row.product, 0.0)
-            reclaimed.append((row.email, row.product))
+            reclaimed.append(row)
         elif row.done:
-            held.append((row.email, row.product))
+            held.append(row)
     return Savings(seats, monthly, tuple(reclaimed), tuple(held))
 
 

@@ -102,6 +102,7 @@ class CampaignSummary:
     not_in_slack: tuple[str, ...]
     channel: str
     thread_ts: str | None
+    verified: tuple[ReleaseRow, ...] = ()  # releases a later report showed gone
 
 
 class Refused(Exception):
@@ -455,6 +456,18 @@ class ReclaimService:
         """Released seats that ``users`` (a later user report) shows gone."""
         return verify(self.releases(since), users, self.policy.prices)
 
+    def record(self, savings: Savings) -> None:
+        """Remember what a report verified (``/usage reclaim`` shows it), and take Done back
+        from members who still hold the seat: they are on the release list again."""
+        gone: dict[tuple[str, str], list[Product]] = {}
+        for row in savings.reclaimed:
+            gone.setdefault((row.campaign_id, row.email), []).append(row.product)
+        for (campaign_id, email), products in gone.items():
+            keys = ",".join(p.value for p in products)
+            self.store.update_ask(campaign_id, email, reclaimed=keys)
+        for row in savings.still_held:
+            self.store.update_ask(row.campaign_id, row.email, done=False)
+
     def digest_part(
         self, users: Sequence[UserRecord], idle: IdleSeatsReport
     ) -> ReclaimLines | None:
@@ -467,15 +480,13 @@ class ReclaimService:
         month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         total = self.savings(users)
         this_month = self.savings(users, since=month)
-        for email, _product in total.still_held:
-            for campaign in self.store.closed():
-                self.store.update_ask(campaign.id, email.lower(), done=False)
+        self.record(total)
         parts = [
             savings_line(this_month),
             (savings_line(total, period="in total") if total.total_seats else None),
         ]
         if total.still_held:
-            held = ", ".join(f"{e} ({p.label})" for e, p in total.still_held[:10])
+            held = ", ".join(f"{r.email} ({r.product.label})" for r in total.still_held[:10])
             parts.append(f"Marked done but still held, so listed again: {held}")
         text = ". ".join(p for p in parts if p) or None
         ask = len(self.plan(idle))
@@ -491,6 +502,8 @@ def _summary(
 ) -> CampaignSummary:
     asks = store.asks(campaign.id)
     views_ = [a.view() for a in asks]
+    releases = release_list(views_, prices) if campaign.state == CLOSED else []
+    gone = {(a.email, p) for a in asks for p in a.reclaimed}
     return CampaignSummary(
         id=campaign.id,
         started_by=campaign.started_by,
@@ -500,7 +513,8 @@ def _summary(
         products=campaign.products,
         state=campaign.state,
         tally=tally(views_),
-        releases=tuple(release_list(views_, prices)) if campaign.state == CLOSED else (),
+        releases=tuple(releases),
+        verified=tuple(r for r in releases if (r.email, r.product) in gone),
         not_in_slack=tuple(a.email for a in asks if a.state is AskState.NOT_IN_SLACK),
         channel=campaign.channel,
         thread_ts=campaign.thread_ts,

@@ -17,7 +17,6 @@ from slack_sdk.errors import SlackApiError
 
 from bot.browserstack.models import Report, ReportFilters
 from bot.clock import Clock
-from bot.reclaim.rules import Savings, savings_line
 from bot.reclaim.service import CampaignSummary, ReclaimService, Refused
 from bot.reclaim.views import when
 from bot.reports.analysis import IdleSeatsReport, idle_seats
@@ -117,7 +116,7 @@ class ReclaimDesk:
         refusal = self.admins.refusal(user_id)
         if refusal is not None:
             return refusal
-        return status_text(self.service.summary(), self.clock.now())
+        return status_text(self.service.summary())
 
 
 def _filters(period: str) -> ReportFilters | None:
@@ -129,9 +128,7 @@ def _filters(period: str) -> ReportFilters | None:
         return None
 
 
-def status_text(
-    summary: CampaignSummary | None, now: dt.datetime, savings: Savings | None = None
-) -> str:
+def status_text(summary: CampaignSummary | None) -> str:
     """The current campaign as plain lines (Slack mrkdwn and the terminal read it alike)."""
     if summary is None:
         return "No reclaim campaign yet. Start one with `/usage reclaim ask`."
@@ -157,6 +154,13 @@ def status_text(
             lines.append(f"  {row.email} · {row.product.label} · ${row.monthly:,.0f}{done}")
     if summary.not_in_slack:
         lines.append("Not in Slack: " + ", ".join(summary.not_in_slack))
-    if savings is not None:
-        lines.append(savings_line(savings) or "Reclaimed so far: nothing confirmed by a report yet")
+    if summary.state == "closed":
+        if summary.verified:
+            monthly = sum(r.monthly for r in summary.verified)
+            lines.append(
+                f"Verified by a later report: {len(summary.verified)} seats reclaimed, "
+                f"${monthly:,.0f} a month"
+            )
+        else:
+            lines.append("Verified by a later report: nothing yet (the weekly digest checks)")
     return "\n".join(lines)

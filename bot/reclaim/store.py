@@ -60,6 +60,8 @@ reclaim_asks = sa.Table(
     sa.Column("answered_at", UTCDateTime),
     sa.Column("reminded", sa.Boolean, nullable=False, default=False),
     sa.Column("done", sa.Boolean, nullable=False, default=False),
+    # Products a later report showed gone (comma-separated keys): verified savings.
+    sa.Column("reclaimed", sa.String(120)),
     sa.Column("lease_owner", sa.String(40)),
     sa.Column("lease_until", UTCDateTime),
 )
@@ -101,6 +103,7 @@ class Ask:
     answered_at: dt.datetime | None
     reminded: bool
     done: bool
+    reclaimed: tuple[Product, ...] = ()
 
     def view(self) -> AskView:
         return AskView(
@@ -113,6 +116,7 @@ class Ask:
             choice=self.choice,
             user_id=self.user_id,
             done=self.done,
+            campaign_id=self.campaign_id,
         )
 
 
@@ -155,6 +159,7 @@ def _ask(row: Any) -> Ask:
         answered_at=row.answered_at,
         reminded=bool(row.reminded),
         done=bool(row.done),
+        reclaimed=_products(row.reclaimed or ""),
     )
 
 

@@ -13,6 +13,7 @@ from bot.browserstack.sandbox import SandboxServer
 from bot.clock import ShiftedClock
 from bot.slack.standin import Msg, SlackStandIn
 from bot.stack import LoopbackStack
+from tests.cli import run_bot
 from tests.conftest import SandboxFactory
 from tests.reclaim.harness import Cast, cast
 from tests.slack.harness import ANA, BEN, CHANNEL, StackFactory, wait_answer
@@ -160,6 +161,12 @@ def test_a_campaign_asks_reminds_closes_and_counts_what_was_saved(
     assert f"listed again: {stubborn.email} (Live)" in shown
     status = stack.driver.command("reclaim", user=ANA, channel=CHANNEL).json()["text"]
     assert f"{stubborn.email} · Live · $29\n" in status + "\n"
+    assert "Verified by a later report: 6 seats reclaimed, $174 a month" in status
+    # The terminal prints the same.
+    printed = run_bot(
+        "reclaim", "status", env={"DATABASE_URL": stack.database, "SEAT_PRICES": "live=29"}
+    )
+    assert printed.returncode == 0 and printed.stdout.strip() == status
     # Still idle: 2 silent members with seats, the guest, the outsider; the keepers are snoozed.
     assert "Ask 4 idle members…" in shown
 

@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("answered_at", sa.DateTime),
         sa.Column("reminded", sa.Boolean, nullable=False),
         sa.Column("done", sa.Boolean, nullable=False),
+        sa.Column("reclaimed", sa.String(120)),
         sa.Column("lease_owner", sa.String(40)),
         sa.Column("lease_until", sa.DateTime),
     )
