@@ -28,8 +28,8 @@ def when(moment: dt.datetime) -> str:
 
 
 def idle_for(last_test: dt.datetime | None, now: dt.datetime) -> str:
-    """"since 3 months ago", or "at all" for a member who never used it."""
-    return "at all" if last_test is None else f"since {relative_time(last_test, now=now)}"
+    """"last used 3 months ago", or "never used" for a member who never used BrowserStack."""
+    return "never used" if last_test is None else f"last used {relative_time(last_test, now=now)}"
 
 
 def ask_value(campaign_id: str, email: str) -> str:
