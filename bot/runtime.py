@@ -169,7 +169,9 @@ class Usagebot:
         self.service.kick = self.worker.kick
         self.app: App = create_app(self.frontdesk, client=self.slack, reclaim=self.reclaim_desk)
 
-    def reclaim_offer(self, user_id: str, idle: IdleSeatsReport, period: str) -> ReclaimOffer | None:
+    def reclaim_offer(
+        self, user_id: str, idle: IdleSeatsReport, period: str
+    ) -> ReclaimOffer | None:
         """A seat admin's "Ask N idle members…" under an idle answer (see ``ReclaimDesk.offer``)."""
         return self.reclaim_desk.offer(user_id, idle, period)
 

@@ -85,7 +85,7 @@ def candidates(
 
 
 def snooze_start(now: dt.datetime, days: int) -> dt.datetime:
-    """"Keep" answers given after this still hold: their members are not asked again."""
+    """ "Keep" answers given after this still hold: their members are not asked again."""
     return now - dt.timedelta(days=days)
 
 
@@ -223,7 +223,7 @@ def verify(
 
 
 def savings_line(savings: Savings, *, period: str = "this month") -> str | None:
-    """"Reclaimed this month: 4 Live seats, $116 a month" (None when nothing was)."""
+    """ "Reclaimed this month: 4 Live seats, $116 a month" (None when nothing was)."""
     if not savings.total_seats:
         return None
     parts = [

@@ -27,6 +27,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -35,6 +36,7 @@ from sqlalchemy.engine import Engine
 from bot.browserstack.models import Product, UserRecord
 from bot.budget import SharedBudget
 from bot.clock import Clock
+from bot.digest.render import ReclaimLines
 from bot.reclaim import views
 from bot.reclaim.rules import (
     USER_MANAGEMENT_URL,
@@ -55,7 +57,6 @@ from bot.reclaim.rules import (
     verify,
 )
 from bot.reclaim.store import CLOSED, OPEN, REMINDED, Ask, Campaign, ReclaimStore
-from bot.digest.render import ReclaimLines
 from bot.reports.analysis import IdleSeatsReport
 from bot.reports.leases import Leases
 from bot.slack.dms import DirectMessages, Member
@@ -170,9 +171,7 @@ class ReclaimService:
             channel=channel,
             thread_ts=thread_ts,
         )
-        log.info(
-            "reclaim campaign %s started by %s: %d members", campaign_id, admin, len(members)
-        )
+        log.info("reclaim campaign %s started by %s: %d members", campaign_id, admin, len(members))
         self._refresh_tally(campaign_id)
         return campaign_id
 
@@ -272,7 +271,7 @@ class ReclaimService:
         ts = self.dms.post(channel, message.payload())
         self._finish(campaign.id, ask.email, state=AskState.SENT, dm_ts=ts)
 
-    def _finish(self, campaign_id: str, email: str, *, state: AskState, **values: object) -> None:
+    def _finish(self, campaign_id: str, email: str, *, state: AskState, **values: Any) -> None:
         self.store.update_ask(
             campaign_id, email, state=state.value, lease_owner=None, lease_until=None, **values
         )
@@ -319,9 +318,7 @@ class ReclaimService:
         ts = self.slack.chat_postMessage(
             channel=campaign.channel, thread_ts=thread, **message.payload()
         )["ts"]
-        self.store.update_campaign(
-            campaign.id, state=CLOSED, release_ts=ts, tally_dirty=True
-        )
+        self.store.update_campaign(campaign.id, state=CLOSED, release_ts=ts, tally_dirty=True)
         if rows:
             upload = views.release_csv(rows, period=campaign.period)
             try:
@@ -437,9 +434,7 @@ class ReclaimService:
 
     def summary(self, campaign_id: str | None = None) -> CampaignSummary | None:
         """The campaign (the latest by default), as the admins' views show it."""
-        campaign = (
-            self.store.campaign(campaign_id) if campaign_id else self.store.latest()
-        )
+        campaign = self.store.campaign(campaign_id) if campaign_id else self.store.latest()
         return None if campaign is None else _summary(self.store, campaign, self.policy.prices)
 
     def releases(self, since: dt.datetime | None = None) -> list[ReleaseRow]:
@@ -521,7 +516,9 @@ def _summary(
     )
 
 
-def current_campaign(engine: Engine, prices: Mapping[Product, float] | None = None) -> CampaignSummary | None:
+def current_campaign(
+    engine: Engine, prices: Mapping[Product, float] | None = None
+) -> CampaignSummary | None:
     """The latest campaign, for readers outside the service (the App Home, the CLI)."""
     store = ReclaimStore(engine)
     campaign = store.latest()

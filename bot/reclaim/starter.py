@@ -48,9 +48,7 @@ class ReclaimDesk:
     def close(self, *, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
-    def idle_report(
-        self, now: dt.datetime, period: str = ""
-    ) -> tuple[IdleSeatsReport, str]:
+    def idle_report(self, now: dt.datetime, period: str = "") -> tuple[IdleSeatsReport, str]:
         """The idle seats of ``period`` ("start..end"; the digest's by default) as of ``now``,
         and that period as text."""
         users = self.fetch_users(now, _filters(period))
@@ -94,7 +92,9 @@ class ReclaimDesk:
         """Fetch, plan and start (the background part of ``start_soon``)."""
         report, period = self.idle_report(self.clock.now(), period)
         members = self.service.plan(report)
-        return self.service.start(members, admin=admin, channel=channel, thread_ts=thread_ts, period=period)
+        return self.service.start(
+            members, admin=admin, channel=channel, thread_ts=thread_ts, period=period
+        )
 
     def _start(self, admin: str, channel: str, thread_ts: str | None, period: str) -> None:
         try:

@@ -318,9 +318,7 @@ class ReclaimStore:
             rows = tx.execute(
                 sa.select(reclaim_asks.c.email)
                 .where(reclaim_asks.c.campaign_id == campaign_id)
-                .where(
-                    reclaim_asks.c.state.in_([AskState.PENDING.value, AskState.SENDING.value])
-                )
+                .where(reclaim_asks.c.state.in_([AskState.PENDING.value, AskState.SENDING.value]))
                 .where(_free(reclaim_asks, lease))
                 .order_by(reclaim_asks.c.email)
                 .limit(limit)
@@ -337,9 +335,7 @@ class ReclaimStore:
                 sa.update(reclaim_asks)
                 .where(reclaim_asks.c.campaign_id == campaign_id)
                 .where(reclaim_asks.c.email == email)
-                .where(
-                    reclaim_asks.c.state.in_([AskState.PENDING.value, AskState.SENDING.value])
-                )
+                .where(reclaim_asks.c.state.in_([AskState.PENDING.value, AskState.SENDING.value]))
                 .where(_free(reclaim_asks, lease))
                 .values(
                     lease_owner=lease.owner,

@@ -28,7 +28,7 @@ def when(moment: dt.datetime) -> str:
 
 
 def idle_for(last_test: dt.datetime | None, now: dt.datetime) -> str:
-    """"last used 3 months ago", or "never used" for a member who never used BrowserStack."""
+    """ "last used 3 months ago", or "never used" for a member who never used BrowserStack."""
     return "never used" if last_test is None else f"last used {relative_time(last_test, now=now)}"
 
 
@@ -145,12 +145,12 @@ def release_csv(rows: Sequence[ReleaseRow], *, period: str) -> CsvFile:
         writer.writerow(
             spreadsheet.row(
                 [
-                row.name,
-                row.email,
-                row.product.label,
-                row.last_test.date().isoformat() if row.last_test else "never",
-                f"{row.monthly:.2f}",
-                "release" if row.answered else "no answer",
+                    row.name,
+                    row.email,
+                    row.product.label,
+                    row.last_test.date().isoformat() if row.last_test else "never",
+                    f"{row.monthly:.2f}",
+                    "release" if row.answered else "no answer",
                 ]
             )
         )

@@ -147,7 +147,8 @@ def test_savings_count_seats_gone_and_list_done_ones_still_held() -> None:
         user("done@x", live_testing=True),
     ]
     saved = verify(rows, users, PRICES)
-    assert saved.seats == {LIVE: 2} and saved.monthly == 58.0
+    assert saved.seats == {LIVE: 2}
+    assert saved.monthly == 58.0
     assert [r.email for r in saved.reclaimed] == ["gone@x", "left@x"]
     assert [r.email for r in saved.still_held] == ["done@x"]
     assert savings_line(saved) == "Reclaimed this month: 2 Live seats, $58 a month"

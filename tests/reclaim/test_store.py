@@ -57,7 +57,8 @@ def test_a_dm_is_claimed_by_one_instance_and_taken_over_only_from_a_dead_one(
         work.heartbeat(owner, now=NOW)
     assert store.due_asks(cid, lease("one"), limit=10) == ["a@x.test", "b@x.test"]
     first = store.claim_ask(cid, "a@x.test", lease("one"))
-    assert first is not None and first.state is AskState.PENDING
+    assert first is not None
+    assert first.state is AskState.PENDING
     assert store.claim_ask(cid, "a@x.test", lease("two")) is None  # "one" is alive
     assert store.due_asks(cid, lease("two"), limit=10) == ["b@x.test"]
     store.update_ask(cid, "a@x.test", owner="one", user_id="U1", dm_channel="D1")
@@ -65,7 +66,9 @@ def test_a_dm_is_claimed_by_one_instance_and_taken_over_only_from_a_dead_one(
     later = NOW + dt.timedelta(seconds=30)
     work.heartbeat("two", now=later)
     taken = store.claim_ask(cid, "a@x.test", lease("two", later))
-    assert taken is not None and taken.state is AskState.SENDING and taken.dm_channel == "D1"
+    assert taken is not None
+    assert taken.state is AskState.SENDING
+    assert taken.dm_channel == "D1"
     assert not store.update_ask(cid, "a@x.test", owner="one", dm_ts="1.0")  # lost its lease
     store.update_ask(cid, "a@x.test", state=AskState.SENT.value, dm_ts="2.0", lease_owner=None)
     assert store.claim_ask(cid, "a@x.test", lease("two", later)) is None  # sent: never again
@@ -78,4 +81,6 @@ def test_keep_answers_snooze_members_across_campaigns(engine: Engine) -> None:
     store.update_ask(cid, "b@x.test", choice=Choice.RELEASE.value, answered_at=NOW)
     assert store.snoozed(NOW - dt.timedelta(days=90)) == {"a@x.test"}
     assert store.snoozed(NOW + dt.timedelta(days=1)) == set()
-    assert store.latest() is not None and store.latest().id == cid  # type: ignore[union-attr]
+    latest = store.latest()
+    assert latest is not None
+    assert latest.id == cid

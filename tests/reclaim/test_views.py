@@ -24,9 +24,11 @@ def test_the_dm_escapes_the_name_and_shows_the_choice() -> None:
         now=NOW,
     )
     shown = str(message.blocks)
-    assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
-    assert "(last used 6 weeks ago)" in shown and "Tue 8 Dec 2026, 12:00 UTC" in shown
-    actions = [b for b in message.blocks if b["type"] == "actions"][0]["elements"]
+    assert "<!channel>" not in shown
+    assert "&lt;!channel&gt;" in shown
+    assert "(last used 6 weeks ago)" in shown
+    assert "Tue 8 Dec 2026, 12:00 UTC" in shown
+    actions = next(b for b in message.blocks if b["type"] == "actions")["elements"]
     assert [(e["action_id"], e["value"]) for e in actions] == [
         ("reclaim_keep", "c1|eve@x.test"),
         ("reclaim_release", "c1|eve@x.test"),
@@ -61,11 +63,15 @@ def test_the_tally_and_the_release_list_escape_members() -> None:
     assert "<!channel>" not in str(tally.blocks)
     assert "Sending DMs: 2 of 3 done" in str(tally.blocks)
     row = ReleaseRow("eve@x.test", HOSTILE, Product.LIVE, None, 29.0, answered=False)
-    release = views.release_message([row], campaign_id="c1", link=USER_MANAGEMENT_URL, people=NOBODY)
+    release = views.release_message(
+        [row], campaign_id="c1", link=USER_MANAGEMENT_URL, people=NOBODY
+    )
     assert "<!channel>" not in str(release.blocks)
     assert release.text == "Release list: 1 seat, $29 a month"
     formula = ReleaseRow("f@x.test", "=HYPERLINK(1)", Product.LIVE, None, 29.0, answered=True)
     csv_file = views.release_csv([formula], period="2026-11-01..2026-11-30")
-    assert csv_file.content.splitlines()[0] == "member,email,product,idle since,monthly price,answer"
+    assert (
+        csv_file.content.splitlines()[0] == "member,email,product,idle since,monthly price,answer"
+    )
     assert "'=HYPERLINK(1)" in csv_file.content  # a spreadsheet shows it as text
     assert csv_file.filename == "release-list-2026-11-01-to-2026-11-30.csv"

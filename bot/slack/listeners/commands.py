@@ -74,8 +74,14 @@ def _reclaim(ack: Ack, command: dict[str, Any], context: BoltContext, words: lis
     user = command["user_id"]
     if words == ["ask"]:
         refusal = reclaim.start_soon(admin=user, channel=command["channel_id"], thread_ts=None)
-        ack(response_type="ephemeral", text=refusal or "Getting the idle seats: the campaign's tally follows here.")
+        ack(
+            response_type="ephemeral",
+            text=refusal or "Getting the idle seats: the campaign's tally follows here.",
+        )
     elif not words or words == ["status"]:
         ack(response_type="ephemeral", text=reclaim.status(user))
     else:
-        ack(response_type="ephemeral", text="Try `/usage reclaim` (the current campaign) or `/usage reclaim ask`.")
+        ack(
+            response_type="ephemeral",
+            text="Try `/usage reclaim` (the current campaign) or `/usage reclaim ask`.",
+        )

@@ -628,7 +628,9 @@ class SlackStandIn:
         if not channel.startswith("D") and channel not in self.member_channels:
             raise _ApiError("channel_not_found")
         limit = int(args.get("limit") or 100)
-        found = [m for m in self.channel_messages(channel) if not m.thread_ts or m.thread_ts == m.ts]
+        found = [
+            m for m in self.channel_messages(channel) if not m.thread_ts or m.thread_ts == m.ts
+        ]
         newest = [self._message_json(m) for m in reversed(found)][:limit]
         return {"messages": newest, "has_more": len(found) > limit}
 
