@@ -149,9 +149,7 @@ def test_a_campaign_asks_reminds_closes_and_counts_what_was_saved(
         lambda s: any("RECLAIM_ADMINS" in m.text for m in s.visible_to(BEN, CHANNEL) if m.ephemeral)
     )
     stack.driver.click("reclaim_done", done_value, user=ANA, channel=CHANNEL, message_ts=release.ts)
-    standin.wait_for(
-        lambda s: ":white_check_mark: done" in str(s.message(CHANNEL, release.ts))
-    )
+    standin.wait_for(lambda s: ":white_check_mark: done" in str(s.message(CHANNEL, release.ts)))
 
     # `/usage reclaim` shows the campaign to admins only.
     status = stack.driver.command("reclaim", user=ANA, channel=CHANNEL).json()["text"]
