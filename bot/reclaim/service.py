@@ -72,6 +72,8 @@ DM_BURST = 10
 DMS_PER_MINUTE = 40.0
 # A campaign's own lease (reminders, the deadline, tally edits) and a DM's.
 CAMPAIGN_HOLD = 60.0
+# Slack's answers for a channel the bot cannot post in: the tally goes to the admin's DM.
+UNPOSTABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 DM_HOLD = 60.0
 
 
@@ -372,7 +374,21 @@ class ReclaimService:
                         channel=campaign.channel, ts=campaign.tally_ts, **message.payload()
                     )
             except SlackApiError as error:
-                log.warning("the reclaim tally failed: %s", error.response.get("error"))
+                code = error.response.get("error")
+                if campaign.tally_ts is None and code in UNPOSTABLE:
+                    # Started where the bot is not (a /usage in any channel): the admin's DM.
+                    log.info(
+                        "reclaim tally: %s in %s, so in the admin's DM", code, campaign.channel
+                    )
+                    reply = self.slack.chat_postMessage(
+                        channel=campaign.started_by, **message.payload()
+                    )
+                    self.store.update_campaign(
+                        campaign_id, channel=reply["channel"], thread_ts=None
+                    )
+                    self.store.set_tally_ts(campaign_id, reply["ts"])
+                    return
+                log.warning("the reclaim tally failed: %s", code)
                 self.store.mark_dirty(campaign_id)
 
     # --- clicks --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from bot.stack import LoopbackStack
 from tests.cli import run_bot
 from tests.conftest import SandboxFactory
 from tests.reclaim.harness import Cast, cast
-from tests.slack.harness import ANA, BEN, CHANNEL, StackFactory, wait_answer
+from tests.slack.harness import ANA, BEN, CHANNEL, OTHER_CHANNEL, StackFactory, wait_answer
 
 DAY = 86_400.0
 
@@ -244,3 +244,19 @@ def test_nothing_is_sent_without_seat_admins(
     assert "reclaim_start" not in str(wait_answer(standin, ANA, "idle seat").blocks)
     assert standin.calls_to("conversations.open") == []
     assert stack.bot.worker._reclaim is None  # the work loop never looks for campaigns
+
+
+def test_a_campaign_started_where_the_bot_is_not_reports_in_the_admins_dm(
+    make_stack: StackFactory,
+    sandbox_factory: SandboxFactory,
+    standin: SlackStandIn,
+    clock: ShiftedClock,
+) -> None:
+    sandbox = sandbox_factory()
+    crew = cast(sandbox, standin, clock)
+    stack = start(make_stack, sandbox, crew)
+    stack.driver.command("reclaim ask", user=ANA, channel=OTHER_CHANNEL)
+    standin.wait_for(lambda s: all(len(dms(s, u)) == 1 for u in crew.user_ids))
+    board = standin.wait_for(lambda s: [m for m in dms(s, ANA) if "*Asked* 10" in str(m.blocks)])
+    assert board[0].text.startswith("Seat reclaim")
+    assert standin.channel_messages(OTHER_CHANNEL) == []
