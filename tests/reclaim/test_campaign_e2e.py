@@ -151,6 +151,11 @@ def test_a_campaign_asks_reminds_closes_and_counts_what_was_saved(
     stack.driver.click("reclaim_done", done_value, user=ANA, channel=CHANNEL, message_ts=release.ts)
     standin.wait_for(lambda s: ":white_check_mark: done" in str(s.message(CHANNEL, release.ts)))
 
+    stack.driver.click("reclaim_done_all", user=ANA, channel=CHANNEL, message_ts=release.ts)
+    standin.wait_for(
+        lambda s: str(s.message(CHANNEL, release.ts)).count(":white_check_mark: done") == 8
+    )
+
     # `/usage reclaim` shows the campaign to admins only.
     status = stack.driver.command("reclaim", user=ANA, channel=CHANNEL).json()["text"]
     assert "released 3" in status
@@ -167,7 +172,8 @@ def test_a_campaign_asks_reminds_closes_and_counts_what_was_saved(
     preview = wait_answer(standin, ANA, "Weekly idle-seat digest")
     shown = str(preview.blocks)
     assert "Reclaimed this month: 6 Live seats, $174 a month" in shown
-    assert f"listed again: {stubborn.email} (Live)" in shown
+    held = f"{crew.members[8].email} (Live), {stubborn.email} (Live)"
+    assert f"listed again: {held}" in shown
     status = stack.driver.command("reclaim", user=ANA, channel=CHANNEL).json()["text"]
     assert f"{stubborn.email} · Live · $29\n" in status + "\n"
     assert "Verified by a later report: 6 seats reclaimed, $174 a month" in status
@@ -260,3 +266,28 @@ def test_a_campaign_started_where_the_bot_is_not_reports_in_the_admins_dm(
     board = standin.wait_for(lambda s: [m for m in dms(s, ANA) if "*Asked* 10" in str(m.blocks)])
     assert board[0].text.startswith("Seat reclaim")
     assert standin.channel_messages(OTHER_CHANNEL) == []
+
+
+def test_a_campaign_started_from_the_posted_digest_reports_in_its_thread(
+    make_stack: StackFactory,
+    sandbox_factory: SandboxFactory,
+    standin: SlackStandIn,
+    clock: ShiftedClock,
+) -> None:
+    sandbox = sandbox_factory()
+    crew = cast(sandbox, standin, clock)
+    stack = start(make_stack, sandbox, crew, digest_channel=CHANNEL)
+    (outcome,) = stack.bot.digest.post_all(now=clock.now())
+    assert outcome.posted
+    digest = next(m for m in standin.channel_messages(CHANNEL) if "idle-seat digest" in m.text)
+    assert "Ask 12 idle members…" in str(digest.blocks)  # the button's confirmation says the rest
+
+    stack.driver.click("reclaim_start", user=BEN, channel=CHANNEL, message_ts=digest.ts)
+    standin.wait_for(
+        lambda s: any("RECLAIM_ADMINS" in m.text for m in s.visible_to(BEN, CHANNEL) if m.ephemeral)
+    )
+    assert standin.calls_to("conversations.open") == []
+    stack.driver.click("reclaim_start", user=ANA, channel=CHANNEL, message_ts=digest.ts)
+    standin.wait_for(lambda s: all(len(dms(s, u)) == 1 for u in crew.user_ids))
+    board = standin.wait_for(lambda s: "*Asked* 10" in str(tally(s).blocks) and tally(s))
+    assert board.thread_ts == digest.ts  # in the digest's thread
