@@ -160,6 +160,13 @@ class ReclaimService:
         """Store a campaign and post its tally; its DMs go out from the work loop."""
         if not self.is_admin(admin):
             raise Refused("Sorry, only the seat admins named in RECLAIM_ADMINS can do that.")
+        running = self.store.active()
+        if running:
+            # One at a time: a second click of the button must not ask everyone twice.
+            raise Refused(
+                "A reclaim campaign is already running (deadline "
+                f"{views.when(running[0].deadline)}): see `/usage reclaim`."
+            )
         now = self.clock.now()
         deadline = now + dt.timedelta(days=self.policy.deadline_days)
         campaign_id = self.store.create(
