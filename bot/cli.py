@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "status"])
     db.set_defaults(handler=cmd_db)
 
+    reclaim = commands.add_parser(
+        "reclaim",
+        help="the current reclaim campaign: tally, release list, verified savings",
+        description="What '/usage reclaim' shows the seat admins, read from DATABASE_URL.",
+    )
+    reclaim.add_argument("action", choices=["status"])
+    reclaim.set_defaults(handler=cmd_reclaim)
+
     demo = commands.add_parser(
         "demo",
         help="the bot on embedded defaults, with a console standing in for Slack",
@@ -339,6 +347,21 @@ def cmd_db(args: argparse.Namespace) -> int:
         f"this version needs {newest}: run 'python -m bot db upgrade' (serve does it at start)"
     )
     return EXIT_FAILED
+
+
+def cmd_reclaim(args: argparse.Namespace) -> int:
+    from bot.reclaim.service import current_campaign
+    from bot.reclaim.starter import status_text
+    from bot.storage import open_database
+
+    settings = get_settings()
+    engine = open_database(settings.database)
+    try:
+        summary = current_campaign(engine, settings.seat_price_map)
+    finally:
+        engine.dispose()
+    print(status_text(summary))
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

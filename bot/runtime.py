@@ -18,6 +18,9 @@ from bot.budget import account_budget
 from bot.clock import Clock, SystemClock
 from bot.digest.history import DigestHistory
 from bot.digest.post import DigestPoster, routes
+from bot.reclaim.service import ReclaimPolicy, ReclaimService
+from bot.reclaim.starter import ReclaimDesk
+from bot.reports.analysis import IdleSeatsReport
 from bot.reports.leases import Leases, new_instance_id
 from bot.reports.service import ReportService, Timing
 from bot.reports.store import Store
@@ -30,6 +33,7 @@ from bot.slack.app import create_app
 from bot.slack.delivery import SlackDelivery, retry_handlers
 from bot.slack.frontdesk import FrontDesk
 from bot.slack.people import SlackPeople
+from bot.slack.views import ReclaimOffer
 from bot.storage import open_database, safe_url
 
 log = logging.getLogger(__name__)
@@ -115,6 +119,30 @@ class Usagebot:
             clock=self.clock,
         )
         self.delivery.digest_preview = self.digest.preview
+        self.reclaim = ReclaimService(
+            engine=self.engine,
+            slack=self.slack,
+            leases=self.leases,
+            clock=self.clock,
+            policy=ReclaimPolicy(
+                deadline_days=settings.reclaim_deadline_days,
+                snooze_days=settings.reclaim_snooze_days,
+                automate=settings.reclaim_automate,
+                prices=settings.seat_price_map,
+            ),
+            is_admin=self.admins.is_admin,
+        )
+        if self.admins.configured:
+            self.digest.reclaim = self.reclaim.digest_part
+            self.delivery.reclaim_offer = self.reclaim_offer
+        self.reclaim_desk = ReclaimDesk(
+            service=self.reclaim,
+            admins=self.admins,
+            slack=self.slack,
+            clock=self.clock,
+            fetch_users=self.digest.fetch_users,
+            exclude=settings.idle_exclusions,
+        )
         self.frontdesk = FrontDesk(
             service=self.service,
             delivery=self.delivery,
@@ -133,11 +161,19 @@ class Usagebot:
             check=self.frontdesk.check,
             deliver=self.service.deliver,
             digest=self.digest.run_due if routes(settings) else None,
+            # Nothing is ever sent to members unless RECLAIM_ADMINS names someone.
+            reclaim=self.reclaim.run if self.admins.configured else None,
             tick=settings.scheduler_tick_seconds,
             health_bound=settings.health_stale_seconds,
         )
         self.service.kick = self.worker.kick
-        self.app: App = create_app(self.frontdesk, client=self.slack)
+        self.app: App = create_app(self.frontdesk, client=self.slack, reclaim=self.reclaim_desk)
+
+    def reclaim_offer(
+        self, user_id: str, idle: IdleSeatsReport, period: str
+    ) -> ReclaimOffer | None:
+        """A seat admin's "Ask N idle members…" under an idle answer (see ``ReclaimDesk.offer``)."""
+        return self.reclaim_desk.offer(user_id, idle, period)
 
     def request_verifier(self) -> RequestVerifier:
         """HTTP mode's signature check, on this bot's clock."""
@@ -159,6 +195,7 @@ class Usagebot:
     def stop(self, *, wait: bool = True) -> None:
         """Stop taking work; with ``wait``, finish what was started and hand the rest back."""
         self.frontdesk.close(wait=wait)
+        self.reclaim_desk.close(wait=wait)
         self.worker.stop(wait=wait)
         if wait:
             self.store.retire(self.leases.owner)

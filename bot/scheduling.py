@@ -7,7 +7,8 @@ what it needs, the digest's schedule is a cron expression read against the clock
 1. sends this instance's heartbeat, which keeps its leases alive (``bot.reports.leases``);
 2. claims due dataset steps and due requests (checks after a restart, answers whose dataset
    ended, answers whose answerer died) and runs them on a bounded pool of workers;
-3. once a minute, on the one instance that holds the *schedule* role, posts the weekly digest
+3. runs the reclaim campaigns' due work (``bot.reclaim.service``: DMs, reminders, deadlines);
+4. once a minute, on the one instance that holds the *schedule* role, posts the weekly digest
    if it is due and not yet posted (``bot.digest``).
 
 So a restart resumes everything by itself, replicas on one database share the work (each piece
@@ -57,6 +58,7 @@ HEARTBEAT_WAIT = 2.0
 # The role of the instance that runs the schedule (the weekly digest) for all of them.
 SCHEDULE_ROLE = "schedule"
 DIGEST_CHECK_SECONDS = 60.0
+RECLAIM_WORK = "reclaim"
 DIGEST_RETRY_SECONDS = 900.0
 
 
@@ -73,6 +75,7 @@ class Worker:
         check: Callable[[str], Any],
         deliver: Callable[[str], Any],
         digest: Callable[[], Any] | None = None,
+        reclaim: Callable[[], Any] | None = None,
         tick: float = 1.0,
         workers: int = 4,
         health_bound: float = 30.0,
@@ -81,6 +84,7 @@ class Worker:
         self.leases = leases
         self.clock = clock
         self._step, self._check, self._deliver, self._digest = step, check, deliver, digest
+        self._reclaim = reclaim
         self.tick_seconds = tick
         self.workers = workers
         self.health_bound = health_bound
@@ -173,6 +177,7 @@ class Worker:
         try:
             self._heartbeat()
             self._take_due_work()
+            self._maybe_reclaim()
             self._maybe_digest()
         except TRANSIENT_ERRORS as error:
             if not self._failing:
@@ -239,6 +244,13 @@ class Worker:
             self._check(request_id)
         else:
             self._deliver(request_id)
+
+    def _maybe_reclaim(self) -> None:
+        """Reclaim campaigns' due work (DMs, reminders, deadlines): one pass at a time here;
+        each DM and campaign is claimed in the database, so replicas share it."""
+        reclaim = self._reclaim
+        if reclaim is not None and self._reserve(RECLAIM_WORK):
+            self._pool.submit(self._run, RECLAIM_WORK, lambda _: reclaim(), "")
 
     def _maybe_digest(self) -> None:
         if self._digest is None or not self._leader or self._digest_running.is_set():

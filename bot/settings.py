@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     # the Home tab): Slack user ids (U…, W…) and/or one user group id (S…). Empty: nobody, so
     # nothing admin-only ever happens.
     reclaim_admins: str = ""
+    # Reclaim campaigns: days members have to answer, days a "keep" answer spares a member from
+    # being asked again, and whether Automate and App Automate access is asked about too.
+    reclaim_deadline_days: int = Field(7, ge=1, le=60)
+    reclaim_snooze_days: int = Field(90, ge=0, le=3650)
+    reclaim_automate: bool = False
 
     # Storage: pending requests, cached reports, digest history, who works on what. Unset: a
     # SQLite file in the user's data folder (``bot.storage.default_database_url``).

@@ -378,6 +378,7 @@ def test_manifest_declares_what_the_bot_uses_and_nothing_more() -> None:
         "chat:write": "chat_postMessage",
         "commands": "/usage",
         "files:write": "files_upload_v2",
+        "im:history": "conversations_history",
         "im:write": "conversations_open",
         "usergroups:read": "usergroups_users_list",
         "users:read": "users_info",

@@ -27,7 +27,7 @@ from bot.browserstack.jobs import PollSchedule, run_report
 from bot.browserstack.models import Report, ReportFilters, ReportKind
 from bot.clock import Clock
 from bot.digest.history import RETRY_AFTER, DigestEntry, DigestHistory, DigestState
-from bot.digest.render import DigestMessages, prepare
+from bot.digest.render import DigestMessages, ReclaimPart, prepare
 from bot.digest.rules import Digest, digest_period, week_key
 from bot.digest.schedule import due_run, grace_end, is_late
 from bot.settings import Settings
@@ -95,6 +95,8 @@ class DigestPoster:
         self.history = history
         self.slack = slack
         self.clock = clock
+        # Reclaim campaigns' part of the org-wide digest (set by bot.runtime when there are admins).
+        self.reclaim: ReclaimPart | None = None
 
     def period(self, now: dt.datetime) -> ReportFilters:
         start, end = digest_period(now, idle_days=self.settings.idle_days)
@@ -108,13 +110,26 @@ class DigestPoster:
             maximum=self.settings.report_poll_max_seconds,
         )
         deadline = self.settings.report_deadline_seconds
-        users = run_report(
-            self.browserstack, ReportKind.USER, filters, deadline=deadline, schedule=schedule
-        )
+        users = self.fetch_users(now)
         teams = run_report(
             self.browserstack, ReportKind.TEAM, filters, deadline=deadline, schedule=schedule
         )
         return users, teams
+
+    def fetch_users(self, now: dt.datetime, filters: ReportFilters | None = None) -> Report:
+        """The user report of the digest's period, or of ``filters`` (reclaim campaigns ask
+        about its idle seats)."""
+        schedule = PollSchedule(
+            initial=self.settings.report_poll_initial_seconds,
+            maximum=self.settings.report_poll_max_seconds,
+        )
+        return run_report(
+            self.browserstack,
+            ReportKind.USER,
+            filters or self.period(now),
+            deadline=self.settings.report_deadline_seconds,
+            schedule=schedule,
+        )
 
     def build(
         self,
@@ -151,6 +166,7 @@ class DigestPoster:
             buttons=buttons,
             notices=notices,
             people=people,
+            reclaim=self.reclaim,
         )
 
     def preview(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -20,7 +20,7 @@ from bot import spreadsheet
 from bot.browserstack.models import Product, TeamRecord, UserRecord
 from bot.digest.chart import seat_chart
 from bot.digest.rules import Digest, Snapshot, build_digest, seat_key
-from bot.reports.analysis import IdleMember
+from bot.reports.analysis import IdleMember, IdleSeatsReport
 from bot.reports.humanize import money, relative_time
 from bot.reports.question import last_days_label
 from bot.slack import views
@@ -91,6 +91,19 @@ def _member_line(
     return text + NEW + ": " + ", ".join(p.label for p in fresh)
 
 
+@dataclass(frozen=True, slots=True)
+class ReclaimLines:
+    """The digest's part of reclaim campaigns: what they saved, and the button's count."""
+
+    reclaimed: str | None = None  # "Reclaimed this month: …" (plain text)
+    ask: int = 0  # members a campaign started now would ask; 0: no button
+    products: tuple[str, ...] = ()
+
+
+# Given the report's members and the digest's idle seats, the reclaim part (None: none).
+ReclaimPart = Callable[[Sequence[UserRecord], IdleSeatsReport], ReclaimLines | None]
+
+
 def _summary_context(
     digest: Digest,
     *,
@@ -101,6 +114,7 @@ def _summary_context(
     request_id: str | None = None,
     buttons: Sequence[str] = (),
     notices: Sequence[str] = (),
+    reclaim: ReclaimLines | None = None,
 ) -> dict[str, object]:
     def listed(lines: Iterator[str], total: int) -> tuple[list[str], int]:
         kept = fit_lines(lines, max_lines=LINES_IN_SUMMARY, max_json=SUMMARY_LIST_JSON)
@@ -172,6 +186,9 @@ def _summary_context(
         "request_id": request_id,
         "buttons": buttons,
         "notices": list(notices),
+        "reclaimed": reclaim.reclaimed if reclaim else None,
+        "reclaim_ask": reclaim.ask if reclaim else 0,
+        "reclaim_products": list(reclaim.products) if reclaim else [],
     }
 
 
@@ -294,6 +311,7 @@ def render_digest(
     request_id: str | None = None,
     buttons: Sequence[str] = (),
     notices: Sequence[str] = (),
+    reclaim: ReclaimLines | None = None,
 ) -> DigestMessages:
     """The digest's messages; ``chart=False`` skips drawing (a preview in a terminal).
 
@@ -331,6 +349,7 @@ def render_digest(
         request_id=request_id,
         buttons=shown,
         notices=notices,
+        reclaim=reclaim,
     )
     summary = render("digest", **context)
     return DigestMessages(summary=summary, details=details, csv=attachment, chart=image)
@@ -355,6 +374,7 @@ def prepare(
     request_id: str | None = None,
     buttons: Sequence[str] = (),
     notices: Sequence[str] = (),
+    reclaim: ReclaimPart | None = None,
 ) -> tuple[Digest, DigestMessages]:
     """Build and render one channel's digest: what the scheduler, the CLI and ``/usage`` need."""
     digest = build_digest(
@@ -379,5 +399,7 @@ def prepare(
         request_id=request_id,
         buttons=buttons,
         notices=notices,
+        # The org-wide digest's: a campaign covers the whole organisation.
+        reclaim=reclaim(users, digest.idle) if reclaim is not None and team is None else None,
     )
     return digest, messages

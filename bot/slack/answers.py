@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol, TypedDict
 
 import msgspec
@@ -85,12 +85,14 @@ def compose(
     digest_preview: DigestPreview | None = None,
     teams: Report | None = None,
     prices: Prices = NO_PRICES,
+    reclaim: Callable[[analysis.IdleSeatsReport, str], views.ReclaimOffer | None] | None = None,
 ) -> Answer | Message:
     """The answer to ``question`` from ``report``; a "did you mean" message when nothing matches.
 
     ``users``: the user report of the same period, for the team answers (seats, members);
     ``teams``: the team report of the same period, for the digest preview's parallels section;
-    ``people``: who to name as Slack mentions (``NOBODY`` in anything posted publicly).
+    ``people``: who to name as Slack mentions (``NOBODY`` in anything posted publicly);
+    ``reclaim``: the asker's reclaim offer for an idle answer and its period (admins only).
     """
     verb = question.verb
     product = question.product
@@ -160,8 +162,16 @@ def compose(
             seat_prices=prices.seats,
         )
         label = product.label if product else None
+        start, end = report.filters.period(today=now.date())
+        offer = reclaim(idle, f"{start}..{end}") if reclaim is not None else None
         return views.idle_answer(
-            idle, period_label=period, product_label=label, now=now, people=people, **common
+            idle,
+            period_label=period,
+            product_label=label,
+            now=now,
+            people=people,
+            reclaim=offer,
+            **common,
         )
     if verb is Verb.DIGEST and digest_preview is not None:
         if teams is None:  # Question.kinds asks for it: a missing one is a bug, not a gap to hide

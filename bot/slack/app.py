@@ -37,7 +37,7 @@ class _ClientHasTheToken(logging.Filter):
 logging.getLogger("slack_bolt.App").addFilter(_ClientHasTheToken())
 
 
-def create_app(desk: FrontDesk, *, client: WebClient) -> App:
+def create_app(desk: FrontDesk, *, client: WebClient, reclaim: object | None = None) -> App:
     """A Bolt app whose listeners find the front desk, and only it, in ``context["desk"]``."""
     app = App(
         client=client,
@@ -51,6 +51,7 @@ def create_app(desk: FrontDesk, *, client: WebClient) -> App:
     @app.use
     def _inject(context: BoltContext, next: Callable[[], None]) -> None:
         context["desk"] = desk
+        context["reclaim"] = reclaim  # bot.reclaim.starter.ReclaimDesk, or None
         next()
 
     app.error(handle_error)

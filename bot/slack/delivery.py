@@ -12,9 +12,10 @@ the asker's direct messages, the one private place a thread can live.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -29,6 +30,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.browserstack import errors
 from bot.browserstack.models import Report, ReportKind
 from bot.clock import Clock
+from bot.reports.analysis import IdleSeatsReport
 from bot.reports.store import PendingRequest, Store
 from bot.slack import answers, views
 from bot.slack.messages import Answer, Message
@@ -79,6 +81,11 @@ class SlackDelivery:
         self.prices = prices
         # Set by the runtime: renders ``/usage digest`` from a user report.
         self.digest_preview: answers.DigestPreview | None = None
+        # Set by the runtime when there are seat admins: (asker, idle seats, period) -> the
+        # "Ask N idle members…" button of a private idle answer, None for anyone else.
+        self.reclaim_offer: (
+            Callable[[str, IdleSeatsReport, str], views.ReclaimOffer | None] | None
+        ) = None
 
     # Notifier
 
@@ -144,6 +151,11 @@ class SlackDelivery:
             idle_exclude=self.idle_exclude,
             digest_preview=self.digest_preview,
             prices=self.prices,
+            reclaim=(
+                functools.partial(self.reclaim_offer, request.user_id)
+                if self.reclaim_offer is not None and not public
+                else None
+            ),
         )
 
     def people(self, *, public: bool) -> People:

@@ -16,6 +16,7 @@ import io
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -75,6 +76,15 @@ reports, where the same figures can be read and exported."""
 USERS_PAGE = "https://www.browserstack.com/accounts/manage-users"
 """What "Open in BrowserStack" opens under answers about people and seats (user, idle, digest):
 user management, where product access is granted or removed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReclaimOffer:
+    """A reclaim campaign the asker (a seat admin) may start from an idle answer."""
+
+    count: int  # members it would ask
+    products: tuple[str, ...]  # their labels
+    period: str  # "start..end" of the answer's report
 
 
 class UsageForm(Protocol):
@@ -609,6 +619,7 @@ def idle_answer(
     teams_in_summary: int = 5,
     people: People = NOBODY,
     currency: str = "$",
+    reclaim: ReclaimOffer | None = None,
 ) -> Answer:
     """Idle Live and App Live seats (and their cost) per product and team, Automate access nobody
     used (information), who never used BrowserStack, and usage without access; every idle member,
@@ -687,6 +698,10 @@ def idle_answer(
         teams_more=teams_more,
         members=members,
         members_more=members_more,
+        # The seat admins' "Ask N idle members…" (never on a shared answer: others click it).
+        reclaim_ask=reclaim.count if reclaim and not shared_by else 0,
+        reclaim_products=list(reclaim.products) if reclaim else [],
+        reclaim_period=reclaim.period if reclaim else "",
         **_answer_context(
             period_label=period_label,
             request_id=request_id,

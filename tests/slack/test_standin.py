@@ -139,6 +139,17 @@ def test_channels_the_bot_is_not_in_refuse_but_dms_always_work(
     assert [m.text for m in standin.channel_messages(dm)] == ["just you", "by user id"]
 
 
+def test_dm_history_lists_top_level_messages_newest_first(client: WebClient) -> None:
+    dm = client.conversations_open(users="U0001")["channel"]["id"]
+    first = client.chat_postMessage(channel=dm, text="first")["ts"]
+    client.chat_postMessage(channel=dm, text="reply", thread_ts=first)
+    client.chat_postMessage(channel=dm, text="second")
+    history = client.conversations_history(channel=dm, limit=10)["messages"]
+    assert [m["text"] for m in history] == ["second", "first"]
+    assert len(client.conversations_history(channel=dm, limit=1)["messages"]) == 1
+    assert error_of(client.conversations_history, channel="C0999") == "channel_not_found"
+
+
 def test_messages_without_text_or_with_invalid_blocks_are_refused(client: WebClient) -> None:
     no_text = {"channel": "C0001"}
     assert error_of(client.api_call, api_method="chat.postMessage", json=no_text) == "no_text"

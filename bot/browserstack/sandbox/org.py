@@ -262,6 +262,21 @@ class SyntheticOrg:
             counts[user.category] = counts.get(user.category, 0) + 1
         return counts
 
+    def revoke(self, email: str, product: Product | str) -> bool:
+        """Remove one member's access to ``product``, as an admin does in BrowserStack's UI.
+
+        Reports made afterwards show it (``product_access`` false); False for an unknown email.
+        Teams keep their access: it is the union of their members' at build time.
+        """
+        bit = 1 << _INDEX[Product(product)]
+        with self._lock:
+            for user in self.users:
+                if user.email.lower() == email.lower():
+                    user.access &= ~bit
+                    self._periods.clear()  # measured with the old access
+                    return True
+        return False
+
     def report_data(
         self,
         kind: ReportKind | str,

@@ -154,6 +154,10 @@ class SandboxServer:
         self._httpd.start()
         return self
 
+    def revoke(self, email: str, product: Product | str) -> bool:
+        """Tests only: remove a member's product access (BrowserStack's API has no such call)."""
+        return self.org.revoke(email, product)
+
     def stop(self) -> None:
         """Stop serving and close the listening socket."""
         self._httpd.stop()

@@ -23,6 +23,10 @@ def register(app: App) -> None:
 
 def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
     desk: FrontDesk = context["desk"]
+    words = command.get("text", "").split()
+    if words[:1] == ["reclaim"] and context.get("reclaim") is not None:
+        _reclaim(ack, command, context, words[1:])
+        return
     try:
         request = parse_command(
             command.get("text", ""), today=desk.today(), idle_days=desk.idle_days
@@ -62,3 +66,22 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
     )
     ack(**desk.placeholder(pending).payload())
     desk.check_soon(pending.id)
+
+
+def _reclaim(ack: Ack, command: dict[str, Any], context: BoltContext, words: list[str]) -> None:
+    """``/usage reclaim`` (the current campaign) and ``/usage reclaim ask`` (start one)."""
+    reclaim = context["reclaim"]
+    user = command["user_id"]
+    if words == ["ask"]:
+        refusal = reclaim.start_soon(admin=user, channel=command["channel_id"], thread_ts=None)
+        ack(
+            response_type="ephemeral",
+            text=refusal or "Getting the idle seats: the campaign's tally follows here.",
+        )
+    elif not words or words == ["status"]:
+        ack(response_type="ephemeral", text=reclaim.status(user))
+    else:
+        ack(
+            response_type="ephemeral",
+            text="Try `/usage reclaim` (the current campaign) or `/usage reclaim ask`.",
+        )

@@ -207,6 +207,7 @@ class SlackStandIn:
             "chat.delete": self._delete,
             "chat.getPermalink": self._permalink,
             "conversations.open": self._open,
+            "conversations.history": self._history,
             "users.info": self._user_info,
             "users.lookupByEmail": self._lookup_by_email,
             "usergroups.users.list": self._usergroup_users,
@@ -620,6 +621,18 @@ class SlackStandIn:
         if len(users) != 1:  # group DMs are beyond what the bot needs
             raise _ApiError("invalid_arguments" if not users else "not_supported")
         return {"channel": {"id": self.dm_channel(self._user(users[0]))}}
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages of a channel, newest first (threads and ephemerals left out)."""
+        channel = str(args.get("channel") or "")
+        if not channel.startswith("D") and channel not in self.member_channels:
+            raise _ApiError("channel_not_found")
+        limit = int(args.get("limit") or 100)
+        found = [
+            m for m in self.channel_messages(channel) if not m.thread_ts or m.thread_ts == m.ts
+        ]
+        newest = [self._message_json(m) for m in reversed(found)][:limit]
+        return {"messages": newest, "has_more": len(found) > limit}
 
     def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user") or ""))
