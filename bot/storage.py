@@ -165,6 +165,18 @@ def write(engine: Engine, *, timeout: float | None = None) -> Iterator[Connectio
             yield connection
 
 
+def serialise(tx: Connection, name: str) -> None:
+    """Until ``tx`` ends, others calling this with ``name`` wait: for read-then-write steps.
+
+    SQLite's write transactions run one at a time already (``BEGIN IMMEDIATE``). PostgreSQL's
+    run at once: two replicas asked for the same new report (or to start a campaign when none
+    is running) would both find no row and both insert one. A transaction-scoped advisory lock
+    on the name orders them.
+    """
+    if tx.dialect.name == "postgresql":
+        tx.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(name))))
+
+
 @contextmanager
 def _writer_turn(engine: Engine, timeout: float | None) -> Iterator[None]:
     """This process's turn to write on a SQLite engine (nothing to wait for on other databases)."""

@@ -169,7 +169,7 @@ class ReclaimService:
             )
         now = self.clock.now()
         deadline = now + dt.timedelta(days=self.policy.deadline_days)
-        campaign_id = self.store.create(
+        created = self.store.create(
             members,
             started_by=admin,
             now=now,
@@ -180,6 +180,9 @@ class ReclaimService:
             channel=channel,
             thread_ts=thread_ts,
         )
+        if created is None:  # another admin's campaign started a moment ago, on another replica
+            raise Refused("A reclaim campaign is already running: see `/usage reclaim`.")
+        campaign_id = created
         log.info("reclaim campaign %s started by %s: %d members", campaign_id, admin, len(members))
         self._refresh_tally(campaign_id)
         return campaign_id
@@ -292,14 +295,15 @@ class ReclaimService:
         )
 
     def _remind(self, campaign: Campaign, asks: Sequence[Ask]) -> None:
-        # Marked first: a crash mid-reminders loses a reminder rather than sending two.
-        if not self.store.update_campaign(campaign.id, self.leases.owner, state=REMINDED):
-            return
+        # Each member's reminder is taken before it is posted (never two), and the campaign is
+        # marked reminded only after the last: a crash mid-reminders loses at most the one being
+        # posted, and whoever takes the campaign over reminds the rest.
         now = self.clock.now()
         for ask in asks:
             if not needs_reminder(ask.view()) or ask.reminded or not ask.dm_channel:
                 continue
-            self.store.update_ask(campaign.id, ask.email, reminded=True)
+            if not self.store.claim_reminder(campaign.id, ask.email):
+                continue
             message = views.dm_message(
                 campaign_id=campaign.id,
                 email=ask.email,
@@ -316,6 +320,7 @@ class ReclaimService:
                 log.warning(
                     "reclaim reminder to %s failed: %s", ask.email, error.response.get("error")
                 )
+        self.store.update_campaign(campaign.id, self.leases.owner, state=REMINDED)
         log.info("reclaim campaign %s: reminders sent", campaign.id)
 
     def _close(self, campaign: Campaign) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from bot.browserstack.models import Product
 from bot.reclaim.rules import AskState, AskView, Candidate, Choice
 from bot.reports.store import Lease, instances
-from bot.storage import UTCDateTime, metadata, read, write
+from bot.storage import UTCDateTime, metadata, read, serialise, write
 
 reclaim_campaigns = sa.Table(
     "reclaim_campaigns",
@@ -191,10 +191,18 @@ class ReclaimStore:
         products: Iterable[Product],
         channel: str,
         thread_ts: str | None,
-    ) -> str:
-        """A new campaign and its members' rows, in one transaction."""
+    ) -> str | None:
+        """A new campaign and its members' rows, in one transaction; None when a campaign is
+        already open (checked in the same transaction, so that of two admins starting one at the
+        same moment on two replicas, one does)."""
         campaign_id = uuid.uuid4().hex
         with write(self.engine) as tx:
+            serialise(tx, "reclaim campaign")
+            running = tx.execute(
+                sa.select(reclaim_campaigns.c.id).where(reclaim_campaigns.c.state != CLOSED)
+            ).first()
+            if running is not None:
+                return None
             tx.execute(
                 sa.insert(reclaim_campaigns).values(
                     id=campaign_id,
@@ -357,6 +365,20 @@ class ReclaimStore:
             query = query.where(reclaim_asks.c.lease_owner == owner)
         with write(self.engine) as tx:
             return tx.execute(query.values(**values)).rowcount == 1
+
+    def claim_reminder(self, campaign_id: str, email: str) -> bool:
+        """Take the one reminder of a member: True once, whichever process asks first."""
+        with write(self.engine) as tx:
+            return (
+                tx.execute(
+                    sa.update(reclaim_asks)
+                    .where(reclaim_asks.c.campaign_id == campaign_id)
+                    .where(reclaim_asks.c.email == email)
+                    .where(reclaim_asks.c.reminded.is_(False))
+                    .values(reminded=True)
+                ).rowcount
+                == 1
+            )
 
     def snoozed(self, since: dt.datetime) -> set[str]:
         """Emails that answered "keep" after ``since``, in any campaign."""

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from bot.browserstack.models import Product, Report, ReportFilters, ReportKind
 from bot.reports.question import Question
-from bot.storage import UTCDateTime, metadata, read, write
+from bot.storage import UTCDateTime, metadata, read, serialise, write
 
 __all__ = [
     "Dataset",
@@ -285,17 +285,6 @@ _report_decoder = msgspec.msgpack.Decoder(Report)
 _report_encoder = msgspec.msgpack.Encoder()
 
 
-def _serialise(tx: Connection, name: str) -> None:
-    """Until ``tx`` ends, others calling this with ``name`` wait: for read-then-write steps.
-
-    SQLite's write transactions run one at a time already (``BEGIN IMMEDIATE``). PostgreSQL's
-    run at once: two replicas asked for the same new report would both find no row and both
-    insert it, and one would fail. A transaction-scoped advisory lock on the name orders them.
-    """
-    if tx.dialect.name == "postgresql":
-        tx.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(name))))
-
-
 def _free(table: sa.Table, lease: Lease) -> sa.ColumnElement[bool]:
     """Nobody alive holds this row's lease (a lease with no owner is a retry's "not before").
 
@@ -351,7 +340,7 @@ class Store:
     ) -> tuple[Dataset, bool]:
         """The live dataset for (kind, filters), created pending unless one exists; is it new?"""
         key = dataset_key(kind, filters)
-        _serialise(tx, f"dataset {key}")
+        serialise(tx, f"dataset {key}")
         row = tx.execute(sa.select(*_DATASET_COLUMNS).where(datasets.c.key == key)).first()
         if row is not None:
             existing = _dataset(row)

@@ -4,6 +4,7 @@ dead, "keep" answers remembered for the snooze."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -35,6 +36,12 @@ def lease(owner: str, now: dt.datetime = NOW, stale: float = 15.0) -> Lease:
 
 
 def campaign(store: ReclaimStore, *emails: str) -> str:
+    created = start(store, *emails)
+    assert created is not None
+    return created
+
+
+def start(store: ReclaimStore, *emails: str) -> str | None:
     return store.create(
         [Candidate(e, e, (Product.LIVE,), None, 29.0) for e in emails],
         started_by="U0ANA",
@@ -84,3 +91,34 @@ def test_keep_answers_snooze_members_across_campaigns(engine: Engine) -> None:
     latest = store.latest()
     assert latest is not None
     assert latest.id == cid
+
+
+def test_of_two_replicas_starting_a_campaign_at_once_one_does(database_url: str) -> None:
+    """Two admins click "Ask…" at the same moment, on two replicas: one campaign, not two."""
+    engines = [open_database(database_url) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    started: list[str | None] = []
+
+    def click(engine: Engine) -> None:
+        barrier.wait()
+        started.append(start(ReclaimStore(engine), "a@x.test"))
+
+    threads = [threading.Thread(target=click, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(started, key=lambda c: c is None)[1:] == [None]  # one id, one refusal
+    assert len(ReclaimStore(engines[0]).active()) == 1
+    assert start(ReclaimStore(engines[1]), "b@x.test") is None  # still one at a time
+    for engine in engines:
+        engine.dispose()
+
+
+def test_a_members_reminder_is_taken_once(engine: Engine) -> None:
+    """Two processes reminding (one took the campaign over from the other): one reminder."""
+    store = ReclaimStore(engine)
+    cid = campaign(store, "a@x.test", "b@x.test")
+    assert store.claim_reminder(cid, "a@x.test")
+    assert not store.claim_reminder(cid, "a@x.test")
+    assert store.claim_reminder(cid, "b@x.test")
