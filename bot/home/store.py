@@ -108,11 +108,7 @@ class HomeStore:
                 & (subscriptions.c.scope == scope.value)
                 & (subscriptions.c.cadence == cadence.value)
                 & subscriptions.c.removed_at.is_(None)
-                & (
-                    subscriptions.c.team.is_(None)
-                    if team is None
-                    else subscriptions.c.team == team
-                )
+                & (subscriptions.c.team.is_(None) if team is None else subscriptions.c.team == team)
                 & (
                     subscriptions.c.channel_id.is_(None)
                     if channel_id is None
@@ -159,7 +155,9 @@ class HomeStore:
         with write(self.engine) as tx:
             done = tx.execute(
                 sa.update(subscriptions)
-                .where((subscriptions.c.id == subscription_id) & subscriptions.c.removed_at.is_(None))
+                .where(
+                    (subscriptions.c.id == subscription_id) & subscriptions.c.removed_at.is_(None)
+                )
                 .values(removed_at=now)
             )
         return bool(done.rowcount)

@@ -2,10 +2,11 @@
 
 from slack_bolt import App
 
-from bot.slack.listeners import actions, commands, events
+from bot.slack.listeners import actions, commands, events, home
 
 
 def register(app: App) -> None:
     commands.register(app)
     actions.register(app)
     events.register(app)
+    home.register(app)
