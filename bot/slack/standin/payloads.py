@@ -368,6 +368,40 @@ class AppDriver:
             interactive_body(payload), content_type="application/x-www-form-urlencoded"
         )
 
+    def click_home(
+        self, action_id: str, value: str | None = None, *, user: str
+    ) -> httpx.Response:
+        """Click a button on ``user``'s Home tab (the last view published for them), as Slack
+        sends it: a ``block_actions`` from a view, with no channel and no response_url."""
+        view = self.standin.home_view(user) or {}
+        buttons = [
+            element
+            for block in view.get("blocks", [])
+            for element in [*block.get("elements", []), block.get("accessory") or {}]
+            if element.get("type") == "button"
+            and element.get("action_id") == action_id
+            and (value is None or element.get("value") == value)
+        ]
+        if not buttons:
+            raise AssertionError(f"No button {action_id} on {user}'s Home tab")
+        payload = block_actions(
+            user_id=user,
+            channel_id="",
+            action_id=action_id,
+            value=buttons[0].get("value"),
+            response_url="",
+            team_id=self.standin.team_id,
+            text=(buttons[0].get("text") or {}).get("text"),
+            action_ts=self.standin.clock.timestamp(),
+        )
+        for key in ("channel", "response_url"):
+            del payload[key]
+        payload["container"] = {"type": "view", "view_id": "V000001"}
+        payload["view"] = {"id": "V000001", **view}
+        return self.send(
+            interactive_body(payload), content_type="application/x-www-form-urlencoded"
+        )
+
     def _button(
         self, action_id: str, value: str | None, *, user: str, channel: str, message_ts: str | None
     ) -> tuple[Msg, dict[str, Any], str] | None:
