@@ -153,7 +153,9 @@ def _week_before(clock: ShiftedClock) -> str:
 
 def test_only_admins_subscribe_a_channel_to_every_team(make_stack: StackFactory) -> None:
     stack = make_stack(reclaim_admins=BEN)
-    refused = stack.driver.command(f"subscribe teams monthly <#{CHANNEL}>", user=ANA, channel=CHANNEL)
+    refused = stack.driver.command(
+        f"subscribe teams monthly <#{CHANNEL}>", user=ANA, channel=CHANNEL
+    )
     assert "Only seat admins" in refused.json()["text"]
     mine = stack.driver.command("subscribe teams monthly", user=ANA, channel=CHANNEL).json()
     assert "Subscribed: #1" in mine["text"]
@@ -161,9 +163,10 @@ def test_only_admins_subscribe_a_channel_to_every_team(make_stack: StackFactory)
     assert "Subscribed: #2" in admin.json()["text"]
     listed = stack.driver.command("subscriptions", user=ANA, channel=CHANNEL).json()
     assert "#1" in str(listed["blocks"]) and "#2" not in str(listed["blocks"])
-    assert "No subscription #2 of yours" in stack.driver.command(
-        "unsubscribe 2", user=ANA, channel=CHANNEL
-    ).json()["text"]
+    assert (
+        "No subscription #2 of yours"
+        in stack.driver.command("unsubscribe 2", user=ANA, channel=CHANNEL).json()["text"]
+    )
 
 
 def test_home_lists_subscriptions_and_removes_one(stack: LoopbackStack) -> None:
