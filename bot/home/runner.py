@@ -25,13 +25,13 @@ from bot.clock import Clock
 from bot.home.alerts import Alert, alerts
 from bot.home.schedule import Run, due, last_run, week_key
 from bot.home.store import HomeStore, Scope, Subscription
+from bot.reports.humanize import money
 from bot.reports.question import Source, Verb, range_text
 from bot.reports.store import Origin, PendingRequest, Store, new_request_id
 from bot.settings import Settings
 from bot.slack.answers import Prices
 from bot.slack.commands import Period, UsageRequest
 from bot.slack.frontdesk import FrontDesk
-from bot.reports.humanize import money
 from bot.slack.messages import Message, render
 from bot.storage import TRANSIENT_ERRORS
 

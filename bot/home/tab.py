@@ -27,7 +27,7 @@ from bot.home.schedule import next_run_at
 from bot.home.store import HomeStore, Subscription
 from bot.reports import analysis
 from bot.reports.humanize import money
-from bot.reports.question import Source, day_text, range_text
+from bot.reports.question import day_text, range_text
 from bot.reports.store import PendingRequest, Store, dataset_key
 from bot.settings import Settings
 from bot.slack.access import AccessPolicy, Admins

@@ -10,6 +10,7 @@ from typing import Any
 from bot.clock import ShiftedClock
 from bot.home.store import schedule_claims
 from bot.stack import LoopbackStack
+from tests.conftest import SandboxFactory
 from tests.slack.harness import ANA, BEN, CHANNEL, StackFactory, wait_answer
 
 
@@ -62,10 +63,12 @@ def test_admin_home_shows_seats_money_parallels_and_the_digest(make_stack: Stack
     stack.driver.open_home(user=ANA)
     view = _text(_wait_view(stack, ANA, "Licensed seats this month"))
     assert "Licensed seats this month" in view
-    assert "Live" in view and "idle of" in view
+    assert "Live" in view
+    assert "idle of" in view
     assert "a month" in view  # the prices are set: idle seats cost money
     assert "Parallels: peak against allocation" in view
-    assert "Weekly digest" in view and "Next:" in view
+    assert "Weekly digest" in view
+    assert "Next:" in view
     assert "home_ask_idle" in view  # the admins' button
     # Ben is no admin: his tab has no admin part, from the same cache.
     stack.driver.open_home(user=BEN)
@@ -162,7 +165,8 @@ def test_only_admins_subscribe_a_channel_to_every_team(make_stack: StackFactory)
     admin = stack.driver.command(f"subscribe teams monthly <#{CHANNEL}>", user=BEN, channel=CHANNEL)
     assert "Subscribed: #2" in admin.json()["text"]
     listed = stack.driver.command("subscriptions", user=ANA, channel=CHANNEL).json()
-    assert "#1" in str(listed["blocks"]) and "#2" not in str(listed["blocks"])
+    assert "#1" in str(listed["blocks"])
+    assert "#2" not in str(listed["blocks"])
     assert (
         "No subscription #2 of yours"
         in stack.driver.command("unsubscribe 2", user=ANA, channel=CHANNEL).json()["text"]
@@ -215,7 +219,8 @@ def test_an_alert_fires_once_per_saturated_team_per_week(
     assert all(re.search(r"peaked at \*(\d+) of \1\*", str(m.blocks)) for m in full)
     assert "alert_details" in str(first[0].blocks)  # a button to the details
     idle = _alerts(stack, "Idle licensed seats")
-    assert len(idle) == 1 and "a month" in str(idle[0].blocks)
+    assert len(idle) == 1
+    assert "a month" in str(idle[0].blocks)
 
     # The same day: no second check; the next day: checked again, nothing said twice.
     assert stack.bot.schedule.run_due() == []
@@ -239,3 +244,23 @@ def test_alert_details_button_answers_in_the_dm(make_stack: StackFactory) -> Non
     stack.standin.wait_for(lambda s: _alerts(stack, "Idle licensed seats"))
     stack.driver.click("alert_details", "idle", user=BEN, channel=CHANNEL)
     wait_answer(stack.standin, BEN, "idle", channel=stack.standin.dm_channel(BEN))
+
+
+def test_the_home_refresh_survives_a_restart(
+    make_stack: StackFactory, sandbox_factory: SandboxFactory
+) -> None:
+    stack = make_stack(sandbox_factory(queued_seconds=0.5, processing_seconds=0.3))
+    stack.driver.open_home(user=ANA)
+    assert "Refreshing" in _text(stack.standin.wait_for(lambda s: s.home_view(ANA)))
+    stack = stack.restart(wait=False)  # a crash: the request is left in the database
+    _wait_view(stack, ANA, "Me this month")
+
+
+def test_the_work_loop_posts_a_due_subscription_by_itself(
+    make_stack: StackFactory, clock: ShiftedClock
+) -> None:
+    stack = make_stack()
+    stack.driver.command("subscribe team Acme team weekly <#C0001>", user=BEN, channel=CHANNEL)
+    _to(clock, _next_monday(clock, 9) + dt.timedelta(minutes=1))
+    stack = stack.restart(wait=True)  # its first tick, as the schedule's holder, runs it
+    stack.standin.wait_for(lambda s: _posts(stack, "Acme team"))

@@ -368,9 +368,7 @@ class AppDriver:
             interactive_body(payload), content_type="application/x-www-form-urlencoded"
         )
 
-    def click_home(
-        self, action_id: str, value: str | None = None, *, user: str
-    ) -> httpx.Response:
+    def click_home(self, action_id: str, value: str | None = None, *, user: str) -> httpx.Response:
         """Click a button on ``user``'s Home tab (the last view published for them), as Slack
         sends it: a ``block_actions`` from a view, with no channel and no response_url."""
         view = self.standin.home_view(user) or {}
