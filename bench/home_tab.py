@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bot.clock import SystemClock  # noqa: E402
-from bot.stack import LoopbackStack, slack_user  # noqa: E402
+from bot.clock import SystemClock
+from bot.stack import LoopbackStack, slack_user
 
 MEMBER, ADMIN = "U0MEMBER", "U0ADMIN"
 PEOPLE = {
