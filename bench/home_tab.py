@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from bot.clock import SystemClock
+from bot.slack.standin import SlackStandIn
 from bot.stack import LoopbackStack, slack_user
 
 MEMBER, ADMIN = "U0MEMBER", "U0ADMIN"
@@ -27,6 +32,10 @@ PEOPLE = {
     MEMBER: slack_user(MEMBER, name="ana", email="steve@example.com", real_name="Ana"),
     ADMIN: slack_user(ADMIN, name="ben", email="ben@example.com", real_name="Ben"),
 }
+
+
+def _published(standin: SlackStandIn, *, user: str, seen: int) -> bool:
+    return len(standin.home_views(user)) > seen
 
 
 def main() -> None:
@@ -61,7 +70,7 @@ def main() -> None:
                 seen = len(standin.home_views(user))
                 started = time.perf_counter()
                 stack.driver.open_home(user=user)
-                standin.wait_for(lambda s, u=user, n=seen: len(s.home_views(u)) > n)
+                standin.wait_for(partial(_published, user=user, seen=seen))
                 timings[user].append(time.perf_counter() - started)
         for user, name in ((MEMBER, "member"), (ADMIN, "admin")):
             values = sorted(timings[user])
