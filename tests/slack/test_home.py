@@ -264,3 +264,23 @@ def test_the_work_loop_posts_a_due_subscription_by_itself(
     _to(clock, _next_monday(clock, 9) + dt.timedelta(minutes=1))
     stack = stack.restart(wait=True)  # its first tick, as the schedule's holder, runs it
     stack.standin.wait_for(lambda s: _posts(stack, "Acme team"))
+
+
+def test_a_long_list_stays_within_a_view_with_more(stack: LoopbackStack) -> None:
+    for n in range(15):
+        stack.driver.command(f"subscribe team Team {n} weekly", user=ANA, channel=CHANNEL)
+    stack.driver.open_home(user=ANA)
+    view = _wait_view(stack, ANA, "Me this month")
+    assert len(view["blocks"]) <= 100
+    assert "… and 5 more" in _text(view)
+    assert _text(view).count("home_unsubscribe") == 10
+
+
+def test_admin_home_links_the_last_digest(make_stack: StackFactory) -> None:
+    stack = make_stack(reclaim_admins=ANA, digest_channel=CHANNEL)
+    stack.bot.digest.post_all(now=stack.clock.now(), late=False, week="2026-W01")
+    posted = stack.standin.wait_for(lambda s: s.channel_messages(CHANNEL))
+    stack.driver.open_home(user=ANA)
+    view = _text(_wait_view(stack, ANA, "Licensed seats"))
+    assert "Last one: <https://standin.slack.com/archives/" in view
+    assert posted[0].ts.replace(".", "") in view
