@@ -157,6 +157,23 @@ class UsageForm:
     explanation: str
 
 
+SUBSCRIPTION_FORMS = (
+    UsageForm(
+        "subscribe team <name> weekly [#channel]",
+        "subscribe team Mobile QA weekly",
+        "That team's report every Monday, in a channel or your DMs.",
+    ),
+    UsageForm(
+        "subscribe teams monthly [#channel]",
+        "subscribe teams monthly",
+        "Every team, on the 1st (a channel: seat admins only).",
+    ),
+    UsageForm("subscribe me weekly", "subscribe me weekly", "Your own usage, in your DMs."),
+    UsageForm("subscriptions", "subscriptions", "Your subscriptions, numbered."),
+    UsageForm("unsubscribe <n>", "unsubscribe 2", "Stop subscription number n."),
+)
+
+
 def usage_forms(*, idle_days: int = DEFAULT_IDLE_DAYS) -> tuple[UsageForm, ...]:
     """The help message's rows; ``idle_days`` is IDLE_DAYS, the default of ``idle``."""
     return (
@@ -207,6 +224,7 @@ def usage_forms(*, idle_days: int = DEFAULT_IDLE_DAYS) -> tuple[UsageForm, ...]:
         UsageForm(
             '"<name>"', 'team "App Live QA" last month', "Quote a name with option words in it."
         ),
+        *SUBSCRIPTION_FORMS,
     )
 
 
@@ -577,21 +595,6 @@ def parse_command(text: str, *, today: date, idle_days: int = DEFAULT_IDLE_DAYS)
 # --- subscriptions -----------------------------------------------------------------------------
 
 SUBSCRIPTION_WORDS = ("subscribe", "subscriptions", "unsubscribe")
-SUBSCRIPTION_FORMS = (
-    UsageForm(
-        "subscribe team <name> weekly [#channel]",
-        "subscribe team Mobile QA weekly #qa",
-        "That team's report every Monday, in a channel or your DMs.",
-    ),
-    UsageForm(
-        "subscribe teams monthly [#channel]",
-        "subscribe teams monthly",
-        "Every team, on the 1st (a channel: seat admins only).",
-    ),
-    UsageForm("subscribe me weekly", "subscribe me weekly", "Your own usage, in your DMs."),
-    UsageForm("subscriptions", "subscriptions", "Your subscriptions, numbered."),
-    UsageForm("unsubscribe <n>", "unsubscribe 2", "Stop subscription number n."),
-)
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 _CADENCES = ("weekly", "monthly")
 
