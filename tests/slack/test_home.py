@@ -11,7 +11,7 @@ from bot.clock import ShiftedClock
 from bot.home.store import schedule_claims
 from bot.stack import LoopbackStack
 from tests.conftest import SandboxFactory
-from tests.slack.harness import ANA, BEN, CHANNEL, StackFactory, wait_answer
+from tests.slack.harness import ANA, BEN, CHANNEL, GUEST, StackFactory, wait_answer
 
 
 def _text(view: dict[str, Any] | None) -> str:
@@ -284,3 +284,11 @@ def test_admin_home_links_the_last_digest(make_stack: StackFactory) -> None:
     view = _text(_wait_view(stack, ANA, "Licensed seats"))
     assert "Last one: <https://standin.slack.com/archives/" in view
     assert posted[0].ts.replace(".", "") in view
+
+
+def test_a_guest_gets_a_polite_home_and_no_report(stack: LoopbackStack) -> None:
+    stack.driver.open_home(user=GUEST)
+    view = _text(stack.standin.wait_for(lambda s: s.home_view(GUEST)))
+    assert "guest" in view
+    assert "Me this month" not in view
+    assert stack.sandbox.stats.requests == 0
