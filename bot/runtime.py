@@ -145,6 +145,8 @@ class Usagebot:
             refresh=self.frontdesk.request_home,
         )
         self.frontdesk.home = self.home
+        # The digest reads a fresh dataset of its period when there is one, as commands do.
+        self.digest.cached = self.home.fresh_report
         self.frontdesk.subscriptions = SubscriptionDesk(
             home_store=self.home_store,
             access=self.access,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -94,6 +94,9 @@ class DigestPoster:
         self.browserstack = browserstack
         self.history = history
         self.slack = slack
+        # Set by the runtime: a fresh report of this kind and period already in the shared
+        # datasets (made for ``/usage digest``, a subscription, the Home tab), or None.
+        self.cached: Callable[[ReportKind, ReportFilters], Report | None] = lambda k, f: None
         self.clock = clock
 
     def period(self, now: dt.datetime) -> ReportFilters:
@@ -108,10 +111,10 @@ class DigestPoster:
             maximum=self.settings.report_poll_max_seconds,
         )
         deadline = self.settings.report_deadline_seconds
-        users = run_report(
+        users = self.cached(ReportKind.USER, filters) or run_report(
             self.browserstack, ReportKind.USER, filters, deadline=deadline, schedule=schedule
         )
-        teams = run_report(
+        teams = self.cached(ReportKind.TEAM, filters) or run_report(
             self.browserstack, ReportKind.TEAM, filters, deadline=deadline, schedule=schedule
         )
         return users, teams

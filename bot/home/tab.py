@@ -19,7 +19,14 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.browserstack.models import Product, Report, ReportKind, TeamRecord, UserRecord
+from bot.browserstack.models import (
+    Product,
+    Report,
+    ReportFilters,
+    ReportKind,
+    TeamRecord,
+    UserRecord,
+)
 from bot.clock import Clock
 from bot.digest.history import DigestHistory
 from bot.digest.schedule import digest_trigger
@@ -132,16 +139,17 @@ class HomeTab:
 
     def cached(self, period: Period) -> HomeReports | None:
         """This period's reports if both are fresh in the store; never asks BrowserStack."""
-        now = self.clock.now()
-        found: dict[ReportKind, Report] = {}
-        for kind in (ReportKind.TEAM, ReportKind.USER):
-            key = dataset_key(kind, period.filters(None))
-            dataset = self.store.dataset(key)
-            report = self.store.report(key) if dataset is not None and dataset.fresh(now) else None
-            if report is None:
-                return None
-            found[kind] = report
-        return HomeReports(found[ReportKind.TEAM], found[ReportKind.USER])
+        teams = self.fresh_report(ReportKind.TEAM, period.filters(None))
+        users = self.fresh_report(ReportKind.USER, period.filters(None))
+        return HomeReports(teams, users) if teams and users else None
+
+    def fresh_report(self, kind: ReportKind, filters: ReportFilters) -> Report | None:
+        """A report of this kind and period from a fresh dataset (also the digest's source)."""
+        key = dataset_key(kind, filters)
+        dataset = self.store.dataset(key)
+        if dataset is None or not dataset.fresh(self.clock.now()):
+            return None
+        return self.store.report(key)
 
     def publish(self, user_id: str, *, refresh: bool, note: str | None = None) -> dict[str, Any]:
         """Publish ``user_id``'s tab; with ``refresh``, ask for missing reports too."""

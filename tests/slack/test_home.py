@@ -292,3 +292,14 @@ def test_a_guest_gets_a_polite_home_and_no_report(stack: LoopbackStack) -> None:
     assert "guest" in view
     assert "Me this month" not in view
     assert stack.sandbox.stats.requests == 0
+
+
+def test_the_digest_reads_the_shared_datasets_of_its_period(make_stack: StackFactory) -> None:
+    stack = make_stack(digest_channel=CHANNEL)
+    stack.driver.command("digest", user=ANA, channel=CHANNEL)  # the preview makes both reports
+    wait_answer(stack.standin, ANA, "digest")
+    jobs = stack.sandbox.stats.jobs_created
+    assert jobs == 2
+    stack.bot.digest.post_all(now=stack.clock.now(), late=False, week="2026-W01")
+    stack.standin.wait_for(lambda s: s.channel_messages(CHANNEL))
+    assert stack.sandbox.stats.jobs_created == jobs  # posted from the same datasets
