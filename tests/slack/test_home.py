@@ -7,6 +7,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from bot.browserstack.sandbox import FaultConfig
 from bot.clock import ShiftedClock
 from bot.home.store import schedule_claims
 from bot.stack import LoopbackStack
@@ -303,3 +304,14 @@ def test_the_digest_reads_the_shared_datasets_of_its_period(make_stack: StackFac
     stack.bot.digest.post_all(now=stack.clock.now(), late=False, week="2026-W01")
     stack.standin.wait_for(lambda s: s.channel_messages(CHANNEL))
     assert stack.sandbox.stats.jobs_created == jobs  # posted from the same datasets
+
+
+def test_a_failed_refresh_says_so_on_the_tab(
+    make_stack: StackFactory, sandbox_factory: SandboxFactory
+) -> None:
+    stack = make_stack(sandbox_factory(faults=FaultConfig(fail_rate=1.0)))
+    stack.driver.open_home(user=ANA)
+    view = _text(_wait_view(stack, ANA, "could not be refreshed"))
+    assert "Refreshing" not in view
+    assert "My subscriptions" in view  # the rest of the tab is still there
+    assert "home_refresh" in view  # and Refresh tries again
