@@ -152,12 +152,22 @@ class HomeTab:
         return self.store.report(key)
 
     def publish(self, user_id: str, *, refresh: bool, note: str | None = None) -> dict[str, Any]:
-        """Publish ``user_id``'s tab; with ``refresh``, ask for missing reports too."""
-        view = self.view(user_id, refresh=refresh, note=note)
+        """Publish ``user_id``'s tab; with ``refresh``, ask for missing reports too.
+
+        The tab goes out first, then the request: an answer from a dataset that became fresh
+        meanwhile can then only replace "refreshing…", never be replaced by it.
+        """
+        view, stale = self.view(user_id, refresh=refresh, note=note)
         self.slack.views_publish(user_id=user_id, view=view)
+        if stale and self.refresh is not None:
+            period = month_to_date(self.clock.today())
+            self.refresh(UsageRequest(verb=Verb.TEAMS, period=period), user_id)
         return view
 
-    def view(self, user_id: str, *, refresh: bool, note: str | None = None) -> dict[str, Any]:
+    def view(
+        self, user_id: str, *, refresh: bool, note: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """The tab, and whether its reports must be asked for (stale, and ``refresh``)."""
         now = self.clock.now()
         period = month_to_date(self.clock.today())
         context: dict[str, Any] = {
@@ -176,16 +186,15 @@ class HomeTab:
         refusal = self.access.refusal(user_id)
         if refusal is not None:
             context["refusal"] = refusal
-            return _render(context)
+            return _render(context), False
         context["subscriptions"] = [
             self._subscription(s, now) for s in self.home_store.active(user_id=user_id)
         ]
         admin = self.admins.is_admin(user_id)
         reports = self.cached(period)
+        stale = reports is None and refresh and self.refresh is not None
         if reports is None:
-            if refresh and self.refresh is not None:
-                request = UsageRequest(verb=Verb.TEAMS, period=period)
-                self.refresh(request, user_id)
+            if stale:
                 context["refreshing"] = True
             elif note is None:
                 context["note"] = "The figures are not available just now: press Refresh."
@@ -204,7 +213,7 @@ class HomeTab:
                 **self._digest(now),
                 "campaign": self.campaign(),
             }
-        return _render(context)
+        return _render(context), stale
 
     def _subscription(self, sub: Subscription, now: dt.datetime) -> dict[str, Any]:
         hour, zone = self.settings.subscription_hour, self.settings.digest_zone
