@@ -95,21 +95,32 @@ class HomeSchedule:
         if not due(run, now, grace=grace, since=sub.created_at):
             return None
         key = f"sub:{sub.id}:{run.key}"
+        request_id = self._claim(key, now)
+        if request_id is None:
+            return None
+        self._post(sub, run, request_id)
+        return key
+
+    def _claim(self, key: str, now: dt.datetime) -> str | None:
+        """The request id to start ``key``'s work with; None when it is done or not ours.
+
+        A claim whose request was never stored (its process died between the two writes) is
+        taken up again once ``ORPHANED_AFTER`` has passed, with the same request id: storing it
+        twice fails on the id, so it still runs once.
+        """
         claimed = self.home_store.claimed(key)
         if claimed is None:
             request_id = new_request_id()
-            if not self.home_store.claim(key, now=now, request_id=request_id):
-                return None  # another instance got there first
-        else:
-            at, stored_id = claimed
-            if stored_id is None or self.store.request(stored_id) is not None:
-                return None  # done (or being done)
-            request_id = stored_id
-            if now - at < ORPHANED_AFTER:
-                return None
-            log.warning("%s was claimed but never started; starting it now", key)
-        self._post(sub, run, request_id)
-        return key
+            return (
+                request_id if self.home_store.claim(key, now=now, request_id=request_id) else None
+            )
+        at, stored_id = claimed
+        if stored_id is None or self.store.request(stored_id) is not None:
+            return None  # done, or under way
+        if now - at < ORPHANED_AFTER:
+            return None
+        log.warning("%s was claimed but never started; starting it now", key)
+        return stored_id
 
     def _post(self, sub: Subscription, run: Run, request_id: str) -> None:
         channel = sub.channel_id or self.desk.delivery.dm_channel(sub.user_id)
@@ -136,8 +147,8 @@ class HomeSchedule:
     def _alert_check(self, now: dt.datetime) -> str | None:
         today = self.clock.today()
         key = f"alert-check:{today.isoformat()}"
-        request_id = new_request_id()
-        if not self.home_store.claim(key, now=now, request_id=request_id):
+        request_id = self._claim(key, now)
+        if request_id is None:
             return None
         channel = self.settings.alert_channel
         assert channel is not None

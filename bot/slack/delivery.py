@@ -363,6 +363,10 @@ class SlackDelivery:
             return False
         return True
 
+    def send_note(self, user_id: str, text: str) -> None:
+        """A short note to ``user_id`` in their DM with the bot (``text`` is mrkdwn we wrote)."""
+        self.client.chat_postMessage(channel=self._dm(user_id), text=text)
+
     def dm_channel(self, user_id: str) -> str:
         """The id of ``user_id``'s DM with the bot."""
         return self._dm(user_id)

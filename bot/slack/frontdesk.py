@@ -192,7 +192,17 @@ class FrontDesk:
                 # any answer can come (a cached report answers within ``attach``).
                 self.delivery.progress(request, "starting")
         if self._needs_public_placeholder(request) and request.placeholder_ts is None:
-            self.delivery.post_placeholder(request, self.placeholder(request))
+            posted = self.delivery.post_placeholder(request, self.placeholder(request))
+            if posted is None and request.question.source is Source.SUBSCRIPTION:
+                # No response_url to fall back on: the subscriber hears why, in their DMs.
+                self.delivery.send_note(
+                    request.user_id,
+                    f"I could not post your subscription ({request.question.describe}) in "
+                    f"<#{request.channel_id}>: invite me there with `/invite @usagebot`. "
+                    "The next one comes at its usual time.",
+                )
+                self.store.finish_request(request.id, RequestState.ANSWERED, now=self.clock.now())
+                return
         self.service.attach(request.id)
 
     def _needs_public_placeholder(self, request: PendingRequest) -> bool:

@@ -12,7 +12,15 @@ from bot.clock import ShiftedClock
 from bot.home.store import schedule_claims
 from bot.stack import LoopbackStack
 from tests.conftest import SandboxFactory
-from tests.slack.harness import ANA, BEN, CHANNEL, GUEST, StackFactory, wait_answer
+from tests.slack.harness import (
+    ANA,
+    BEN,
+    CHANNEL,
+    GUEST,
+    OTHER_CHANNEL,
+    StackFactory,
+    wait_answer,
+)
 
 
 def _text(view: dict[str, Any] | None) -> str:
@@ -315,3 +323,34 @@ def test_a_failed_refresh_says_so_on_the_tab(
     assert "Refreshing" not in view
     assert "My subscriptions" in view  # the rest of the tab is still there
     assert "home_refresh" in view  # and Refresh tries again
+
+
+def test_a_subscription_the_bot_cannot_post_tells_its_subscriber(
+    make_stack: StackFactory, clock: ShiftedClock
+) -> None:
+    stack = make_stack()
+    stack.driver.command(
+        f"subscribe team Acme team weekly <#{OTHER_CHANNEL}>", user=BEN, channel=CHANNEL
+    )
+    _to(clock, _next_monday(clock, 9) + dt.timedelta(minutes=1))
+    stack.bot.schedule.run_due()
+    note = wait_answer(stack.standin, BEN, "could not post", channel=stack.standin.dm_channel(BEN))
+    assert "/invite @usagebot" in note.text
+    assert stack.sandbox.stats.jobs_created == 0  # no report made for nobody to read
+
+
+def test_an_orphaned_claim_is_taken_up_with_its_request_id(
+    make_stack: StackFactory, clock: ShiftedClock
+) -> None:
+    stack = make_stack()
+    stack.driver.command("subscribe me weekly", user=ANA, channel=CHANNEL)
+    monday = _next_monday(clock, 9)
+    _to(clock, monday)
+    key = f"sub:1:{_week_before(clock)}"
+    # A process claimed the run and died before storing its request.
+    assert stack.bot.home_store.claim(key, now=clock.now(), request_id="f" * 32)
+    assert stack.bot.schedule.run_due() == []  # too recent: it may still be under way
+    _to(clock, monday + dt.timedelta(minutes=10))
+    assert stack.bot.schedule.run_due() == [key]
+    assert stack.bot.store.request("f" * 32) is not None
+    wait_answer(stack.standin, ANA, "Steve", channel=stack.standin.dm_channel(ANA))
