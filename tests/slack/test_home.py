@@ -354,3 +354,16 @@ def test_an_orphaned_claim_is_taken_up_with_its_request_id(
     assert stack.bot.schedule.run_due() == [key]
     assert stack.bot.store.request("f" * 32) is not None
     wait_answer(stack.standin, ANA, "Steve", channel=stack.standin.dm_channel(ANA))
+
+
+def test_subscribe_by_mention_answers_in_the_thread(stack: LoopbackStack) -> None:
+    stack.driver.mention("subscribe me weekly", user=ANA, channel=CHANNEL)
+    reply = stack.standin.wait_for(
+        lambda s: [m for m in s.channel_messages(CHANNEL) if "Subscribed: #1" in m.text]
+    )
+    assert reply[0].thread_ts is not None
+    stack.driver.mention("subscribe me daily", user=ANA, channel=CHANNEL)
+    stack.standin.wait_for(
+        lambda s: [m for m in s.channel_messages(CHANNEL) if "how often" in str(m.blocks)]
+    )
+    assert [s.scope.value for s in stack.bot.home_store.active(user_id=ANA)] == ["me"]
