@@ -20,7 +20,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.browserstack.models import (
-    Product,
     Report,
     ReportFilters,
     ReportKind,
@@ -406,4 +405,4 @@ def _render(context: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "home", "blocks": blocks}
 
 
-__all__ = ["Campaign", "HomeTab", "Product", "month_to_date"]
+__all__ = ["Campaign", "HomeTab", "month_to_date"]
