@@ -18,10 +18,15 @@ from bot.budget import account_budget
 from bot.clock import Clock, SystemClock
 from bot.digest.history import DigestHistory
 from bot.digest.post import DigestPoster, routes
+from bot.home.runner import HomeSchedule
+from bot.home.store import HomeStore
+from bot.home.subscriptions import SubscriptionDesk
+from bot.home.tab import HomeTab
 from bot.reclaim.service import ReclaimPolicy, ReclaimService
 from bot.reclaim.starter import ReclaimDesk
 from bot.reports.analysis import IdleSeatsReport
 from bot.reports.leases import Leases, new_instance_id
+from bot.reports.question import Source
 from bot.reports.service import ReportService, Timing
 from bot.reports.store import Store
 from bot.scheduling import Worker
@@ -153,6 +158,42 @@ class Usagebot:
             digest_period=self.digest.period,
             idle_days=settings.idle_days,
         )
+        # The Home tab, subscriptions and alerts (bot.home).
+        self.home_store = HomeStore(self.engine)
+        self.home = HomeTab(
+            slack=self.slack,
+            store=self.store,
+            home_store=self.home_store,
+            access=self.access,
+            admins=self.admins,
+            settings=settings,
+            clock=self.clock,
+            prices=self.delivery.prices,
+            history=self.digest.history,
+            refresh=self.frontdesk.request_home,
+            campaign=self.reclaim_desk.home_section,
+            ask_idle_members=self.reclaim_desk.ask_from_home,
+        )
+        self.frontdesk.home = self.home
+        # The digest reads a fresh dataset of its period when there is one, as commands do.
+        self.digest.cached = self.home.fresh_report
+        self.frontdesk.subscriptions = SubscriptionDesk(
+            home_store=self.home_store,
+            access=self.access,
+            admins=self.admins,
+            settings=settings,
+            clock=self.clock,
+        )
+        self.schedule = HomeSchedule(
+            home_store=self.home_store,
+            store=self.store,
+            desk=self.frontdesk,
+            slack=self.slack,
+            settings=settings,
+            clock=self.clock,
+            prices=self.delivery.prices,
+        )
+        self.delivery.handovers = {Source.HOME: self.home, Source.ALERT: self.schedule}
         self.worker = Worker(
             store=self.store,
             leases=self.leases,
@@ -163,6 +204,7 @@ class Usagebot:
             digest=self.digest.run_due if routes(settings) else None,
             # Nothing is ever sent to members unless RECLAIM_ADMINS names someone.
             reclaim=self.reclaim.run if self.admins.configured else None,
+            schedule=self.schedule.run_due,
             tick=settings.scheduler_tick_seconds,
             health_bound=settings.health_stale_seconds,
         )

@@ -60,6 +60,7 @@ SCHEDULE_ROLE = "schedule"
 DIGEST_CHECK_SECONDS = 60.0
 RECLAIM_WORK = "reclaim"
 DIGEST_RETRY_SECONDS = 900.0
+SCHEDULE_CHECK_SECONDS = 60.0
 
 
 class Worker:
@@ -76,6 +77,7 @@ class Worker:
         deliver: Callable[[str], Any],
         digest: Callable[[], Any] | None = None,
         reclaim: Callable[[], Any] | None = None,
+        schedule: Callable[[], Any] | None = None,
         tick: float = 1.0,
         workers: int = 4,
         health_bound: float = 30.0,
@@ -85,6 +87,9 @@ class Worker:
         self.clock = clock
         self._step, self._check, self._deliver, self._digest = step, check, deliver, digest
         self._reclaim = reclaim
+        # Subscriptions' posts and the alerts' check (bot.home), on the schedule's holder too.
+        self._schedule = schedule
+        self._next_schedule_check = 0.0
         self.tick_seconds = tick
         self.workers = workers
         self.health_bound = health_bound
@@ -179,6 +184,7 @@ class Worker:
             self._take_due_work()
             self._maybe_reclaim()
             self._maybe_digest()
+            self._maybe_schedule()
         except TRANSIENT_ERRORS as error:
             if not self._failing:
                 log.warning("the database is not answering (%s); trying again", _short(error))
@@ -261,6 +267,18 @@ class Worker:
         self._next_digest_check = now + DIGEST_CHECK_SECONDS
         self._digest_running.set()
         self._digest_pool.submit(self._run_digest)
+
+    def _maybe_schedule(self) -> None:
+        """About once a minute, on the schedule's holder: start due subscriptions and alerts
+        (each claimed in the database, so a second holder in a handover posts nothing twice)."""
+        if self._schedule is None or not self._leader:
+            return
+        now = time.monotonic()
+        if now < self._next_schedule_check:
+            return
+        self._next_schedule_check = now + SCHEDULE_CHECK_SECONDS
+        schedule = self._schedule
+        self._submit("schedule", lambda _: schedule(), "")
 
     def _run_digest(self) -> None:
         assert self._digest is not None

@@ -159,6 +159,16 @@ class Settings(BaseSettings):
     # Monthly price of one parallel, for the parallels above peak use: "automate=150".
     parallel_prices: str = ""
 
+    # Subscriptions (``/usage subscribe``, bot/home): weekly ones post on Mondays, monthly ones
+    # on the 1st, at this hour (DIGEST_TIMEZONE); a run missed by an outage is still posted if
+    # the bot is back within the grace period.
+    subscription_hour: int = Field(9, ge=0, le=23)
+    subscription_grace_hours: float = Field(24.0, ge=0)
+    # Alerts (opt-in): a channel id for "parallels ran full" and "idle licensed seats above
+    # ALERT_IDLE_SEATS", each at most once per week.
+    alert_channel: str | None = None
+    alert_idle_seats: int = Field(10, ge=0)
+
     @field_validator(
         "browserstack_username",
         "slack_bot_token",
@@ -166,6 +176,7 @@ class Settings(BaseSettings):
         "slack_app_token",
         "allowed_usergroup",
         "digest_channel",
+        "alert_channel",
         "database_url",
         "gae_env",
         mode="before",

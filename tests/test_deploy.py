@@ -371,7 +371,8 @@ def test_manifest_declares_what_the_bot_uses_and_nothing_more() -> None:
     assert "team <name>" in command["usage_hint"]
     assert m["settings"]["socket_mode_enabled"] is True
     assert m["settings"]["interactivity"]["is_enabled"] is True
-    assert m["settings"]["event_subscriptions"]["bot_events"] == ["app_mention"]
+    assert m["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened", "app_mention"]
+    assert m["features"]["app_home"]["home_tab_enabled"] is True  # the Home tab (bot/home)
     # Each scope is here because some code calls the method that needs it.
     used = {
         "app_mentions:read": "app_mention",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -94,6 +94,9 @@ class DigestPoster:
         self.browserstack = browserstack
         self.history = history
         self.slack = slack
+        # Set by the runtime: a fresh report of this kind and period already in the shared
+        # datasets (made for ``/usage digest``, a subscription, the Home tab), or None.
+        self.cached: Callable[[ReportKind, ReportFilters], Report | None] = lambda k, f: None
         self.clock = clock
         # Reclaim campaigns' part of the org-wide digest (set by bot.runtime when there are admins).
         self.reclaim: ReclaimPart | None = None
@@ -105,28 +108,26 @@ class DigestPoster:
     def fetch(self, now: dt.datetime) -> tuple[Report, Report]:
         """The user report of the digest's period, and the team report for rightsizing."""
         filters = self.period(now)
-        schedule = PollSchedule(
-            initial=self.settings.report_poll_initial_seconds,
-            maximum=self.settings.report_poll_max_seconds,
-        )
-        deadline = self.settings.report_deadline_seconds
-        users = self.fetch_users(now)
-        teams = run_report(
-            self.browserstack, ReportKind.TEAM, filters, deadline=deadline, schedule=schedule
-        )
-        return users, teams
+        return self._report(ReportKind.USER, filters), self._report(ReportKind.TEAM, filters)
 
     def fetch_users(self, now: dt.datetime, filters: ReportFilters | None = None) -> Report:
         """The user report of the digest's period, or of ``filters`` (reclaim campaigns ask
         about its idle seats)."""
+        return self._report(ReportKind.USER, filters or self.period(now))
+
+    def _report(self, kind: ReportKind, filters: ReportFilters) -> Report:
+        """A fresh shared dataset of this kind and period if there is one, else BrowserStack's."""
+        cached = self.cached(kind, filters)
+        if cached is not None:
+            return cached
         schedule = PollSchedule(
             initial=self.settings.report_poll_initial_seconds,
             maximum=self.settings.report_poll_max_seconds,
         )
         return run_report(
             self.browserstack,
-            ReportKind.USER,
-            filters or self.period(now),
+            kind,
+            filters,
             deadline=self.settings.report_deadline_seconds,
             schedule=schedule,
         )

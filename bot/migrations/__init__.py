@@ -203,6 +203,7 @@ def declared_metadata() -> sa.MetaData:
     """Every table the code declares (importing their modules declares them)."""
     import bot.budget
     import bot.digest.history
+    import bot.home.store
     import bot.reclaim.store
     import bot.reports.store
     import bot.slack.people  # noqa: F401

@@ -377,10 +377,13 @@ class ReclaimService:
             message = self._tally_message(campaign, self.store.asks(campaign_id))
             try:
                 if campaign.tally_ts is None:
-                    ts = self.slack.chat_postMessage(
+                    posted = self.slack.chat_postMessage(
                         channel=campaign.channel, thread_ts=campaign.thread_ts, **message.payload()
-                    )["ts"]
-                    self.store.set_tally_ts(campaign_id, ts)
+                    )
+                    if posted.get("channel") and posted["channel"] != campaign.channel:
+                        # Posted to a user id (the Home tab's button): edits need the DM's id.
+                        self.store.update_campaign(campaign_id, channel=posted["channel"])
+                    self.store.set_tally_ts(campaign_id, posted["ts"])
                 else:
                     self.slack.chat_update(
                         channel=campaign.channel, ts=campaign.tally_ts, **message.payload()

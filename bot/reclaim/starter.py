@@ -21,6 +21,7 @@ from bot.reclaim.service import CampaignSummary, ReclaimService, Refused
 from bot.reclaim.views import when
 from bot.reports.analysis import IdleSeatsReport, idle_seats
 from bot.slack.access import Admins
+from bot.slack.messages import escape_mrkdwn
 from bot.slack.views import ReclaimOffer
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,19 @@ class ReclaimDesk:
         refusal = self.admins.refusal(user_id)
         if refusal is not None:
             return refusal
-        return status_text(self.service.summary())
+        return status_text(self.service.summary(), escape=escape_mrkdwn)
+
+    def home_section(self) -> str | None:
+        """The campaign's lines for the admins' Home tab (mrkdwn); None before the first one."""
+        summary = self.service.summary()
+        return None if summary is None else status_text(summary, escape=escape_mrkdwn)
+
+    def ask_from_home(self, user_id: str) -> None:
+        """The Home tab's "Ask idle members": a campaign over the digest's period, its tally in
+        the admin's DM (the tab is no channel); a refusal there too."""
+        refusal = self.start_soon(admin=user_id, channel=user_id, thread_ts=None)
+        if refusal is not None:
+            self._tell(user_id, refusal)
 
 
 def _filters(period: str) -> ReportFilters | None:
@@ -128,8 +141,11 @@ def _filters(period: str) -> ReportFilters | None:
         return None
 
 
-def status_text(summary: CampaignSummary | None) -> str:
-    """The current campaign as plain lines (Slack mrkdwn and the terminal read it alike)."""
+def status_text(
+    summary: CampaignSummary | None, *, escape: Callable[[str], str] = lambda text: text
+) -> str:
+    """The current campaign as plain lines (Slack mrkdwn and the terminal read it alike);
+    ``escape`` is applied to what comes from BrowserStack (emails) before it reaches mrkdwn."""
     if summary is None:
         return "No reclaim campaign yet. Start one with `/usage reclaim ask`."
     t = summary.tally
@@ -151,9 +167,10 @@ def status_text(summary: CampaignSummary | None) -> str:
         lines.append(f"Release list: {len(summary.releases)} seats, ${monthly:,.0f} a month:")
         for row in summary.releases:
             done = " (done)" if row.done else ""
-            lines.append(f"  {row.email} · {row.product.label} · ${row.monthly:,.0f}{done}")
+            email = escape(row.email)
+            lines.append(f"  {email} · {row.product.label} · ${row.monthly:,.0f}{done}")
     if summary.not_in_slack:
-        lines.append("Not in Slack: " + ", ".join(summary.not_in_slack))
+        lines.append("Not in Slack: " + ", ".join(map(escape, summary.not_in_slack)))
     if summary.state == "closed":
         if summary.verified:
             monthly = sum(r.monthly for r in summary.verified)

@@ -86,6 +86,9 @@ def range_label(start: dt.date, end: dt.date) -> str:
 class Source(enum.StrEnum):
     COMMAND = "command"  # /usage: answered through its response_url
     MENTION = "mention"  # @usagebot: answered in the mention's thread
+    HOME = "home"  # the Home tab's refresh: answered by publishing the tab again (bot.home)
+    SUBSCRIPTION = "subscription"  # a subscription's scheduled post, in its channel or DM
+    ALERT = "alert"  # the alerts' check: answered by posting alerts that hold (bot.home)
 
 
 class Question(msgspec.Struct, frozen=True, kw_only=True):

@@ -157,6 +157,30 @@ class UsageForm:
     explanation: str
 
 
+SUBSCRIPTION_FORMS = (
+    UsageForm(
+        "subscribe team <name> weekly [#channel]",
+        "subscribe team Mobile QA weekly",
+        "That team's report every Monday, in a channel or your DMs.",
+    ),
+    UsageForm(
+        "subscribe teams monthly [#channel]",
+        "subscribe teams monthly",
+        "Every team, on the 1st (a channel: seat admins only).",
+    ),
+    UsageForm("subscribe me weekly", "subscribe me weekly", "Your own usage, in your DMs."),
+    UsageForm("subscriptions", "subscriptions", "Your subscriptions, numbered."),
+    UsageForm("unsubscribe <n>", "unsubscribe 2", "Stop subscription number n."),
+)
+
+
+# Answered before the parser (bot.slack.listeners.commands), listed here for help.
+RECLAIM_FORMS = (
+    UsageForm("reclaim", "reclaim", "Seat admins: the current reclaim campaign."),
+    UsageForm("reclaim ask", "reclaim ask", "Seat admins: ask the members holding idle seats."),
+)
+
+
 def usage_forms(*, idle_days: int = DEFAULT_IDLE_DAYS) -> tuple[UsageForm, ...]:
     """The help message's rows; ``idle_days`` is IDLE_DAYS, the default of ``idle``."""
     return (
@@ -207,6 +231,8 @@ def usage_forms(*, idle_days: int = DEFAULT_IDLE_DAYS) -> tuple[UsageForm, ...]:
         UsageForm(
             '"<name>"', 'team "App Live QA" last month', "Quote a name with option words in it."
         ),
+        *SUBSCRIPTION_FORMS,
+        *RECLAIM_FORMS,
     )
 
 
@@ -572,3 +598,77 @@ def parse_command(text: str, *, today: date, idle_days: int = DEFAULT_IDLE_DAYS)
         thread=options.thread,
         public=options.public,
     )
+
+
+# --- subscriptions -----------------------------------------------------------------------------
+
+SUBSCRIPTION_WORDS = ("subscribe", "subscriptions", "unsubscribe")
+_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
+_CADENCES = ("weekly", "monthly")
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionCommand:
+    """``/usage subscribe ...``, ``subscriptions`` or ``unsubscribe <n>``, as typed."""
+
+    action: str  # subscribe, subscriptions, unsubscribe
+    scope: str | None = None  # team, teams, me
+    team: str | None = None
+    cadence: str | None = None  # weekly, monthly
+    channel_id: str | None = None  # None: the subscriber's DMs
+    number: int | None = None
+
+
+def parse_subscription(text: str) -> SubscriptionCommand | None:
+    """Read a subscription command; None when ``text`` is not one (a report question)."""
+    words = [_unescape(t.text) for t in _tokenize(text)]
+    if not words or words[0].casefold() not in SUBSCRIPTION_WORDS:
+        return None
+    action, rest = words[0].casefold(), words[1:]
+    if action == "subscriptions":
+        if rest:
+            raise CommandError("`subscriptions` takes nothing after it.", example="subscriptions")
+        return SubscriptionCommand("subscriptions")
+    if action == "unsubscribe":
+        number = rest[0].lstrip("#") if len(rest) == 1 else ""
+        if not number.isdigit():
+            raise CommandError(
+                "`unsubscribe` needs the number `/usage subscriptions` shows.",
+                example="unsubscribe 2",
+            )
+        return SubscriptionCommand("unsubscribe", number=int(number))
+    channel_id = None
+    if rest and (match := _CHANNEL.fullmatch(rest[-1])):
+        channel_id, rest = match.group(1), rest[:-1]
+    elif rest and rest[-1].startswith("#"):
+        raise CommandError(
+            f"I cannot tell which channel `{_shown(rest[-1])}` is: pick it from Slack's # list.",
+            example="subscribe team Mobile QA weekly #qa",
+        )
+    if not rest or rest[-1].casefold() not in _CADENCES:
+        raise CommandError(
+            "Say how often: `weekly` (Mondays) or `monthly` (the 1st), after what to send.",
+            example="subscribe me weekly",
+        )
+    cadence, rest = rest[-1].casefold(), rest[:-1]
+    scope = rest[0].casefold() if rest else ""
+    if scope == "team":
+        if len(rest) < 2:
+            raise CommandError(
+                "`subscribe team` needs a team name.", example="subscribe team Mobile QA weekly"
+            )
+        return SubscriptionCommand("subscribe", "team", " ".join(rest[1:]), cadence, channel_id)
+    if scope in ("teams", "me") and len(rest) == 1:
+        if scope == "me" and channel_id:
+            raise CommandError(
+                "Your own usage goes to your DMs only: leave the channel out.",
+                example="subscribe me weekly",
+            )
+        return SubscriptionCommand("subscribe", scope, None, cadence, channel_id)
+    raise CommandError(
+        "Subscribe to `team <name>`, `teams` or `me`.", example="subscribe team Mobile QA weekly"
+    )
+
+
+def _unescape(text: str) -> str:
+    return _ENTITY.sub(lambda m: _ENTITIES[m.group(0)], text)

@@ -16,7 +16,7 @@ import functools
 import io
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -31,6 +31,7 @@ from bot.browserstack import errors
 from bot.browserstack.models import Report, ReportKind
 from bot.clock import Clock
 from bot.reports.analysis import IdleSeatsReport
+from bot.reports.question import Source
 from bot.reports.store import PendingRequest, Store
 from bot.slack import answers, views
 from bot.slack.messages import Answer, Message
@@ -53,6 +54,15 @@ def retry_handlers() -> list[Any]:
         RateLimitErrorRetryHandler(max_retry_count=3),
         ServerErrorRetryHandler(max_retry_count=2),
     ]
+
+
+class Handover(Protocol):
+    """Answers that are not messages to the asker: the Home tab's refresh, the alerts' check
+    (``bot.home``). Told the same news as the asker would be."""
+
+    def landed(self, request: PendingRequest, reports: Mapping[ReportKind, Report]) -> None: ...
+
+    def failed(self, request: PendingRequest, problem: str) -> None: ...
 
 
 class CannotAnswer(Exception):
@@ -86,10 +96,17 @@ class SlackDelivery:
         self.reclaim_offer: (
             Callable[[str, IdleSeatsReport, str], views.ReclaimOffer | None] | None
         ) = None
+        # Set by the runtime: who answers requests of these sources instead of a message.
+        self.handovers: dict[Source, Handover] = {}
+
+    def _handover(self, request: PendingRequest) -> Handover | None:
+        return self.handovers.get(request.question.source)
 
     # Notifier
 
     def progress(self, request: PendingRequest, status: str) -> None:
+        if self._handover(request) is not None:
+            return  # the Home tab already says "refreshing…"; alerts have nobody to tell
         if request.response_url is None and request.placeholder_ts is None:
             return  # an ephemeral placeholder in a thread cannot be updated; don't add noise
         if (
@@ -109,6 +126,10 @@ class SlackDelivery:
         self.show(request, message)
 
     def answer(self, request: PendingRequest, reports: Mapping[ReportKind, Report]) -> None:
+        handover = self._handover(request)
+        if handover is not None:
+            handover.landed(request, reports)
+            return
         question = request.question
         public = question.public or request.placeholder_ts is not None
         threaded = question.thread
@@ -166,11 +187,19 @@ class SlackDelivery:
         return self.directory.for_answer()
 
     def fail(self, request: PendingRequest, failure: errors.Failure) -> None:
+        handover = self._handover(request)
+        if handover is not None:
+            handover.failed(request, failure.message)
+            return
         self.show(request, failure_message(failure))
 
     def cancelled(
         self, request: PendingRequest, *, by_user: str | None, note: str | None = None
     ) -> None:
+        handover = self._handover(request)
+        if handover is not None:
+            handover.failed(request, "The report was cancelled.")
+            return
         message = views.cancelled_message(
             title=answers.title(request.question).replace("Generating", "Cancelled"),
             by_user=by_user,
@@ -345,6 +374,14 @@ class SlackDelivery:
             log.info("response_url refused: %s %s", response.status_code, response.body)
             return False
         return True
+
+    def send_note(self, user_id: str, text: str) -> None:
+        """A short note to ``user_id`` in their DM with the bot (``text`` is mrkdwn we wrote)."""
+        self.client.chat_postMessage(channel=self._dm(user_id), text=text)
+
+    def dm_channel(self, user_id: str) -> str:
+        """The id of ``user_id``'s DM with the bot."""
+        return self._dm(user_id)
 
     def _dm(self, user_id: str) -> str:
         channel: str = self.client.conversations_open(users=user_id)["channel"]["id"]

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from slack_sdk.errors import SlackApiError
@@ -40,9 +40,13 @@ from bot.reports.store import (
 )
 from bot.slack import answers, views
 from bot.slack.access import AccessPolicy
-from bot.slack.commands import UsageRequest
+from bot.slack.commands import UsageRequest, parse_command
 from bot.slack.delivery import SlackDelivery
 from bot.slack.messages import Answer, Message
+
+if TYPE_CHECKING:
+    from bot.home.subscriptions import SubscriptionDesk
+    from bot.home.tab import HomeTab
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,9 @@ class FrontDesk:
         self.clock = clock
         self.digest_period = digest_period
         self.idle_days = idle_days  # IDLE_DAYS: the default period of idle and digest
+        # Set by the runtime (bot.home): the Home tab, and the subscription commands.
+        self.home: HomeTab | None = None
+        self.subscriptions: SubscriptionDesk | None = None
         self._work = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frontdesk")
 
     def close(self, *, wait: bool = True) -> None:
@@ -106,6 +113,7 @@ class FrontDesk:
         *,
         source: Source,
         event_id: str | None = None,
+        request_id: str | None = None,
     ) -> PendingRequest | None:
         """Store a question before it is acknowledged; raises the database's error if it can't.
 
@@ -124,7 +132,7 @@ class FrontDesk:
                 period_label=last_days_label(filters.start, filters.end),
             )
         return self.store.receive(
-            new_request_id(),
+            request_id or new_request_id(),
             question,
             origin,
             lease=self.leases.take(CHECK_HOLD),
@@ -184,7 +192,17 @@ class FrontDesk:
                 # any answer can come (a cached report answers within ``attach``).
                 self.delivery.progress(request, "starting")
         if self._needs_public_placeholder(request) and request.placeholder_ts is None:
-            self.delivery.post_placeholder(request, self.placeholder(request))
+            posted = self.delivery.post_placeholder(request, self.placeholder(request))
+            if posted is None and request.question.source is Source.SUBSCRIPTION:
+                # No response_url to fall back on: the subscriber hears why, in their DMs.
+                self.delivery.send_note(
+                    request.user_id,
+                    f"I could not post your subscription ({request.question.describe}) in "
+                    f"<#{request.channel_id}>: invite me there with `/invite @usagebot`. "
+                    "The next one comes at its usual time.",
+                )
+                self.store.finish_request(request.id, RequestState.ANSWERED, now=self.clock.now())
+                return
         self.service.attach(request.id)
 
     def _needs_public_placeholder(self, request: PendingRequest) -> bool:
@@ -204,6 +222,8 @@ class FrontDesk:
         (``AccessPolicy.person``); an email asked for directly needs no lookup.
         """
         question = request.question
+        if question.source is Source.ALERT:
+            return None, question  # the bot's own check for ALERT_CHANNEL: nobody to vet
         refusal = self.access.refusal(request.user_id)
         if refusal is not None:
             return _refused(refusal), question
@@ -251,6 +271,30 @@ class FrontDesk:
             return self.access.person(user_id).email
         except SlackApiError:
             return None
+
+    # The Home tab (bot.home): opened, and its buttons
+
+    def later(self, work: Callable[..., None], /, *args: Any) -> None:
+        """Run ``work`` after the ack, on the desk's pool (errors logged once)."""
+        self._later(work, *args)
+
+    def request_home(self, request: UsageRequest, user_id: str) -> None:
+        """Ask for the Home tab's reports for ``user_id``: answered by publishing the tab."""
+        origin = Origin(user_id=user_id, channel_id=user_id)
+        pending = self.receive(request, origin, source=Source.HOME)
+        assert pending is not None
+        self.check(pending.id)
+
+    def ask_in_dm(self, user_id: str, text: str) -> None:
+        """Run ``/usage <text>`` for ``user_id`` and answer in their DM with the bot (the Home
+        tab's and the alerts' buttons): the same flow as the command, placeholder and all."""
+        request = dataclasses.replace(
+            parse_command(text, today=self.today(), idle_days=self.idle_days), public=True
+        )
+        origin = Origin(user_id=user_id, channel_id=self.delivery.dm_channel(user_id))
+        pending = self.receive(request, origin, source=Source.COMMAND)
+        assert pending is not None
+        self.check(pending.id)
 
     # Buttons: each checks the policy first, then acts on the stored request only.
 

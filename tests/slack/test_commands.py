@@ -11,6 +11,7 @@ from bot.browserstack.models import Product, ReportFilters, ReportKind
 from bot.clock import ShiftedClock
 from bot.reports.question import Source, range_text
 from bot.slack.commands import (
+    SUBSCRIPTION_FORMS,
     USAGE_FORMS,
     CommandError,
     Period,
@@ -18,6 +19,7 @@ from bot.slack.commands import (
     UsageRequest,
     Verb,
     parse_command,
+    parse_subscription,
     usage_forms,
 )
 
@@ -619,7 +621,10 @@ def test_usage_forms_cover_every_verb_and_option() -> None:
 
 @pytest.mark.parametrize("form", USAGE_FORMS, ids=lambda form: form.syntax)
 def test_usage_form_examples_work(form: UsageForm) -> None:
-    assert parse(form.example).verb.value == form.example.split()[0]
+    if form in SUBSCRIPTION_FORMS:
+        assert parse_subscription(form.example) is not None
+    else:
+        assert parse(form.example).verb.value == form.example.split()[0]
     assert form.explanation.endswith(".")
 
 

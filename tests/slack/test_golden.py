@@ -118,6 +118,16 @@ def cancelled(stack: LoopbackStack) -> dict[str, Any]:
     return message(done[-1])
 
 
+def home_tab(stack: LoopbackStack) -> dict[str, Any]:
+    """The Home tab once its reports land (a view: blocks, no text)."""
+    stack.driver.command("subscribe me weekly", user=ANA, channel=CHANNEL)
+    stack.driver.open_home(user=ANA)
+    view = stack.standin.wait_for(
+        lambda s: next((v for v in s.home_views(ANA) if "Me this month" in str(v)), None)
+    )
+    return {"text": "(a view has no text)", "blocks": view["blocks"]}
+
+
 # Each golden file and the flow that produces it; ``slow`` cases need a job that stays queued.
 CASES: dict[str, tuple[Callable[[LoopbackStack], dict[str, Any]], bool]] = {
     "team": (lambda s: answered(s, "team Acme team", "Acme team"), False),
@@ -129,6 +139,8 @@ CASES: dict[str, tuple[Callable[[LoopbackStack], dict[str, Any]], bool]] = {
     "error": (lambda s: acked(s, "tem Acme"), False),
     "placeholder": (lambda s: acked(s, "team Acme team last 30d"), False),
     "help": (lambda s: acked(s, "help"), False),
+    "subscriptions": (lambda s: acked(s, "subscribe team Acme team weekly <#C0001>"), False),
+    "home": (home_tab, False),
     "cancelled": (cancelled, True),
 }
 

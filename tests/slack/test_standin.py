@@ -623,3 +623,25 @@ def test_a_click_waits_for_its_button_and_fails_clearly_without_one(
     driver.button_timeout = 0.1
     with pytest.raises(AssertionError, match="No button cancel shown to U0001 in C0001"):
         driver.click("cancel", user="U0001", channel="C0001")
+
+
+def test_views_publish_records_home_views_per_user(
+    standin: SlackStandIn, client: WebClient
+) -> None:
+    first = {
+        "type": "home",
+        "blocks": [{"type": "section", "text": {"type": "plain_text", "text": "a"}}],
+    }
+    second = {"type": "home", "blocks": [{"type": "divider"}] * 60}  # over a message's 50
+    client.views_publish(user_id="U0001", view=first)
+    client.views_publish(user_id="U0001", view=second)
+    assert standin.home_views("U0001") == [first, second]
+    assert standin.home_view("U0001") == second
+    assert standin.home_view("U0002") is None
+    with pytest.raises(SlackApiError, match="invalid_blocks"):
+        client.views_publish(
+            user_id="U0001", view={"type": "home", "blocks": [{"type": "divider"}] * 101}
+        )
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        client.views_publish(user_id="U0001", view={"type": "modal", "blocks": []})
+    assert len(standin.home_views("U0001")) == 2

@@ -2,7 +2,7 @@
 
 from slack_bolt import App
 
-from bot.slack.listeners import actions, commands, events, reclaim
+from bot.slack.listeners import actions, commands, events, home, reclaim
 
 
 def register(app: App) -> None:
@@ -10,3 +10,4 @@ def register(app: App) -> None:
     actions.register(app)
     events.register(app)
     reclaim.register(app)
+    home.register(app)

@@ -10,7 +10,13 @@ from slack_bolt import Ack, App, BoltContext
 from bot.reports.question import Source
 from bot.reports.store import Origin
 from bot.slack import views
-from bot.slack.commands import CommandError, Verb, parse_command, usage_forms
+from bot.slack.commands import (
+    CommandError,
+    Verb,
+    parse_command,
+    parse_subscription,
+    usage_forms,
+)
 from bot.slack.frontdesk import FrontDesk
 from bot.storage import TRANSIENT_ERRORS
 
@@ -27,6 +33,21 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
     if words[:1] == ["reclaim"] and context.get("reclaim") is not None:
         _reclaim(ack, command, context, words[1:])
         return
+    if desk.subscriptions is not None:
+        try:
+            subscription = parse_subscription(command.get("text", ""))
+        except CommandError as error:
+            ack(
+                **views.error_message(
+                    title="I didn't understand that",
+                    problem=error.problem,
+                    example=f"/usage {error.example}",
+                ).payload()
+            )
+            return
+        if subscription is not None:
+            ack(**desk.subscriptions.handle(subscription, command["user_id"]).payload())
+            return
     try:
         request = parse_command(
             command.get("text", ""), today=desk.today(), idle_days=desk.idle_days

@@ -11,7 +11,13 @@ from slack_bolt import App, BoltContext, Say
 from bot.reports.question import Source
 from bot.reports.store import Origin
 from bot.slack import views
-from bot.slack.commands import CommandError, Verb, parse_command, usage_forms
+from bot.slack.commands import (
+    CommandError,
+    Verb,
+    parse_command,
+    parse_subscription,
+    usage_forms,
+)
 from bot.slack.frontdesk import FrontDesk
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,28 @@ def handle_mention(
     event_id = str(body.get("event_id", ""))
     thread_ts = event.get("thread_ts") or event["ts"]
     text = _MENTION.sub("", event.get("text", ""), count=1)
+    subscriptions = desk.subscriptions
+    try:
+        subscription = parse_subscription(text) if subscriptions is not None else None
+    except CommandError as error:
+        if desk.first_time_seen(event_id):
+            message = views.error_message(
+                title="I didn't understand that",
+                problem=error.problem,
+                example=f"/usage {error.example}",
+            )
+            desk.say_soon(say, thread_ts, message)
+        return
+    if subscription is not None and subscriptions is not None:
+        if desk.first_time_seen(event_id):
+            user = event["user"]
+
+            def answer() -> None:
+                message = subscriptions.handle(subscription, user)
+                say(thread_ts=thread_ts, **message.payload())
+
+            desk.later(answer)
+        return
     try:
         request = parse_command(text, today=desk.today(), idle_days=desk.idle_days)
     except CommandError as error:

@@ -9,6 +9,7 @@ with SlackStandIn(member_channels={"C0001"}) as slack:
 
 from bot.slack.standin.payloads import (
     AppDriver,
+    app_home_opened,
     app_mention,
     block_actions,
     form_body,
@@ -28,6 +29,7 @@ __all__ = [
     "Msg",
     "SlackStandIn",
     "UploadedFile",
+    "app_home_opened",
     "app_mention",
     "block_actions",
     "form_body",

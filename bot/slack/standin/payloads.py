@@ -194,6 +194,46 @@ def app_mention(
     }
 
 
+def app_home_opened(
+    *,
+    user_id: str,
+    channel_id: str,
+    event_ts: str,
+    tab: str = "home",
+    event_id: str | None = None,
+    team_id: str = "T0001",
+    api_app_id: str = "A0001",
+    bot_user_id: str = "UBOT",
+) -> dict[str, Any]:
+    """An Events API ``event_callback`` envelope around an ``app_home_opened``."""
+    event: dict[str, Any] = {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": channel_id,
+        "tab": tab,
+        "event_ts": event_ts,
+    }
+    return {
+        "token": VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "api_app_id": api_app_id,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{secrets.token_hex(5).upper()}",
+        "event_time": int(float(event_ts)),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+    }
+
+
 def url_verification(challenge: str) -> dict[str, Any]:
     """The handshake Slack sends when an Events API URL is saved."""
     return {"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}
@@ -328,6 +368,42 @@ class AppDriver:
             interactive_body(payload), content_type="application/x-www-form-urlencoded"
         )
 
+    def click_home(
+        self, action_id: str, value: str | None = None, *, user: str, view_of: str | None = None
+    ) -> httpx.Response:
+        """Click a button on ``user``'s Home tab (the last view published for them), as Slack
+        sends it: a ``block_actions`` from a view, with no channel and no response_url.
+
+        ``view_of``: another user's tab, whose buttons ``user`` never saw (a forged click)."""
+        view = self.standin.home_view(view_of or user) or {}
+        buttons = [
+            element
+            for block in view.get("blocks", [])
+            for element in [*block.get("elements", []), block.get("accessory") or {}]
+            if element.get("type") == "button"
+            and element.get("action_id") == action_id
+            and (value is None or element.get("value") == value)
+        ]
+        if not buttons:
+            raise AssertionError(f"No button {action_id} on {user}'s Home tab")
+        payload = block_actions(
+            user_id=user,
+            channel_id="",
+            action_id=action_id,
+            value=buttons[0].get("value"),
+            response_url="",
+            team_id=self.standin.team_id,
+            text=(buttons[0].get("text") or {}).get("text"),
+            action_ts=self.standin.clock.timestamp(),
+        )
+        for key in ("channel", "response_url"):
+            del payload[key]
+        payload["container"] = {"type": "view", "view_id": "V000001"}
+        payload["view"] = {"id": "V000001", **view}
+        return self.send(
+            interactive_body(payload), content_type="application/x-www-form-urlencoded"
+        )
+
     def _button(
         self, action_id: str, value: str | None, *, user: str, channel: str, message_ts: str | None
     ) -> tuple[Msg, dict[str, Any], str] | None:
@@ -376,6 +452,18 @@ class AppDriver:
             bot_user_id=self.standin.bot_user_id,
         )
         return self.event(payload, retry_num=retry_num)
+
+    def open_home(self, *, user: str, tab: str = "home") -> httpx.Response:
+        """``user`` opens the app's Home tab (``app_home_opened``)."""
+        payload = app_home_opened(
+            user_id=user,
+            channel_id=self.standin.dm_channel(user),
+            event_ts=f"{self.standin.clock.timestamp():.6f}",
+            tab=tab,
+            team_id=self.standin.team_id,
+            bot_user_id=self.standin.bot_user_id,
+        )
+        return self.event(payload)
 
     def event(
         self,

@@ -52,6 +52,7 @@ RESPONSE_URL_LIFETIME = 30 * 60.0
 ACK_DEADLINE = 3.0  # Slack gives up on an app's ack after this long
 MAX_TEXT = 40_000
 MAX_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100  # a Home tab or modal view
 _STATUS_ERRORS = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable"}
 
 
@@ -195,6 +196,8 @@ class SlackStandIn:
         self._files: list[UploadedFile] = []
         self._uploads: dict[str, _Upload] = {}
         self._dms: dict[str, str] = {}
+        # views.publish: every Home tab view published, per user, oldest first.
+        self._home_views: dict[str, list[dict[str, Any]]] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._faults: dict[str, deque[_Fault]] = {}
         self._delays: dict[str, float] = {}
@@ -208,6 +211,7 @@ class SlackStandIn:
             "chat.getPermalink": self._permalink,
             "conversations.open": self._open,
             "conversations.history": self._history,
+            "views.publish": self._publish_view,
             "users.info": self._user_info,
             "users.lookupByEmail": self._lookup_by_email,
             "usergroups.users.list": self._usergroup_users,
@@ -327,6 +331,7 @@ class SlackStandIn:
         with self._cond:
             for state in (self._calls, self._messages, self._files):
                 state.clear()
+            self._home_views.clear()
             for mapping in (
                 self._index,
                 self._uploads,
@@ -393,6 +398,16 @@ class SlackStandIn:
                 and not m.deleted
                 and (not m.ephemeral or m.visible_to == user)
             ]
+
+    def home_views(self, user: str) -> list[dict[str, Any]]:
+        """Every Home tab view published for ``user`` (``views.publish``), oldest first."""
+        with self._cond:
+            return list(self._home_views.get(user, []))
+
+    def home_view(self, user: str) -> dict[str, Any] | None:
+        """What ``user``'s Home tab shows now: the last view published for them."""
+        views = self.home_views(user)
+        return views[-1] if views else None
 
     def dm_channel(self, user: str) -> str:
         """The DM channel id ``conversations.open`` gives for ``user``."""
@@ -634,6 +649,20 @@ class SlackStandIn:
         newest = [self._message_json(m) for m in reversed(found)][:limit]
         return {"messages": newest, "has_more": len(found) > limit}
 
+    def _publish_view(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._user(args.get("user_id"))
+        view = _json_arg(args, "view", "invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "home":
+            raise _ApiError("invalid_arguments")
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list):
+            raise _ApiError("invalid_blocks_format")
+        if problems := block_problems(blocks, limit=MAX_VIEW_BLOCKS):
+            raise _ApiError("invalid_blocks", errors=problems)
+        self._home_views.setdefault(user, []).append(view)
+        self._cond.notify_all()
+        return {"view": {"id": f"V{len(self._home_views[user]):06d}", **view}}
+
     def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user") or ""))
         if user is None:
@@ -847,11 +876,13 @@ def _content(args: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     return text, blocks
 
 
-def block_problems(blocks: list[Any]) -> list[str]:
-    """Why Slack would refuse these blocks, using slack_sdk's checks plus those it skips."""
+def block_problems(blocks: list[Any], *, limit: int = MAX_BLOCKS) -> list[str]:
+    """Why Slack would refuse these blocks, using slack_sdk's checks plus those it skips.
+
+    ``limit``: 50 blocks in a message, 100 in a view (``MAX_VIEW_BLOCKS``)."""
     problems = []
-    if len(blocks) > MAX_BLOCKS:
-        problems.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    if len(blocks) > limit:
+        problems.append(f"no more than {limit} items allowed [json-pointer:/blocks]")
     for i, raw in enumerate(blocks):
         where = f"[json-pointer:/blocks/{i}]"
         if not isinstance(raw, dict):
