@@ -174,7 +174,23 @@ SUBSCRIPTION_FORMS = (
 )
 
 
-# Answered before the parser (bot.slack.listeners.commands), listed here for help.
+def parse_reclaim(text: str) -> str | None:
+    """``reclaim`` (or ``reclaim status``): "status"; ``reclaim ask``: "ask"; None for any other
+    command. CommandError for ``reclaim`` followed by anything else."""
+    words = [word.casefold() for word in text.split()]
+    if words[:1] != ["reclaim"]:
+        return None
+    if words[1:] in ([], ["status"]):
+        return "status"
+    if words[1:] == ["ask"]:
+        return "ask"
+    raise CommandError(
+        f"`reclaim` takes `ask` or nothing, not `{_shown(' '.join(text.split()[1:]))}`.",
+        example="reclaim ask",
+    )
+
+
+# Answered by parse_reclaim before the parser, listed here for help.
 RECLAIM_FORMS = (
     UsageForm("reclaim", "reclaim", "Seat admins: the current reclaim campaign."),
     UsageForm("reclaim ask", "reclaim ask", "Seat admins: ask the members holding idle seats."),

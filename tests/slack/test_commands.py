@@ -11,6 +11,7 @@ from bot.browserstack.models import Product, ReportFilters, ReportKind
 from bot.clock import ShiftedClock
 from bot.reports.question import Source, range_text
 from bot.slack.commands import (
+    RECLAIM_FORMS,
     SUBSCRIPTION_FORMS,
     USAGE_FORMS,
     CommandError,
@@ -19,6 +20,7 @@ from bot.slack.commands import (
     UsageRequest,
     Verb,
     parse_command,
+    parse_reclaim,
     parse_subscription,
     usage_forms,
 )
@@ -623,6 +625,8 @@ def test_usage_forms_cover_every_verb_and_option() -> None:
 def test_usage_form_examples_work(form: UsageForm) -> None:
     if form in SUBSCRIPTION_FORMS:
         assert parse_subscription(form.example) is not None
+    elif form in RECLAIM_FORMS:
+        assert parse_reclaim(form.example) in ("status", "ask")
     else:
         assert parse(form.example).verb.value == form.example.split()[0]
     assert form.explanation.endswith(".")
@@ -672,3 +676,22 @@ def test_periods_on_the_clocks_today(clock: ShiftedClock) -> None:
     future = today + timedelta(days=3)
     with pytest.raises(CommandError, match="in the future"):
         parse(f"teams since {future.isoformat()}", today=today)
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("reclaim", "status"),
+        ("Reclaim status", "status"),
+        ("reclaim ask", "ask"),
+        ("teams", None),
+        ("reclaimed", None),
+    ],
+)
+def test_reclaim_commands(text: str, what: str | None) -> None:
+    assert parse_reclaim(text) == what
+
+
+def test_reclaim_with_other_words_says_what_it_takes() -> None:
+    with pytest.raises(CommandError, match="`reclaim` takes `ask` or nothing, not `now please`"):
+        parse_reclaim("reclaim now please")

@@ -14,6 +14,7 @@ from bot.slack.commands import (
     CommandError,
     Verb,
     parse_command,
+    parse_reclaim,
     parse_subscription,
     usage_forms,
 )
@@ -29,10 +30,21 @@ def register(app: App) -> None:
 
 def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
     desk: FrontDesk = context["desk"]
-    words = command.get("text", "").split()
-    if words[:1] == ["reclaim"] and context.get("reclaim") is not None:
-        _reclaim(ack, command, context, words[1:])
-        return
+    if context.get("reclaim") is not None:
+        try:
+            reclaim = parse_reclaim(command.get("text", ""))
+        except CommandError as error:
+            ack(
+                **views.error_message(
+                    title="I didn't understand that",
+                    problem=error.problem,
+                    example=f"/usage {error.example}",
+                ).payload()
+            )
+            return
+        if reclaim is not None:
+            _reclaim(ack, command, context, reclaim)
+            return
     if desk.subscriptions is not None:
         try:
             subscription = parse_subscription(command.get("text", ""))
@@ -89,20 +101,15 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
     desk.check_soon(pending.id)
 
 
-def _reclaim(ack: Ack, command: dict[str, Any], context: BoltContext, words: list[str]) -> None:
+def _reclaim(ack: Ack, command: dict[str, Any], context: BoltContext, what: str) -> None:
     """``/usage reclaim`` (the current campaign) and ``/usage reclaim ask`` (start one)."""
     reclaim = context["reclaim"]
     user = command["user_id"]
-    if words == ["ask"]:
+    if what == "ask":
         refusal = reclaim.start_soon(admin=user, channel=command["channel_id"], thread_ts=None)
         ack(
             response_type="ephemeral",
             text=refusal or "Getting the idle seats: the campaign's tally follows here.",
         )
-    elif not words or words == ["status"]:
-        ack(response_type="ephemeral", text=reclaim.status(user))
     else:
-        ack(
-            response_type="ephemeral",
-            text="Try `/usage reclaim` (the current campaign) or `/usage reclaim ask`.",
-        )
+        ack(response_type="ephemeral", text=reclaim.status(user))
