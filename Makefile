@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/http_server.py
 	$(BIN)/python bench/replicas.py
 	$(BIN)/python bench/sqlite_writers.py
+	$(BIN)/python bench/home_tab.py
 
 # Reinstall whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt

@@ -34,6 +34,10 @@ PEOPLE = {
 }
 
 
+# Issue 12: the Home tab is published within 1 s of app_home_opened, from the cache.
+TARGET = 1.0
+
+
 def _published(standin: SlackStandIn, *, user: str, seen: int) -> bool:
     return len(standin.home_views(user)) > seen
 
@@ -75,12 +79,14 @@ def main() -> None:
         for user, name in ((MEMBER, "member"), (ADMIN, "admin")):
             values = sorted(timings[user])
             p95 = values[int(0.95 * (len(values) - 1))]
+            met = "met" if values[-1] < TARGET else "MISSED"
             print(
                 f"{name:>6}: median {statistics.median(values) * 1000:.1f} ms, "
                 f"p95 {p95 * 1000:.1f} ms, max {values[-1] * 1000:.1f} ms "
-                f"({len(values)} openings)"
+                f"({len(values)} openings)   (target: every one under {TARGET:g} s: {met})"
             )
-        print(f"BrowserStack requests during the rounds: {stack.sandbox.stats.requests - requests}")
+        asked = stack.sandbox.stats.requests - requests
+        print(f"BrowserStack requests during the rounds: {asked}   (target: 0)")
 
 
 if __name__ == "__main__":
