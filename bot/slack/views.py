@@ -287,6 +287,11 @@ def placeholder_message(
     )
 
 
+def mistake_message(problem: str, example: str) -> Message:
+    """Command text that makes no sense: what is wrong, and an example that would work."""
+    return error_message(title="I didn't understand that", problem=problem, example=example)
+
+
 def unavailable_message() -> Message:
     """The ack when a question cannot be stored: nothing was started, so say to ask again."""
     return error_message(

@@ -34,13 +34,7 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
         try:
             reclaim = parse_reclaim(command.get("text", ""))
         except CommandError as error:
-            ack(
-                **views.error_message(
-                    title="I didn't understand that",
-                    problem=error.problem,
-                    example=f"/usage {error.example}",
-                ).payload()
-            )
+            ack(**views.mistake_message(error.problem, error.example).payload())
             return
         if reclaim is not None:
             _reclaim(ack, command, context, reclaim)
@@ -49,13 +43,7 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
         try:
             subscription = parse_subscription(command.get("text", ""))
         except CommandError as error:
-            ack(
-                **views.error_message(
-                    title="I didn't understand that",
-                    problem=error.problem,
-                    example=f"/usage {error.example}",
-                ).payload()
-            )
+            ack(**views.mistake_message(error.problem, error.example).payload())
             return
         if subscription is not None:
             ack(**desk.subscriptions.handle(subscription, command["user_id"]).payload())
@@ -65,12 +53,7 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
             command.get("text", ""), today=desk.today(), idle_days=desk.idle_days
         )
     except CommandError as error:
-        message = views.error_message(
-            title="I didn't understand that",
-            problem=error.problem,
-            example=f"/usage {error.example}",
-        )
-        ack(**message.payload())
+        ack(**views.mistake_message(error.problem, error.example).payload())
         return
     if request.verb is Verb.HELP:
         ack(**views.help_message(usage_forms(idle_days=desk.idle_days)).payload())

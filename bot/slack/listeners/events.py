@@ -41,12 +41,7 @@ def handle_mention(
         subscription = parse_subscription(text) if subscriptions is not None else None
     except CommandError as error:
         if desk.first_time_seen(event_id):
-            message = views.error_message(
-                title="I didn't understand that",
-                problem=error.problem,
-                example=f"/usage {error.example}",
-            )
-            desk.say_soon(say, thread_ts, message)
+            desk.say_soon(say, thread_ts, views.mistake_message(error.problem, error.example))
         return
     if subscription is not None and subscriptions is not None:
         if desk.first_time_seen(event_id):
@@ -61,13 +56,8 @@ def handle_mention(
     try:
         request = parse_command(text, today=desk.today(), idle_days=desk.idle_days)
     except CommandError as error:
-        message = views.error_message(
-            title="I didn't understand that",
-            problem=error.problem,
-            example=f"/usage {error.example}",
-        )
         if desk.first_time_seen(event_id):
-            desk.say_soon(say, thread_ts, message)
+            desk.say_soon(say, thread_ts, views.mistake_message(error.problem, error.example))
         return
     if request.verb is Verb.HELP:
         if desk.first_time_seen(event_id):
