@@ -507,13 +507,25 @@ class Store:
         return done
 
     def report(self, key: str) -> Report | None:
-        """The dataset's report, from memory when recently used."""
-        with self._lock:
-            cached = self._reports.get(key)
-            if cached is not None:
-                self._reports.move_to_end(key)
-                return cached
+        """The dataset's report, from memory when recently used and still the one stored.
+
+        Another process may have stored a newer report under the same key (a replica's work
+        loop, ``share_report`` from ``python -m bot digest``): memory serves only the report
+        fetched when the database's was.
+        """
         with self._read() as tx:
+            fetched_at = tx.execute(
+                sa.select(datasets.c.fetched_at).where(datasets.c.key == key)
+            ).scalar()
+            with self._lock:
+                cached = self._reports.get(key)
+                if (
+                    cached is not None
+                    and fetched_at is not None
+                    and cached.fetched_at == fetched_at
+                ):
+                    self._reports.move_to_end(key)
+                    return cached
             blob = tx.execute(sa.select(datasets.c.report).where(datasets.c.key == key)).scalar()
         if blob is None:
             return None

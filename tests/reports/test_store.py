@@ -179,3 +179,17 @@ def test_concurrent_shares_store_one_report(database_url: str) -> None:
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_a_report_another_process_replaced_is_read_anew(store: Store) -> None:
+    """A process that read the old report does not serve it from memory once another process
+    (a ``digest`` run) stored a newer one under the same key."""
+    old, new = report(NOW - dt.timedelta(hours=2)), report(NOW)
+    assert store.share_report(ReportKind.USER, FILTERS, old, now=old.fetched_at, ttl=TTL)
+    serve = Store(store.engine)
+    assert serve.report(KEY) == old  # now in its memory
+
+    assert store.share_report(ReportKind.USER, FILTERS, new, now=NOW, ttl=TTL)  # old expired
+
+    assert serve.report(KEY) == new
+    assert serve.fresh_report(ReportKind.USER, FILTERS, now=NOW) == new
