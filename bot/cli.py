@@ -243,6 +243,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from bot.budget import account_budget
     from bot.digest.history import DigestHistory
     from bot.digest.post import DigestPoster, Route, routes
+    from bot.reports.store import Store
     from bot.slack.delivery import retry_handlers
     from bot.storage import open_database
     from bot.terminal import render_message
@@ -269,6 +270,13 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 history=DigestHistory(engine),
                 slack=slack,
                 clock=clock,
+            )
+            # The datasets a running ``serve`` shares: a fresh report of the digest's period is
+            # read from them, and one fetched here is kept there for its questions.
+            store = Store(engine)
+            poster.cached = lambda kind, filters: store.fresh_report(kind, filters, now=clock.now())
+            poster.share = lambda kind, filters, report: store.share_report(
+                kind, filters, report, now=clock.now(), ttl=settings.report_cache_seconds
             )
             print("Fetching the user and team reports for the digest ...", file=sys.stderr)
             if args.post:

@@ -177,6 +177,8 @@ class Usagebot:
         self.frontdesk.home = self.home
         # The digest reads a fresh dataset of its period when there is one, as commands do.
         self.digest.cached = self.home.fresh_report
+        # And what it had to fetch itself is shared in turn (``/usage idle`` right after it).
+        self.digest.share = self.service.share
         self.frontdesk.subscriptions = SubscriptionDesk(
             home_store=self.home_store,
             access=self.access,

@@ -226,6 +226,21 @@ def test_digest_prints_without_any_slack_setting(live: SandboxServer, tmp_path: 
     assert "idle members)" in result.stdout  # the CSV that would be attached
 
 
+def test_digest_shares_its_reports_through_the_database(
+    live: SandboxServer, tmp_path: Path
+) -> None:
+    """What one ``digest`` fetched is kept in DATABASE_URL's shared datasets: the next run (or a
+    ``serve`` on the same database) reads it instead of asking BrowserStack again."""
+    env = sandbox_env(live, DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite'}")
+    first = run_bot("digest", env=env)
+    assert first.returncode == 0, first.stderr
+    assert live.stats.jobs_created == 2  # the user and team reports
+    second = run_bot("digest", env=env)
+    assert second.returncode == 0, second.stderr
+    assert live.stats.jobs_created == 2
+    assert "Weekly idle-seat digest" in second.stdout
+
+
 def test_digest_post_needs_slack_and_a_channel(live: SandboxServer) -> None:
     result = run_bot("digest", "--post", env=sandbox_env(live, SLACK_BOT_TOKEN="xoxb-1"))
     assert result.returncode == 2

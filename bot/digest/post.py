@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -97,6 +98,9 @@ class DigestPoster:
         # Set by the runtime: a fresh report of this kind and period already in the shared
         # datasets (made for ``/usage digest``, a subscription, the Home tab), or None.
         self.cached: Callable[[ReportKind, ReportFilters], Report | None] = lambda k, f: None
+        # Set by the runtime: puts a report this poster had to fetch itself into the shared
+        # datasets, so that the commands, the Home tab and subscriptions of its period read it.
+        self.share: Callable[[ReportKind, ReportFilters, Report], object] = lambda k, f, r: None
         self.clock = clock
         # Reclaim campaigns' part of the org-wide digest (set by bot.runtime when there are admins).
         self.reclaim: ReclaimPart | None = None
@@ -116,7 +120,8 @@ class DigestPoster:
         return self._report(ReportKind.USER, filters or self.period(now))
 
     def _report(self, kind: ReportKind, filters: ReportFilters) -> Report:
-        """A fresh shared dataset of this kind and period if there is one, else BrowserStack's."""
+        """A fresh shared dataset of this kind and period if there is one, else BrowserStack's
+        (then shared in turn)."""
         cached = self.cached(kind, filters)
         if cached is not None:
             return cached
@@ -124,13 +129,24 @@ class DigestPoster:
             initial=self.settings.report_poll_initial_seconds,
             maximum=self.settings.report_poll_max_seconds,
         )
-        return run_report(
+        report = run_report(
             self.browserstack,
             kind,
             filters,
             deadline=self.settings.report_deadline_seconds,
             schedule=schedule,
         )
+        try:
+            self.share(kind, filters, report)
+        except sa.exc.SQLAlchemyError:
+            # Sharing only saves later questions a job: the digest goes out all the same.
+            log.warning(
+                "could not keep the digest's %s report in the shared datasets; the next"
+                " question about its period asks BrowserStack again",
+                kind,
+                exc_info=True,
+            )
+        return report
 
     def build(
         self,

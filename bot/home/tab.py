@@ -34,7 +34,7 @@ from bot.home.store import HomeStore, Subscription
 from bot.reports import analysis
 from bot.reports.humanize import money
 from bot.reports.question import day_text, range_text
-from bot.reports.store import PendingRequest, Store, dataset_key
+from bot.reports.store import PendingRequest, Store
 from bot.settings import Settings
 from bot.slack.access import AccessPolicy, Admins
 from bot.slack.answers import Prices
@@ -144,11 +144,7 @@ class HomeTab:
 
     def fresh_report(self, kind: ReportKind, filters: ReportFilters) -> Report | None:
         """A report of this kind and period from a fresh dataset (also the digest's source)."""
-        key = dataset_key(kind, filters)
-        dataset = self.store.dataset(key)
-        if dataset is None or not dataset.fresh(self.clock.now()):
-            return None
-        return self.store.report(key)
+        return self.store.fresh_report(kind, filters, now=self.clock.now())
 
     def publish(self, user_id: str, *, refresh: bool, note: str | None = None) -> dict[str, Any]:
         """Publish ``user_id``'s tab; with ``refresh``, ask for missing reports too.

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from bot.browserstack import errors
 from bot.browserstack.client import BrowserStackClient
 from bot.browserstack.jobs import PollSchedule
-from bot.browserstack.models import JobState, Report, ReportKind, classify_status
+from bot.browserstack.models import JobState, Report, ReportFilters, ReportKind, classify_status
 from bot.clock import Clock
 from bot.reports.leases import Leases
 from bot.reports.question import Question
@@ -288,6 +288,15 @@ class ReportService:
         return CancelOutcome(cancelled=True, job_deleted=deleted, others_waiting=len(others))
 
     # Datasets
+
+    def share(self, kind: ReportKind, filters: ReportFilters, report: Report) -> None:
+        """Put a report fetched outside the work loop (the posted digest's) in the shared
+        datasets, so that questions of its kind and period read it (``Store.share_report``)."""
+        if self.store.share_report(
+            kind, filters, report, now=self.clock.now(), ttl=self.timing.cache_ttl
+        ):
+            # Requests left on a failed dataset of that key are answered from it at once.
+            self.kick()
 
     def step(self, key: str) -> None:
         """One step of a dataset whose lease this process holds; the next one is scheduled."""

@@ -346,15 +346,7 @@ class Store:
             existing = _dataset(row)
             if existing.state is DatasetState.PENDING or existing.fresh(now):
                 return existing, False
-            if existing.delete_job and existing.job_id:
-                # Its job still waits to be deleted: the row moves aside and keeps that step.
-                tx.execute(
-                    sa.update(datasets)
-                    .where(datasets.c.key == key)
-                    .values(key=f"{key}~{existing.job_id}")
-                )
-            else:
-                tx.execute(sa.delete(datasets).where(datasets.c.key == key))
+            self._clear_dataset(tx, existing)
         tx.execute(
             sa.insert(datasets).values(
                 key=key,
@@ -375,6 +367,82 @@ class Store:
             self._reports.pop(key, None)
         row = tx.execute(sa.select(*_DATASET_COLUMNS).where(datasets.c.key == key)).one()
         return _dataset(row), True
+
+    @staticmethod
+    def _clear_dataset(tx: Connection, existing: Dataset) -> None:
+        """Make room for a new dataset under an ended (or expired) one's key."""
+        key = existing.key
+        if existing.delete_job and existing.job_id:
+            # Its job still waits to be deleted: the row moves aside and keeps that step.
+            tx.execute(
+                sa.update(datasets)
+                .where(datasets.c.key == key)
+                .values(key=f"{key}~{existing.job_id}")
+            )
+        else:
+            tx.execute(sa.delete(datasets).where(datasets.c.key == key))
+
+    def fresh_report(
+        self, kind: ReportKind, filters: ReportFilters, *, now: dt.datetime
+    ) -> Report | None:
+        """The report of a fresh dataset of this kind and period, or None."""
+        key = dataset_key(kind, filters)
+        dataset = self.dataset(key)
+        return self.report(key) if dataset is not None and dataset.fresh(now) else None
+
+    def share_report(
+        self,
+        kind: ReportKind,
+        filters: ReportFilters,
+        report: Report,
+        *,
+        now: dt.datetime,
+        ttl: float,
+    ) -> bool:
+        """Put a report fetched outside the work loop (the posted digest's ``run_report``) in
+        the shared datasets, ready for ``ttl`` seconds; False when it was not needed there.
+
+        It takes the place of a missing, expired, failed or cancelled dataset; a fresh one is
+        left alone. So is a pending one: its job belongs to the work loop, which polls it under
+        a lease, answers the requests waiting on it when it lands and deletes it when it is
+        abandoned. Finishing it here instead would mean taking that lease from a live worker
+        mid-poll and leaving its BrowserStack job behind; the job is already running, so its
+        askers gain little, and the next request after it lands reads it as usual.
+
+        One transaction, ordered with ``_ensure_dataset`` by the same lock (``serialise``): a
+        crash leaves the old row or the new one, and a request attaching at the same moment
+        finds either the new ready dataset or a pending one that this then leaves alone.
+        """
+        key = dataset_key(kind, filters)
+        with self._write() as tx:
+            serialise(tx, f"dataset {key}")
+            row = tx.execute(sa.select(*_DATASET_COLUMNS).where(datasets.c.key == key)).first()
+            if row is not None:
+                existing = _dataset(row)
+                if existing.state is DatasetState.PENDING or existing.fresh(now):
+                    return False
+                self._clear_dataset(tx, existing)
+            tx.execute(
+                sa.insert(datasets).values(
+                    key=key,
+                    kind=kind.value,
+                    start=filters.start,
+                    end=filters.end,
+                    product=filters.product.filter_value if filters.product else None,
+                    state=DatasetState.READY.value,
+                    polls=0,
+                    created_at=now,
+                    deadline_at=now,
+                    report=_report_encoder.encode(report),
+                    fetched_at=report.fetched_at,
+                    expires_at=now + dt.timedelta(seconds=ttl),
+                    next_step_at=None,
+                    unanswered_creates=0,
+                    delete_job=False,
+                )
+            )
+        self._remember(key, report)
+        return True
 
     def due_datasets(self, lease: Lease, *, limit: int) -> list[str]:
         """Up to ``limit`` datasets whose next step (a poll, or deleting an abandoned job) is
@@ -439,13 +507,25 @@ class Store:
         return done
 
     def report(self, key: str) -> Report | None:
-        """The dataset's report, from memory when recently used."""
-        with self._lock:
-            cached = self._reports.get(key)
-            if cached is not None:
-                self._reports.move_to_end(key)
-                return cached
+        """The dataset's report, from memory when recently used and still the one stored.
+
+        Another process may have stored a newer report under the same key (a replica's work
+        loop, ``share_report`` from ``python -m bot digest``): memory serves only the report
+        fetched when the database's was.
+        """
         with self._read() as tx:
+            fetched_at = tx.execute(
+                sa.select(datasets.c.fetched_at).where(datasets.c.key == key)
+            ).scalar()
+            with self._lock:
+                cached = self._reports.get(key)
+                if (
+                    cached is not None
+                    and fetched_at is not None
+                    and cached.fetched_at == fetched_at
+                ):
+                    self._reports.move_to_end(key)
+                    return cached
             blob = tx.execute(sa.select(datasets.c.report).where(datasets.c.key == key)).scalar()
         if blob is None:
             return None

@@ -398,3 +398,24 @@ def test_subscribe_by_mention_answers_in_the_thread(stack: LoopbackStack) -> Non
         lambda s: [m for m in s.channel_messages(CHANNEL) if "how often" in str(m.blocks)]
     )
     assert [s.scope.value for s in stack.bot.home_store.active(user_id=ANA)] == ["me"]
+
+
+def test_what_the_posted_digest_fetched_answers_the_next_questions(
+    make_stack: StackFactory,
+) -> None:
+    """The digest asks BrowserStack itself (nothing fresh of its period yet) and shares what it
+    got: ``/usage idle`` (the digest's period, IDLE_DAYS, by default) and the digest preview
+    right after are answered from those datasets, with no new job."""
+    stack = make_stack(digest_channel=CHANNEL)
+    stack.bot.digest.post_all(now=stack.clock.now(), late=False, week="2026-W01")
+    stack.standin.wait_for(lambda s: s.channel_messages(CHANNEL))
+    assert stack.sandbox.stats.jobs_created == 2  # its user and team reports
+
+    # Asked elsewhere than the digest's channel, so that only the answers match.
+    stack.driver.command("idle", user=ANA, channel=OTHER_CHANNEL)
+    idle = wait_answer(stack.standin, ANA, "Idle seats", channel=OTHER_CHANNEL)
+    stack.driver.command("digest", user=BEN, channel=OTHER_CHANNEL)
+    wait_answer(stack.standin, BEN, "digest", channel=OTHER_CHANNEL)
+
+    assert "the last 30 days" in str(idle.blocks)  # the digest's period
+    assert stack.sandbox.stats.jobs_created == 2
