@@ -21,7 +21,12 @@ REPLIES_PAGES = 20
 
 
 def find_marked(
-    client: WebClient, channel: str, marker: str, *, thread_ts: str | None = None
+    client: WebClient,
+    channel: str,
+    marker: str,
+    *,
+    thread_ts: str | None = None,
+    page_size: int = REPLIES_LIMIT,
 ) -> str | None:
     """The ts of a message in ``channel`` (or in the thread ``thread_ts``) carrying ``marker``."""
     if thread_ts is None:
@@ -30,7 +35,7 @@ def find_marked(
     cursor: str | None = None
     for _ in range(REPLIES_PAGES):
         page = client.conversations_replies(
-            channel=channel, ts=thread_ts, limit=REPLIES_LIMIT, cursor=cursor
+            channel=channel, ts=thread_ts, limit=page_size, cursor=cursor
         )
         found = _marked(page.get("messages") or [], marker)
         if found:
