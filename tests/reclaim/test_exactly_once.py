@@ -208,3 +208,20 @@ def test_a_release_list_at_the_channels_top_level_is_looked_for_in_its_history(
     assert listed.thread_ts is None
     assert CHANNEL in [c.args.get("channel") for c in standin.calls_to("conversations.history")]
     assert standin.calls_to("conversations.replies") == []
+
+
+def test_a_thread_the_bot_cannot_read_does_not_hold_the_release_list_back(
+    asked: LoopbackStack, crew: Cast, standin: SlackStandIn, clock: ShiftedClock
+) -> None:
+    """An app not reinstalled with channels:history yet: the list is posted all the same (at
+    worst twice, said in the log), never lost."""
+    clock.advance(7 * DAY + 60)
+    with pytest.raises(Killed):
+        doomed(asked, standin, clock, DiesBeforeRelease).run()
+    standin.fail_next("conversations.replies", error="missing_scope")
+
+    asked.start()
+    standin.wait_for(lambda s: s.files)
+    standin.wait_for(lambda s: campaign_state(asked) == CLOSED, recheck=0.05)
+    assert len(release_lists(standin)) == 1
+    assert len(standin.calls_to("conversations.replies")) == 1
