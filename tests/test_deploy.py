@@ -376,9 +376,11 @@ def test_manifest_declares_what_the_bot_uses_and_nothing_more() -> None:
     # Each scope is here because some code calls the method that needs it.
     used = {
         "app_mentions:read": "app_mention",
+        "channels:history": "conversations_replies",
         "chat:write": "chat_postMessage",
         "commands": "/usage",
         "files:write": "files_upload_v2",
+        "groups:history": "conversations_replies",
         "im:history": "conversations_history",
         "im:write": "conversations_open",
         "usergroups:read": "usergroups_users_list",

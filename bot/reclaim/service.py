@@ -9,9 +9,16 @@ admins' tally. The work loop calls ``run`` on every tick; for each open campaign
    over from a dead sender with a DM channel but no ts is checked against that channel's
    history for the campaign's marker first: a DM posted just before a kill -9 is found and
    recorded, not sent again. So each member gets exactly one DM, whatever dies when;
-2. halfway to the deadline, reminds the members who have not answered (at most once: the row is
-   marked before the reminder is posted);
-3. at the deadline, posts the release list (and its CSV) in the admins' thread;
+2. halfway to the deadline, reminds the members who have not answered, exactly once: each
+   member's reminder is claimed before it is posted and its ts recorded after; a reminder
+   claimed with no ts (its sender died in between) is looked for in the DM's history, by the
+   marker ``views.reminder_marker``, before it is posted again;
+3. at the deadline, posts the release list (and its CSV) in the admins' thread, exactly once:
+   the campaign is marked ``closing`` before the post and closed with its ts after; a campaign
+   taken over while closing is looked for in the thread (``conversations.replies``, or the
+   channel's history at top level) by ``views.release_marker`` before the list is posted.
+   Only the holder of the campaign's lease (``claim_campaign``, renewed before each post) does
+   2 and 3, so no other process posts the same reminder or list meanwhile;
 4. edits the tally when something changed (progress while sending, answers).
 
 Clicks (``answer``, ``done``) come from the Slack listeners; only the DM's recipient may answer,
@@ -56,10 +63,11 @@ from bot.reclaim.rules import (
     tally,
     verify,
 )
-from bot.reclaim.store import CLOSED, OPEN, REMINDED, Ask, Campaign, ReclaimStore
+from bot.reclaim.store import CLOSED, CLOSING, OPEN, REMINDED, Ask, Campaign, ReclaimStore
 from bot.reports.analysis import IdleSeatsReport
 from bot.reports.leases import Leases
 from bot.slack.dms import DirectMessages, Member
+from bot.slack.history import find_marked
 from bot.slack.messages import Message
 from bot.slack.people import NOBODY
 
@@ -294,45 +302,78 @@ class ReclaimService:
             campaign_id, email, owner=self.leases.owner, lease_owner=None, lease_until=None
         )
 
+    def _hold(self, campaign_id: str) -> bool:
+        """Renew this process's campaign lease before a post; False once another took it over
+        (a step slower than ``CAMPAIGN_HOLD``): then this one posts nothing more."""
+        until = self.leases.take(CAMPAIGN_HOLD).until
+        return self.store.update_campaign(campaign_id, self.leases.owner, lease_until=until)
+
     def _remind(self, campaign: Campaign, asks: Sequence[Ask]) -> None:
-        # Each member's reminder is taken before it is posted (never two), and the campaign is
-        # marked reminded only after the last: a crash mid-reminders loses at most the one being
-        # posted, and whoever takes the campaign over reminds the rest.
+        # Each member's reminder is claimed before it is posted and its ts recorded after, and
+        # the campaign is marked reminded only after the last. A reminder claimed with no ts
+        # was being posted by a step that died: its DM's history says whether it got there.
+        # Only the campaign's lease holder gets here, so nobody else is posting it meanwhile.
         now = self.clock.now()
         for ask in asks:
-            if not needs_reminder(ask.view()) or ask.reminded or not ask.dm_channel:
+            if not needs_reminder(ask.view()) or ask.reminder_ts or not ask.dm_channel:
                 continue
-            if not self.store.claim_reminder(campaign.id, ask.email):
-                continue
-            message = views.dm_message(
-                campaign_id=campaign.id,
-                email=ask.email,
-                name=ask.name,
-                products=ask.products,
-                last_test=ask.last_test,
-                deadline=campaign.deadline,
-                now=now,
-                reminder=True,
-            )
+            if not self._hold(campaign.id):
+                return  # taken over: the new holder reminds the rest
+            marker = views.reminder_marker(campaign.id)
             try:
-                self.dms.post(ask.dm_channel, message.payload())
-            except SlackApiError as error:
-                log.warning(
-                    "reclaim reminder to %s failed: %s", ask.email, error.response.get("error")
+                if ask.reminded:
+                    found = self.dms.find_marked(ask.dm_channel, marker)
+                    if found:
+                        log.info("reclaim reminder to %s was sent before a restart", ask.email)
+                        self.store.record_reminder(campaign.id, ask.email, found)
+                        continue
+                elif not self.store.claim_reminder(campaign.id, ask.email):
+                    continue
+                message = views.dm_message(
+                    campaign_id=campaign.id,
+                    email=ask.email,
+                    name=ask.name,
+                    products=ask.products,
+                    last_test=ask.last_test,
+                    deadline=campaign.deadline,
+                    now=now,
+                    reminder=True,
                 )
+                ts = self.dms.post(ask.dm_channel, message.payload())
+            except SlackApiError as error:
+                code = str(error.response.get("error"))
+                if code == "ratelimited":
+                    # Claimed, not posted: the next step checks the history and posts it.
+                    log.info("reclaim reminders: rate-limited, the rest at a later tick")
+                    return
+                log.warning("reclaim reminder to %s failed: %s", ask.email, code)
+                continue
+            self.store.record_reminder(campaign.id, ask.email, ts)
         self.store.update_campaign(campaign.id, self.leases.owner, state=REMINDED)
         log.info("reclaim campaign %s: reminders sent", campaign.id)
 
     def _close(self, campaign: Campaign) -> None:
+        # Marked closing before the list is posted and closed (with its ts) after: a campaign
+        # found closing was being closed by a step that died, and the list may be in the thread.
         rows = release_list((a.view() for a in self.store.asks(campaign.id)), self.policy.prices)
-        message = views.release_message(
-            rows, campaign_id=campaign.id, link=USER_MANAGEMENT_URL, people=NOBODY
-        )
         thread = campaign.thread_ts or campaign.tally_ts
-        ts = self.slack.chat_postMessage(
-            channel=campaign.channel, thread_ts=thread, **message.payload()
-        )["ts"]
-        self.store.update_campaign(campaign.id, state=CLOSED, release_ts=ts, tally_dirty=True)
+        if not self._hold(campaign.id):
+            return
+        ts: str | None = None
+        if campaign.state == CLOSING:
+            ts = self._posted_release(campaign, thread)
+            if ts:
+                log.info("reclaim campaign %s: its release list was found posted", campaign.id)
+        elif not self.store.update_campaign(campaign.id, self.leases.owner, state=CLOSING):
+            return
+        if ts is None:
+            message = views.release_message(
+                rows, campaign_id=campaign.id, link=USER_MANAGEMENT_URL, people=NOBODY
+            )
+            ts = self.slack.chat_postMessage(
+                channel=campaign.channel, thread_ts=thread, **message.payload()
+            )["ts"]
+        self.store.record_release(campaign.id, ts)
         if rows:
             upload = views.release_csv(rows, period=campaign.period)
             try:
@@ -346,6 +387,24 @@ class ReclaimService:
             except SlackApiError as error:
                 log.warning("the release list's CSV failed: %s", error.response.get("error"))
         log.info("reclaim campaign %s closed: %d seats to release", campaign.id, len(rows))
+
+    def _posted_release(self, campaign: Campaign, thread: str | None) -> str | None:
+        """The release list's ts if it is already in the admins' thread (or channel)."""
+        marker = views.release_marker(campaign.id)
+        try:
+            return find_marked(self.slack, campaign.channel, marker, thread_ts=thread)
+        except SlackApiError as error:
+            code = str(error.response.get("error"))
+            if code == "ratelimited":
+                raise  # the next tick checks again
+            # Unreadable (a scope not granted yet, the thread gone): a second list beats none.
+            log.warning(
+                "reclaim campaign %s: cannot read the admins' thread (%s) to check for its "
+                "release list; posting it (it may show twice)",
+                campaign.id,
+                code,
+            )
+            return None
 
     # --- the tally -----------------------------------------------------------------------------
 
@@ -423,19 +482,21 @@ class ReclaimService:
         if campaign.state == CLOSED or now >= campaign.deadline:
             raise Refused("Sorry, the deadline for this question has passed: ask a seat admin.")
         self.store.update_ask(campaign_id, ask.email, choice=choice.value, answered_at=now)
-        message = views.dm_message(
-            campaign_id=campaign_id,
-            email=ask.email,
-            name=ask.name,
-            products=ask.products,
-            last_test=ask.last_test,
-            deadline=campaign.deadline,
-            now=now,
-            choice=choice.value,
-        )
         targets = {(ask.dm_channel, ask.dm_ts), (channel, ts)}
         for target_channel, target_ts in targets:
             if target_channel and target_ts:
+                message = views.dm_message(
+                    campaign_id=campaign_id,
+                    email=ask.email,
+                    name=ask.name,
+                    products=ask.products,
+                    last_test=ask.last_test,
+                    deadline=campaign.deadline,
+                    now=now,
+                    choice=choice.value,
+                    # A click on the reminder keeps it a reminder (and its marker).
+                    reminder=target_ts != ask.dm_ts,
+                )
                 self.dms.update(target_channel, target_ts, message.payload())
         log.info("reclaim campaign %s: %s answered %s", campaign_id, ask.email, choice.value)
         self._refresh_tally(campaign_id)

@@ -153,6 +153,7 @@ def status_text(
     state = {
         "open": "open",
         "reminded": "open (reminders sent)",
+        "closing": "closing (posting the release list)",
         "closed": "closed",
     }.get(summary.state, summary.state)
     lines = [

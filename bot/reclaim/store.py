@@ -3,6 +3,8 @@
 Every DM is a row claimed with a lease before it is sent (state ``sending``), its ts recorded
 right after ``chat.postMessage``: a process killed between the two leaves a ``sending`` row with
 no ts, which the next claimer checks against the DM channel's history before sending again.
+Reminders (``reminded`` then ``reminder_ts``) and the release list (state ``closing`` then
+``release_ts``) are recorded the same way, before and after their post.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ reclaim_campaigns = sa.Table(
     sa.Column("channel", sa.String(32), nullable=False),  # the admins' thread
     sa.Column("thread_ts", sa.String(32)),
     sa.Column("tally_ts", sa.String(32)),  # the tally message, edited as answers come
-    # open -> reminded -> closed (the release list posted)
+    # open -> reminded -> closing (the release list about to be posted) -> closed (posted and
+    # recorded): a campaign found closing without a release_ts is checked in its thread first.
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("release_ts", sa.String(32)),
     sa.Column("lease_owner", sa.String(40)),
@@ -58,7 +61,10 @@ reclaim_asks = sa.Table(
     sa.Column("error", sa.String(100)),
     sa.Column("choice", sa.String(16)),
     sa.Column("answered_at", UTCDateTime),
+    # The reminder: claimed (``reminded``) before it is posted, its ts recorded after; claimed
+    # with no ts means its sender died in between, so its DM's history is checked before posting.
     sa.Column("reminded", sa.Boolean, nullable=False, default=False),
+    sa.Column("reminder_ts", sa.String(32)),
     sa.Column("done", sa.Boolean, nullable=False, default=False),
     # Products a later report showed gone (comma-separated keys): verified savings.
     sa.Column("reclaimed", sa.String(120)),
@@ -66,7 +72,7 @@ reclaim_asks = sa.Table(
     sa.Column("lease_until", UTCDateTime),
 )
 
-OPEN, REMINDED, CLOSED = "open", "reminded", "closed"
+OPEN, REMINDED, CLOSING, CLOSED = "open", "reminded", "closing", "closed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,7 @@ class Ask:
     reminded: bool
     done: bool
     reclaimed: tuple[Product, ...] = ()
+    reminder_ts: str | None = None
 
     def view(self) -> AskView:
         return AskView(
@@ -160,6 +167,7 @@ def _ask(row: Any) -> Ask:
         reminded=bool(row.reminded),
         done=bool(row.done),
         reclaimed=_products(row.reclaimed or ""),
+        reminder_ts=row.reminder_ts,
     )
 
 
@@ -379,6 +387,14 @@ class ReclaimStore:
                 ).rowcount
                 == 1
             )
+
+    def record_reminder(self, campaign_id: str, email: str, ts: str) -> None:
+        """The ts of a member's reminder, right after it is posted."""
+        self.update_ask(campaign_id, email, reminder_ts=ts)
+
+    def record_release(self, campaign_id: str, ts: str) -> None:
+        """The release list's ts, right after it is posted: the campaign is closed."""
+        self.update_campaign(campaign_id, state=CLOSED, release_ts=ts, tally_dirty=True)
 
     def snoozed(self, since: dt.datetime) -> set[str]:
         """Emails that answered "keep" after ``since``, in any campaign."""

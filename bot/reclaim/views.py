@@ -32,6 +32,16 @@ def idle_for(last_test: dt.datetime | None, now: dt.datetime) -> str:
     return "never used" if last_test is None else f"last used {relative_time(last_test, now=now)}"
 
 
+def reminder_marker(campaign_id: str) -> str:
+    """What a reminder carries and the first DM does not: a restarted sender finds it."""
+    return f"{campaign_id}:reminder"
+
+
+def release_marker(campaign_id: str) -> str:
+    """What the release list carries (and the tally does not), in the admins' thread."""
+    return f"{campaign_id}:release"
+
+
 def ask_value(campaign_id: str, email: str) -> str:
     """What a DM's buttons (and a release row's Done) carry: the campaign and the member."""
     return f"{campaign_id}|{email}"
@@ -65,7 +75,7 @@ def dm_message(
         open=is_open,
         reminder=reminder,
         value=ask_value(campaign_id, email),
-        marker=campaign_id,
+        marker=reminder_marker(campaign_id) if reminder else campaign_id,
     )
 
 
@@ -133,6 +143,7 @@ def release_message(
         seats=len(rows),
         monthly=sum(r.monthly for r in rows),
         campaign=campaign_id,
+        marker=release_marker(campaign_id),
         link=link,
     )
 

@@ -18,10 +18,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-log = logging.getLogger(__name__)
+from bot.slack.history import find_marked
 
-# Messages of the DM's history read when looking for a marker: a campaign's DM is recent.
-HISTORY_LIMIT = 50
+log = logging.getLogger(__name__)
 
 
 class Member(enum.StrEnum):
@@ -61,12 +60,7 @@ class DirectMessages:
 
     def find_marked(self, channel: str, marker: str) -> str | None:
         """The ts of the bot's message in ``channel`` that carries ``marker``, if any."""
-        reply = self.client.conversations_history(channel=channel, limit=HISTORY_LIMIT)
-        for message in reply.get("messages") or []:
-            if marker in _all_text(message):
-                ts: str = message["ts"]
-                return ts
-        return None
+        return find_marked(self.client, channel, marker)
 
     def post(self, channel: str, payload: dict[str, Any]) -> str:
         ts: str = self.client.chat_postMessage(channel=channel, **payload)["ts"]
@@ -74,7 +68,3 @@ class DirectMessages:
 
     def update(self, channel: str, ts: str, payload: dict[str, Any]) -> None:
         self.client.chat_update(channel=channel, ts=ts, **payload)
-
-
-def _all_text(message: dict[str, Any]) -> str:
-    return str(message.get("text", "")) + str(message.get("blocks", ""))

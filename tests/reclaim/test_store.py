@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from bot.browserstack.models import Product
 from bot.reclaim.rules import AskState, Candidate, Choice
-from bot.reclaim.store import ReclaimStore
+from bot.reclaim.store import CLOSED, CLOSING, ReclaimStore
 from bot.reports.store import Lease, Store
 from bot.storage import open_database
 
@@ -115,10 +115,30 @@ def test_of_two_replicas_starting_a_campaign_at_once_one_does(database_url: str)
         engine.dispose()
 
 
-def test_a_members_reminder_is_taken_once(engine: Engine) -> None:
-    """Two processes reminding (one took the campaign over from the other): one reminder."""
+def test_a_members_reminder_is_taken_once_and_its_ts_recorded_after(engine: Engine) -> None:
+    """A reminder is claimed once; claimed with no ts is what a takeover checks in Slack."""
     store = ReclaimStore(engine)
     cid = campaign(store, "a@x.test", "b@x.test")
     assert store.claim_reminder(cid, "a@x.test")
     assert not store.claim_reminder(cid, "a@x.test")
     assert store.claim_reminder(cid, "b@x.test")
+    claimed = store.ask(cid, "a@x.test")
+    assert claimed is not None
+    assert (claimed.reminded, claimed.reminder_ts) == (True, None)
+    store.record_reminder(cid, "a@x.test", "3.0")
+    recorded = store.ask(cid, "a@x.test")
+    assert recorded is not None
+    assert recorded.reminder_ts == "3.0"
+
+
+def test_a_campaign_closes_through_closing_with_its_release_ts(engine: Engine) -> None:
+    store = ReclaimStore(engine)
+    cid = campaign(store, "a@x.test")
+    assert store.update_campaign(cid, state=CLOSING)
+    assert [c.id for c in store.active()] == [cid]  # closing is not closed: it is taken over
+    assert start(store, "b@x.test") is None  # and still the one campaign running
+    store.record_release(cid, "4.0")
+    closed = store.campaign(cid)
+    assert closed is not None
+    assert (closed.state, closed.release_ts, closed.tally_dirty) == (CLOSED, "4.0", True)
+    assert store.active() == []

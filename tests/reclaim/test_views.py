@@ -75,3 +75,39 @@ def test_the_tally_and_the_release_list_escape_members() -> None:
     )
     assert "'=HYPERLINK(1)" in csv_file.content  # a spreadsheet shows it as text
     assert csv_file.filename == "release-list-2026-11-01-to-2026-11-30.csv"
+
+
+def test_the_dm_the_reminder_and_the_release_list_carry_markers_of_their_own() -> None:
+    """What a restarted bot looks for: a reminder's marker is not in the first DM, and the
+    release list's is in neither the tally nor the DMs."""
+
+    def dm(*, reminder: bool) -> str:
+        message = views.dm_message(
+            campaign_id="c1",
+            email="eve@x.test",
+            name="Eve",
+            products=(Product.LIVE,),
+            last_test=None,
+            deadline=NOW,
+            now=NOW,
+            reminder=reminder,
+        )
+        return message.text + str(message.blocks)
+
+    release = views.release_message([], campaign_id="c1", link=USER_MANAGEMENT_URL, people=NOBODY)
+    tally = views.tally_message(
+        Tally(1, 1, 0, 0, 1, 0, 0, 0, 0),
+        products=(Product.LIVE,),
+        started_by="U0ANA",
+        period="2026-11-01..2026-11-30",
+        deadline=NOW,
+        closed=True,
+        not_in_slack=[],
+        people=NOBODY,
+    )
+    first, reminder = dm(reminder=False), dm(reminder=True)
+    assert "c1" in first
+    assert views.reminder_marker("c1") in reminder
+    assert views.reminder_marker("c1") not in first
+    assert views.release_marker("c1") in str(release.blocks)  # even an empty list
+    assert views.release_marker("c1") not in str(tally.blocks) + first + reminder

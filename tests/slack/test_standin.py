@@ -20,6 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from bot.clock import ShiftedClock, SystemClock
+from bot.slack.history import find_marked
 from bot.slack.standin import (
     AppDriver,
     Event,
@@ -148,6 +149,45 @@ def test_dm_history_lists_top_level_messages_newest_first(client: WebClient) -> 
     assert [m["text"] for m in history] == ["second", "first"]
     assert len(client.conversations_history(channel=dm, limit=1)["messages"]) == 1
     assert error_of(client.conversations_history, channel="C0999") == "channel_not_found"
+
+
+def test_replies_list_a_thread_parent_first_in_pages(client: WebClient) -> None:
+    parent = client.chat_postMessage(channel="C0001", text="parent")["ts"]
+    client.chat_postMessage(channel="C0001", text="elsewhere")
+    for n in range(3):
+        client.chat_postMessage(channel="C0001", text=f"reply {n}", thread_ts=parent)
+    whole = client.conversations_replies(channel="C0001", ts=parent)
+    assert [m["text"] for m in whole["messages"]] == ["parent", "reply 0", "reply 1", "reply 2"]
+    assert whole["has_more"] is False
+    first = client.conversations_replies(channel="C0001", ts=parent, limit=3)
+    assert [m["text"] for m in first["messages"]] == ["parent", "reply 0", "reply 1"]
+    assert first["has_more"] is True
+    cursor = first["response_metadata"]["next_cursor"]
+    rest = client.conversations_replies(channel="C0001", ts=parent, limit=3, cursor=cursor)
+    assert [m["text"] for m in rest["messages"]] == ["reply 2"]
+    assert rest["has_more"] is False
+    assert error_of(client.conversations_replies, channel="C0001", ts="1.000001") == (
+        "thread_not_found"
+    )
+    assert error_of(client.conversations_replies, channel="C0999", ts=parent) == (
+        "channel_not_found"
+    )
+
+
+def test_find_marked_reads_a_thread_page_by_page_or_a_channels_top_level(
+    standin: SlackStandIn, client: WebClient
+) -> None:
+    parent = client.chat_postMessage(channel="C0001", text="tally c1")["ts"]
+    for n in range(4):
+        client.chat_postMessage(channel="C0001", text=f"reply {n}", thread_ts=parent)
+    marked = client.chat_postMessage(channel="C0001", text="list c1:release", thread_ts=parent)
+    found = find_marked(client, "C0001", "c1:release", thread_ts=parent, page_size=2)
+    assert found == marked["ts"]
+    assert len(standin.calls_to("conversations.replies")) == 3
+    assert find_marked(client, "C0001", "c2:release", thread_ts=parent, page_size=2) is None
+    # At the top level only top-level messages count.
+    assert find_marked(client, "C0001", "c1:release") is None
+    assert find_marked(client, "C0001", "tally c1") == parent
 
 
 def test_messages_without_text_or_with_invalid_blocks_are_refused(client: WebClient) -> None:

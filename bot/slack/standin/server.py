@@ -211,6 +211,7 @@ class SlackStandIn:
             "chat.getPermalink": self._permalink,
             "conversations.open": self._open,
             "conversations.history": self._history,
+            "conversations.replies": self._replies,
             "views.publish": self._publish_view,
             "users.info": self._user_info,
             "users.lookupByEmail": self._lookup_by_email,
@@ -648,6 +649,28 @@ class SlackStandIn:
         ]
         newest = [self._message_json(m) for m in reversed(found)][:limit]
         return {"messages": newest, "has_more": len(found) > limit}
+
+    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then its replies oldest first, in pages (``cursor``)."""
+        channel = str(args.get("channel") or "")
+        if not channel.startswith("D") and channel not in self.member_channels:
+            raise _ApiError("channel_not_found")
+        ts = str(args.get("ts") or "")
+        found = [m for m in self.channel_messages(channel) if ts in (m.ts, m.thread_ts)]
+        if not any(m.ts == ts for m in found):
+            raise _ApiError("thread_not_found")
+        limit = max(1, int(args.get("limit") or 1000))
+        cursor = str(args.get("cursor") or "")
+        start = int(cursor.removeprefix("next:")) if cursor.startswith("next:") else 0
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        reply: dict[str, Any] = {
+            "messages": [self._message_json(m) for m in page],
+            "has_more": more,
+        }
+        if more:
+            reply["response_metadata"] = {"next_cursor": f"next:{start + limit}"}
+        return reply
 
     def _publish_view(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self._user(args.get("user_id"))
