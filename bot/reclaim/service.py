@@ -279,15 +279,7 @@ class ReclaimService:
                 dm_channel=channel,
             ):
                 return  # the lease was lost: the new holder sends
-        message = views.dm_message(
-            campaign_id=campaign.id,
-            email=ask.email,
-            name=ask.name,
-            products=ask.products,
-            last_test=ask.last_test,
-            deadline=campaign.deadline,
-            now=self.clock.now(),
-        )
+        message = _dm(campaign, ask, now=self.clock.now())
         ts = self.dms.post(channel, message.payload())
         self._finish(campaign.id, ask.email, state=AskState.SENT, dm_ts=ts)
 
@@ -329,16 +321,7 @@ class ReclaimService:
                         continue
                 elif not self.store.claim_reminder(campaign.id, ask.email):
                     continue
-                message = views.dm_message(
-                    campaign_id=campaign.id,
-                    email=ask.email,
-                    name=ask.name,
-                    products=ask.products,
-                    last_test=ask.last_test,
-                    deadline=campaign.deadline,
-                    now=now,
-                    reminder=True,
-                )
+                message = _dm(campaign, ask, now=now, reminder=True)
                 ts = self.dms.post(ask.dm_channel, message.payload())
             except SlackApiError as error:
                 code = str(error.response.get("error"))
@@ -485,13 +468,9 @@ class ReclaimService:
         targets = {(ask.dm_channel, ask.dm_ts), (channel, ts)}
         for target_channel, target_ts in targets:
             if target_channel and target_ts:
-                message = views.dm_message(
-                    campaign_id=campaign_id,
-                    email=ask.email,
-                    name=ask.name,
-                    products=ask.products,
-                    last_test=ask.last_test,
-                    deadline=campaign.deadline,
+                message = _dm(
+                    campaign,
+                    ask,
                     now=now,
                     choice=choice.value,
                     # A click on the reminder keeps it a reminder (and its marker).
@@ -605,6 +584,28 @@ def _summary(
         not_in_slack=tuple(a.email for a in asks if a.state is AskState.NOT_IN_SLACK),
         channel=campaign.channel,
         thread_ts=campaign.thread_ts,
+    )
+
+
+def _dm(
+    campaign: Campaign,
+    ask: Ask,
+    *,
+    now: dt.datetime,
+    reminder: bool = False,
+    choice: str | None = None,
+) -> Message:
+    """A member's DM (or its reminder), showing their ``choice`` once they made one."""
+    return views.dm_message(
+        campaign_id=campaign.id,
+        email=ask.email,
+        name=ask.name,
+        products=ask.products,
+        last_test=ask.last_test,
+        deadline=campaign.deadline,
+        now=now,
+        reminder=reminder,
+        choice=choice,
     )
 
 

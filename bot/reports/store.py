@@ -285,6 +285,21 @@ _report_decoder = msgspec.msgpack.Decoder(Report)
 _report_encoder = msgspec.msgpack.Encoder()
 
 
+def _new_dataset(kind: ReportKind, filters: ReportFilters, *, now: dt.datetime) -> dict[str, Any]:
+    """The columns every new dataset row starts with, whatever its state."""
+    return {
+        "key": dataset_key(kind, filters),
+        "kind": kind.value,
+        "start": filters.start,
+        "end": filters.end,
+        "product": filters.product.filter_value if filters.product else None,
+        "polls": 0,
+        "created_at": now,
+        "unanswered_creates": 0,
+        "delete_job": False,
+    }
+
+
 def _free(table: sa.Table, lease: Lease) -> sa.ColumnElement[bool]:
     """Nobody alive holds this row's lease (a lease with no owner is a retry's "not before").
 
@@ -349,18 +364,10 @@ class Store:
             self._clear_dataset(tx, existing)
         tx.execute(
             sa.insert(datasets).values(
-                key=key,
-                kind=kind.value,
-                start=filters.start,
-                end=filters.end,
-                product=filters.product.filter_value if filters.product else None,
+                **_new_dataset(kind, filters, now=now),
                 state=DatasetState.PENDING.value,
-                polls=0,
-                created_at=now,
                 deadline_at=now + dt.timedelta(seconds=deadline),
                 next_step_at=now,
-                unanswered_creates=0,
-                delete_job=False,
             )
         )
         with self._lock:
@@ -424,21 +431,13 @@ class Store:
                 self._clear_dataset(tx, existing)
             tx.execute(
                 sa.insert(datasets).values(
-                    key=key,
-                    kind=kind.value,
-                    start=filters.start,
-                    end=filters.end,
-                    product=filters.product.filter_value if filters.product else None,
+                    **_new_dataset(kind, filters, now=now),
                     state=DatasetState.READY.value,
-                    polls=0,
-                    created_at=now,
                     deadline_at=now,
                     report=_report_encoder.encode(report),
                     fetched_at=report.fetched_at,
                     expires_at=now + dt.timedelta(seconds=ttl),
                     next_step_at=None,
-                    unanswered_creates=0,
-                    delete_job=False,
                 )
             )
         self._remember(key, report)
