@@ -76,7 +76,7 @@ def candidates(
                 email=member.email,
                 name=member.name or member.email,
                 products=idle,
-                last_test=member.last_activity,
+                last_test=member.last_test,
                 monthly=monthly,
             )
         )

@@ -28,8 +28,8 @@ def when(moment: dt.datetime) -> str:
 
 
 def idle_for(last_test: dt.datetime | None, now: dt.datetime) -> str:
-    """ "last used 3 months ago", or "never used" for a member who never used BrowserStack."""
-    return "never used" if last_test is None else f"last used {relative_time(last_test, now=now)}"
+    """ "last test 3 months ago", or "no test ever" for a member who never ran one."""
+    return "no test ever" if last_test is None else f"last test {relative_time(last_test, now=now)}"
 
 
 def reminder_marker(campaign_id: str) -> str:
@@ -133,7 +133,7 @@ def release_message(
         done = " · :white_check_mark: done" if row.done else ""
         text = (
             f"{_member(people, row.email, row.name)} · *{row.product.label}* · "
-            f"last used {idle} · {money(row.monthly)} a month · {said}{done}"
+            f"last test {idle} · {money(row.monthly)} a month · {said}{done}"
         )
         shown.append({"text": text, "value": ask_value(campaign_id, row.email), "done": row.done})
     return render(

@@ -779,6 +779,7 @@ class IdleMember:
     never_tested: bool = False
     monthly_cost: float = 0.0
     usage_without_access: tuple[Product, ...] = ()
+    last_test: datetime | None = None  # what "idle since" means to a member asked about it
 
     @property
     def idle_seats(self) -> tuple[Product, ...]:
@@ -974,6 +975,7 @@ def idle_seats(
                 never_tested=_never_tested(user.usage, last_test),
                 monthly_cost=verdict.cost,
                 usage_without_access=without_access,
+                last_test=last_test,
             )
         )
     members.sort(key=_member_order)

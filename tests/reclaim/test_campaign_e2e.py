@@ -68,7 +68,7 @@ def test_a_campaign_asks_reminds_closes_and_counts_what_was_saved(
     first = dms(standin, crew.user_ids[0])[0]
     assert "Live" in first.text
     assert buttons(first) == ["reclaim_keep", "reclaim_release"]
-    assert "idle in the last weeks (last used" in str(first.blocks)
+    assert "idle in the last weeks (last test" in str(first.blocks)
     assert "U0MGUEST" not in {c.args.get("users") for c in standin.calls_to("conversations.open")}
     opened = {c.args.get("users") for c in standin.calls_to("conversations.open")}
     assert opened == set(crew.user_ids)

@@ -42,6 +42,7 @@ def member(email: str, *idle: Product) -> IdleMember:
         last_activity=NOW - dt.timedelta(days=40),
         last_activity_text="40 days ago",
         days_inactive=40,
+        last_test=NOW - dt.timedelta(days=75),  # logged in since, but ran no test
     )
 
 
@@ -84,6 +85,8 @@ def test_who_is_asked_about_what(
     assert [c.products for c in found] == ([asked] if asked else [])
     if asked:
         assert found[0].monthly == sum(PRICES.get(p, 0.0) for p in asked)
+        # The DM says how long the seat has been idle: since the last test, not the last login.
+        assert found[0].last_test == NOW - dt.timedelta(days=75)
 
 
 def test_members_who_said_keep_recently_are_snoozed_whatever_the_case() -> None:

@@ -26,7 +26,7 @@ def test_the_dm_escapes_the_name_and_shows_the_choice() -> None:
     shown = str(message.blocks)
     assert "<!channel>" not in shown
     assert "&lt;!channel&gt;" in shown
-    assert "(last used 6 weeks ago)" in shown
+    assert "(last test 6 weeks ago)" in shown
     assert "Tue 8 Dec 2026, 12:00 UTC" in shown
     actions = next(b for b in message.blocks if b["type"] == "actions")["elements"]
     assert [(e["action_id"], e["value"]) for e in actions] == [

@@ -976,3 +976,11 @@ def test_parallels_above_peak_are_priced() -> None:
     ]
     with pytest.raises(ValueError, match="Automate, App Automate only, not Live"):
         parallel_costs(totals, {LIVE: 1.0})
+
+
+def test_an_idle_member_carries_the_last_test_apart_from_the_last_login() -> None:
+    member = user("a@x.io", access=[LIVE], data={LIVE: IDLE_ENTRY}, active_days_ago=2,
+                  test_days_ago=60)  # fmt: skip
+    (idle,) = idle_seats([member], now=NOW).members
+    assert idle.last_test == NOW - timedelta(days=60)
+    assert idle.last_activity == NOW - timedelta(days=2)
