@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 from bot import redact
 from bot.browserstack.client import BrowserStackClient, RetryPolicy
 from bot.browserstack.jobs import PollSchedule
+from bot.browserstack.models import ReportKind
 from bot.budget import account_budget
 from bot.clock import Clock, SystemClock
 from bot.digest.history import DigestHistory
@@ -185,6 +186,7 @@ class Usagebot:
             admins=self.admins,
             settings=settings,
             clock=self.clock,
+            team_names=self._team_names,
         )
         self.schedule = HomeSchedule(
             home_store=self.home_store,
@@ -212,6 +214,11 @@ class Usagebot:
         )
         self.service.kick = self.worker.kick
         self.app: App = create_app(self.frontdesk, client=self.slack, reclaim=self.reclaim_desk)
+
+    def _team_names(self) -> list[str] | None:
+        """The teams of the latest team report (None before the first one)."""
+        report = self.store.latest_report(ReportKind.TEAM)
+        return None if report is None else [team.name for team in report.teams]
 
     def reclaim_offer(
         self, user_id: str, idle: IdleSeatsReport, period: str

@@ -8,13 +8,14 @@ report. A subscription is removed by its owner, or by an admin.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from bot.clock import Clock
 from bot.home.schedule import next_run_at
 from bot.home.store import Cadence, HomeStore, Scope, Subscription
 from bot.home.tab import describe
+from bot.reports.humanize import find_by_name
 from bot.reports.question import day_text
 from bot.settings import Settings
 from bot.slack import views
@@ -32,7 +33,11 @@ class SubscriptionDesk:
         admins: Admins,
         settings: Settings,
         clock: Clock,
+        team_names: Callable[[], Collection[str] | None] = lambda: None,
     ) -> None:
+        # The team names of the latest team report, None when there is none yet: a team's name
+        # is checked when it is subscribed to, not first at its first post a week later.
+        self.team_names = team_names
         self.home_store = home_store
         self.access = access
         self.admins = admins
@@ -64,10 +69,23 @@ class SubscriptionDesk:
                 "every team's report. You can have it yourself, in your DMs:",
                 example="/usage subscribe teams monthly",
             )
+        team = command.team
+        names = self.team_names() if scope is Scope.TEAM and team else None
+        if team and names is not None:
+            match = find_by_name(names, team)
+            if match.match is None:
+                return views.not_found_message(
+                    what="team",
+                    query=team,
+                    suggestions=match.suggestions,
+                    example_prefix="/usage subscribe team",
+                    example_suffix=f" {command.cadence}",
+                )
+            team = match.match  # as BrowserStack spells it
         sub = self.home_store.subscribe(
             user_id=user_id,
             scope=scope,
-            team=command.team,
+            team=team,
             cadence=Cadence(command.cadence),
             channel_id=command.channel_id,
             now=self.clock.now(),

@@ -397,6 +397,19 @@ class Store:
         dataset = self.dataset(key)
         return self.report(key) if dataset is not None and dataset.fresh(now) else None
 
+    def latest_report(self, kind: ReportKind) -> Report | None:
+        """The report of the most recently fetched ready dataset of ``kind``, whatever its period
+        or age: what a name (a team's) is checked against when no fresh report is at hand."""
+        with self._read() as tx:
+            key = tx.execute(
+                sa.select(datasets.c.key)
+                .where(datasets.c.kind == kind.value)
+                .where(datasets.c.state == DatasetState.READY.value)
+                .order_by(datasets.c.fetched_at.desc())
+                .limit(1)
+            ).scalar()
+        return None if key is None else self.report(key)
+
     def share_report(
         self,
         kind: ReportKind,

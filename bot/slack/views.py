@@ -259,10 +259,18 @@ def _as_typed(name: str) -> str:
 
 
 def not_found_message(
-    *, what: str, query: str, suggestions: Sequence[str], example_prefix: str
+    *,
+    what: str,
+    query: str,
+    suggestions: Sequence[str],
+    example_prefix: str,
+    example_suffix: str = "",
 ) -> Message:
     """Nothing matches a name: the closest names, each as the command to type."""
-    commands = [f"{example_prefix} {_as_typed(name)}" for name in suggestions[:MAX_SUGGESTIONS]]
+    commands = [
+        f"{example_prefix} {_as_typed(name)}{example_suffix}"
+        for name in suggestions[:MAX_SUGGESTIONS]
+    ]
     return render("not_found", what=what, query=query, commands=commands)
 
 

@@ -419,3 +419,22 @@ def test_what_the_posted_digest_fetched_answers_the_next_questions(
 
     assert "the last 30 days" in str(idle.blocks)  # the digest's period
     assert stack.sandbox.stats.jobs_created == 2
+
+
+def test_a_team_is_checked_when_it_is_subscribed_to(stack: LoopbackStack) -> None:
+    # Before any team report the name cannot be checked: taken as given.
+    ack = stack.driver.command("subscribe team Nobody Here weekly", user=ANA, channel=CHANNEL)
+    assert "Subscribed: #1" in ack.json()["text"]
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    wait_answer(stack.standin, ANA, "All teams")
+    # Now it is: a name that matches no team gets the closest ones, and nothing is stored.
+    typo = stack.driver.command("subscribe team Acme tem weekly", user=ANA, channel=CHANNEL).json()
+    assert "No team matches" in typo["text"]
+    assert '`/usage subscribe team "Acme team" weekly`' in typo["blocks"][0]["text"]["text"]
+    # A name in other letters is stored as BrowserStack spells it.
+    ack = stack.driver.command("subscribe team ACME TEAM weekly", user=ANA, channel=CHANNEL)
+    assert "Subscribed: #2" in ack.json()["text"]
+    assert [s.team for s in stack.bot.home_store.active(user_id=ANA)] == [
+        "Nobody Here",
+        "Acme team",
+    ]
