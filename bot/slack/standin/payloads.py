@@ -173,25 +173,7 @@ def app_mention(
     }
     if thread_ts is not None:
         event["thread_ts"] = thread_ts
-    return {
-        "token": VERIFICATION_TOKEN,
-        "team_id": team_id,
-        "api_app_id": api_app_id,
-        "event": event,
-        "type": "event_callback",
-        "event_id": event_id or f"Ev{secrets.token_hex(5).upper()}",
-        "event_time": int(float(ts)),
-        "authorizations": [
-            {
-                "enterprise_id": None,
-                "team_id": team_id,
-                "user_id": bot_user_id,
-                "is_bot": True,
-                "is_enterprise_install": False,
-            }
-        ],
-        "is_ext_shared_channel": False,
-    }
+    return _event_callback(event, ts, event_id, team_id, api_app_id, bot_user_id)
 
 
 def app_home_opened(
@@ -213,6 +195,18 @@ def app_home_opened(
         "tab": tab,
         "event_ts": event_ts,
     }
+    return _event_callback(event, event_ts, event_id, team_id, api_app_id, bot_user_id)
+
+
+def _event_callback(
+    event: dict[str, Any],
+    ts: str,
+    event_id: str | None,
+    team_id: str,
+    api_app_id: str,
+    bot_user_id: str,
+) -> dict[str, Any]:
+    """The Events API envelope Slack wraps around every event it sends."""
     return {
         "token": VERIFICATION_TOKEN,
         "team_id": team_id,
@@ -220,7 +214,7 @@ def app_home_opened(
         "event": event,
         "type": "event_callback",
         "event_id": event_id or f"Ev{secrets.token_hex(5).upper()}",
-        "event_time": int(float(event_ts)),
+        "event_time": int(float(ts)),
         "authorizations": [
             {
                 "enterprise_id": None,
