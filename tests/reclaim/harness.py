@@ -11,7 +11,7 @@ from bot.browserstack.sandbox import SandboxServer
 from bot.clock import Clock
 from bot.digest.rules import digest_period
 from bot.reports.analysis import IdleMember, idle_seats
-from bot.slack.standin import SlackStandIn
+from bot.slack.standin import Msg, SlackStandIn
 from bot.stack import slack_user
 
 
@@ -51,3 +51,8 @@ def cast(sandbox: SandboxServer, standin: SlackStandIn, clock: Clock, *, asked: 
     keep = {m.email for m in (*members, guest, outsider)}
     exclude = [m.email for m in found if m.email not in keep]
     return Cast(members, user_ids, guest, outsider, excluded, exclude)
+
+
+def dms(standin: SlackStandIn, user_id: str) -> list[Msg]:
+    """The messages in the bot's DM with ``user_id``."""
+    return standin.channel_messages(standin.dm_channel(user_id))

@@ -14,15 +14,10 @@ from bot.clock import ShiftedClock
 from bot.slack.standin import Msg, SlackStandIn
 from bot.stack import LoopbackStack
 from tests.cli import run_bot
-from tests.conftest import SandboxFactory
-from tests.reclaim.harness import Cast, cast
+from tests.reclaim.harness import Cast, cast, dms
 from tests.slack.harness import ANA, BEN, CHANNEL, OTHER_CHANNEL, StackFactory, wait_answer
 
 DAY = 86_400.0
-
-
-def dms(standin: SlackStandIn, user_id: str) -> list[Msg]:
-    return standin.channel_messages(standin.dm_channel(user_id))
 
 
 def buttons(msg: Msg) -> list[str]:
@@ -51,11 +46,10 @@ def start(
 
 def test_a_campaign_asks_reminds_closes_and_counts_what_was_saved(
     make_stack: StackFactory,
-    sandbox_factory: SandboxFactory,
+    sandbox: SandboxServer,
     standin: SlackStandIn,
     clock: ShiftedClock,
 ) -> None:
-    sandbox = sandbox_factory()
     crew = cast(sandbox, standin, clock)
     stack = start(make_stack, sandbox, crew)
 
@@ -204,11 +198,10 @@ def test_a_campaign_asks_reminds_closes_and_counts_what_was_saved(
 
 def test_idle_answers_offer_a_campaign_to_admins_only_and_start_one_for_their_period(
     make_stack: StackFactory,
-    sandbox_factory: SandboxFactory,
+    sandbox: SandboxServer,
     standin: SlackStandIn,
     clock: ShiftedClock,
 ) -> None:
-    sandbox = sandbox_factory()
     crew = cast(sandbox, standin, clock)
     stack = start(make_stack, sandbox, crew)
 
@@ -237,11 +230,10 @@ def test_idle_answers_offer_a_campaign_to_admins_only_and_start_one_for_their_pe
 
 def test_nothing_is_sent_without_seat_admins(
     make_stack: StackFactory,
-    sandbox_factory: SandboxFactory,
+    sandbox: SandboxServer,
     standin: SlackStandIn,
     clock: ShiftedClock,
 ) -> None:
-    sandbox = sandbox_factory()
     crew = cast(sandbox, standin, clock)
     stack = make_stack(sandbox, idle_exclude=",".join(crew.exclude))
     reply = stack.driver.command("reclaim ask", user=ANA, channel=CHANNEL).json()["text"]
@@ -254,11 +246,10 @@ def test_nothing_is_sent_without_seat_admins(
 
 def test_a_campaign_started_where_the_bot_is_not_reports_in_the_admins_dm(
     make_stack: StackFactory,
-    sandbox_factory: SandboxFactory,
+    sandbox: SandboxServer,
     standin: SlackStandIn,
     clock: ShiftedClock,
 ) -> None:
-    sandbox = sandbox_factory()
     crew = cast(sandbox, standin, clock)
     stack = start(make_stack, sandbox, crew)
     stack.driver.command("reclaim ask", user=ANA, channel=OTHER_CHANNEL)
@@ -270,11 +261,10 @@ def test_a_campaign_started_where_the_bot_is_not_reports_in_the_admins_dm(
 
 def test_a_campaign_started_from_the_posted_digest_reports_in_its_thread(
     make_stack: StackFactory,
-    sandbox_factory: SandboxFactory,
+    sandbox: SandboxServer,
     standin: SlackStandIn,
     clock: ShiftedClock,
 ) -> None:
-    sandbox = sandbox_factory()
     crew = cast(sandbox, standin, clock)
     stack = start(make_stack, sandbox, crew, digest_channel=CHANNEL)
     (outcome,) = stack.bot.digest.post_all(now=clock.now())

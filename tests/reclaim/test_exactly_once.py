@@ -21,8 +21,7 @@ from bot.reports.leases import Leases
 from bot.slack.standin import Msg, SlackStandIn
 from bot.stack import BOT_TOKEN, LoopbackStack
 from bot.storage import open_database
-from tests.conftest import SandboxFactory
-from tests.reclaim.harness import Cast, cast
+from tests.reclaim.harness import Cast, cast, dms
 from tests.slack.harness import ANA, CHANNEL, StackFactory
 
 DAY = 86_400.0
@@ -64,21 +63,12 @@ class DiesBeforeRelease(ReclaimStore):
         return done
 
 
-def dms(standin: SlackStandIn, user_id: str) -> list[Msg]:
-    return standin.channel_messages(standin.dm_channel(user_id))
-
-
 def reminders(standin: SlackStandIn, user_id: str) -> list[Msg]:
     return [m for m in dms(standin, user_id) if "Reminder" in str(m.blocks)]
 
 
 def release_lists(standin: SlackStandIn) -> list[Msg]:
     return [m for m in standin.channel_messages(CHANNEL) if m.text.startswith("Release list")]
-
-
-@pytest.fixture
-def sandbox(sandbox_factory: SandboxFactory) -> SandboxServer:
-    return sandbox_factory()
 
 
 @pytest.fixture
