@@ -1,8 +1,17 @@
+import difflib
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.reports.humanize import NameMatch, duration, find_by_name, money, relative_time
+from bot.reports.humanize import (
+    NameIndex,
+    NameMatch,
+    duration,
+    find_by_name,
+    money,
+    relative_time,
+)
 
 NOW = datetime(2023, 7, 3, 12, 0, tzinfo=UTC)
 
@@ -117,3 +126,57 @@ def test_duration(minutes: int | None, expected: str) -> None:
 )
 def test_money(amount: float | None, currency: str, expected: str) -> None:
     assert money(amount, currency) == expected
+
+
+def _difflib_everywhere(names: list[str], query: str, limit: int = 3) -> NameMatch:
+    """The lookup as it was before ``NameIndex``: difflib over every name (the oracle)."""
+    wanted = query.strip().casefold()
+    candidates = list(dict.fromkeys(name for name in names if name))
+    if not wanted or not candidates:
+        return NameMatch(query=query, match=None)
+    folded = [name.casefold() for name in candidates]
+    exact = [name for name, key in zip(candidates, folded, strict=True) if key == wanted]
+    if len(exact) == 1:
+        return NameMatch(query=query, match=exact[0])
+    if exact:
+        spelled = query.strip()
+        if spelled in exact:
+            return NameMatch(query=query, match=spelled)
+        return NameMatch(query=query, match=None, suggestions=tuple(sorted(exact)[:limit]))
+    ratio = lambda a, b: difflib.SequenceMatcher(None, a, b).ratio()  # noqa: E731
+    containing = [(n, k) for n, k in zip(candidates, folded, strict=True) if wanted in k]
+    if len(containing) == 1:
+        return NameMatch(query=query, match=containing[0][0])
+    if containing:
+        ranked = sorted(
+            containing, key=lambda p: (not p[1].startswith(wanted), -ratio(wanted, p[1]), p[0])
+        )
+        return NameMatch(query=query, match=None, suggestions=tuple(n for n, _ in ranked[:limit]))
+    scored = sorted(
+        (-r, n) for n, k in zip(candidates, folded, strict=True) if (r := ratio(wanted, k)) >= 0.4
+    )
+    if not scored:
+        return NameMatch(query=query, match=None)
+    floor = -scored[0][0] - 0.2
+    return NameMatch(
+        query=query, match=None, suggestions=tuple(n for r, n in scored[:limit] if -r >= floor)
+    )
+
+
+def test_name_index_answers_as_difflib_over_every_name_does() -> None:
+    """rapidfuzz only narrows the search: suggestions are difflib's, for typos, fragments and
+    names that share a domain, over 3,000 emails and names with duplicates and odd case."""
+    rng = random.Random(7)
+    words = ["ana", "ben", "steve", "acme", "mobile", "qa", "web", "lee", "o'neil", "zoë"]
+    domains = ["example.com", "acme.io"]
+    names = [
+        f"{rng.choice(words)}.{rng.choice(words)}{rng.randrange(100)}@{rng.choice(domains)}"
+        for _ in range(3000)
+    ] + ["Acme team", "ACME TEAM", "Straße"]
+    index = NameIndex(names)
+    queries = ["steve.ana", "stve.ana7@example.com", "acme.io", "mobile", "zzzz", "ACME TEAM"]
+    queries += ["strasse", "o'neil.qa", "benn.web1@acme.io", "qa"]
+    queries += [rng.choice(names)[: rng.randrange(3, 12)] for _ in range(20)]
+    for query in queries:
+        for limit in (1, 3, 5):
+            assert index.find(query, limit=limit) == _difflib_everywhere(names, query, limit)
