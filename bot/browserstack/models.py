@@ -303,8 +303,12 @@ def classify_status(status: str | None) -> JobState:
     return JobState.RUNNING
 
 
-class Report(msgspec.Struct, frozen=True):
-    """A finished report: what was asked, when it arrived, and its rows."""
+class Report(msgspec.Struct, frozen=True, dict=True):
+    """A finished report: what was asked, when it arrived, and its rows.
+
+    ``dict=True`` gives each report an instance dictionary, where ``bot.reports.index`` keeps
+    what answers derive from it; the dictionary is never encoded.
+    """
 
     kind: ReportKind
     filters: ReportFilters

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, TypedDict
+from typing import NamedTuple, Protocol, TypedDict, TypeVar
 
-import msgspec
-
-from bot.browserstack.models import Product, ProductData, Report
+from bot.browserstack.models import Product, Report, TeamRecord, UserRecord
 from bot.reports import analysis
-from bot.reports.humanize import find_by_name
+from bot.reports.index import index_of, narrow
 from bot.reports.question import Question, Verb
 from bot.slack import views
 from bot.slack.messages import Answer, Message
 from bot.slack.people import NOBODY, People
+
+R = TypeVar("R", UserRecord, TeamRecord)
 
 
 class _Common(TypedDict):
@@ -98,47 +98,14 @@ def compose(
     product = question.product
     period = question.period_label
     common = _Common(request_id=request_id, buttons=buttons, shared_by=shared_by)
-    if product is not None and verb not in (Verb.IDLE, Verb.TOP):
-        # idle and top take the product themselves (and judge "fully idle" on every product).
-        report = only_product(report, product)
-        users = only_product(users, product) if users is not None else None
-    since = evidence_start(report)
     if verb is Verb.TEAM:
-        by_name = {team.name: team for team in report.teams}
-        match = find_by_name(by_name, question.target or "")
-        if match.match is None:
-            return views.not_found_message(
-                what="team",
-                query=question.target or "",
-                suggestions=match.suggestions,
-                example_prefix="/usage team",
-            )
-        # The team report has the team's figures; the user report, who its members are.
-        members = analysis.members_of(users.users, match.match) if users is not None else None
-        evidence = evidence_start(users) if users is not None else None
-        summary = analysis.team_summary(
-            by_name[match.match], members=members, now=now, since=evidence
-        )
-        return views.team_answer(
-            summary,
-            period_label=period,
-            now=now,
-            members=[
-                analysis.user_summary(member, now=now, since=evidence) for member in members or ()
-            ],
-            people=people,
-            **common,
-        )
+        return _team(question, report, users, now=now, common=common, people=people)
     if verb is Verb.TEAMS:
-        overview = analysis.org_overview(
-            report.teams,
-            users=users.users if users is not None else None,
-            now=now,
-            since=evidence_start(users) if users is not None else None,
-        )
         start, end = report.filters.period(today=now.date())
-        advice = analysis.parallels_advice(report.teams, start=start, end=end)
-        costs = analysis.parallel_costs(overview.totals, prices.parallels)
+        overview, advice, costs = index_of(report).derived(
+            ("teams", product, _identity(users), start, end, _hashable(prices.parallels)),
+            lambda: _teams(report, users, product, start=start, end=end, prices=prices),
+        )
         return views.teams_answer(
             overview,
             period_label=period,
@@ -149,17 +116,20 @@ def compose(
             **common,
         )
     if verb in (Verb.USER, Verb.ME):
-        return _user(
-            question, report, now=now, period=period, common=common, people=people, since=since
-        )
+        return _user(question, report, now=now, period=period, common=common, people=people)
+    since = evidence_start(report)
     if verb is Verb.IDLE:
-        idle = analysis.idle_seats(
-            report.users,
-            products=[product] if product else None,
-            exclude=idle_exclude,
-            now=now,
-            since=since,
-            seat_prices=prices.seats,
+        exclude = tuple(idle_exclude)
+        idle = index_of(report).derived(
+            ("idle", product, exclude, _hashable(prices.seats)),
+            lambda: analysis.idle_seats(
+                report.users,
+                products=[product] if product else None,
+                exclude=exclude,
+                now=report.fetched_at,
+                since=since,
+                seat_prices=prices.seats,
+            ),
         )
         label = product.label if product else None
         start, end = report.filters.period(today=now.date())
@@ -180,7 +150,11 @@ def compose(
             report, now, teams=teams, request_id=request_id, buttons=buttons, people=people
         )
     if verb is Verb.TOP:
-        top = analysis.top_users(report.users, product=product, n=question.count)
+        count = question.count
+        top = index_of(report).derived(
+            ("top", product, count),
+            lambda: analysis.top_users(report.users, product=product, n=count),
+        )
         label = product.label if product else None
         return views.top_answer(
             top, product_label=label, period_label=period, people=people, **common
@@ -188,22 +162,87 @@ def compose(
     raise ValueError(f"no report answers {verb}")
 
 
-def only_product(report: Report, product: Product) -> Report:
-    """The report as BrowserStack's product filter would have made it: one product's entries."""
+def _identity(report: Report | None) -> tuple[object, ...] | None:
+    """A key for another report a derived result reads (the user report of a team answer)."""
+    return None if report is None else (report.kind, report.filters, report.fetched_at)
 
-    def narrow(record: Any) -> Any:
-        kept = msgspec.structs.replace(
-            ProductData(), **{product.value: record.usage.product_data.get(product)}
+
+def _hashable(prices: Mapping[Product, float]) -> tuple[tuple[Product, float], ...]:
+    return tuple(sorted(prices.items()))
+
+
+def _evidence(report: Report, product: Product | None) -> dt.date | None:
+    """``evidence_start`` of the report as narrowed to ``product``: a one-product view of it
+    judges missing entries as a one-product report would."""
+    return None if product is not None else evidence_start(report)
+
+
+def _rows(rows: Sequence[R], product: Product | None) -> Sequence[R]:
+    return [narrow(row, product) for row in rows] if product is not None else rows
+
+
+def _team(
+    question: Question,
+    report: Report,
+    users: Report | None,
+    *,
+    now: dt.datetime,
+    common: _Common,
+    people: People,
+) -> Answer | Message:
+    """A team from the team report; who its members are, from the user report."""
+    index = index_of(report)
+    match = index.team_names.find(question.target or "")
+    found = index.team(match.match) if match.match is not None else None
+    if match.match is None or found is None:
+        return views.not_found_message(
+            what="team",
+            query=question.target or "",
+            suggestions=match.suggestions,
+            example_prefix="/usage team",
         )
-        usage = msgspec.structs.replace(record.usage, product_data=kept)
-        return msgspec.structs.replace(record, usage=usage)
+    name, team, product = match.match, found, question.product
 
-    return msgspec.structs.replace(
-        report,
-        filters=msgspec.structs.replace(report.filters, product=product),
-        users=[narrow(user) for user in report.users],
-        teams=[narrow(team) for team in report.teams],
+    def summarise() -> tuple[analysis.TeamSummary, list[analysis.UserSummary]]:
+        as_of = report.fetched_at
+        record = narrow(team, product) if product is not None else team
+        if users is None:
+            return analysis.team_summary(record, members=None, now=as_of), []
+        members = _rows(index_of(users).members(name), product)
+        evidence = _evidence(users, product)
+        summary = analysis.team_summary(record, members=members, now=as_of, since=evidence)
+        return summary, [analysis.user_summary(m, now=as_of, since=evidence) for m in members]
+
+    summary, members = index.derived(("team", name, product, _identity(users)), summarise)
+    return views.team_answer(
+        summary,
+        period_label=question.period_label,
+        now=now,
+        members=members,
+        people=people,
+        **common,
     )
+
+
+def _teams(
+    report: Report,
+    users: Report | None,
+    product: Product | None,
+    *,
+    start: dt.date,
+    end: dt.date,
+    prices: Prices,
+) -> tuple[analysis.OrgOverview, analysis.ParallelsAdvice, list[analysis.ParallelCost]]:
+    """The teams overview, its parallels advice and their cost: the whole org, once a report."""
+    teams = _rows(report.teams, product)
+    overview = analysis.org_overview(
+        teams,
+        users=_rows(users.users, product) if users is not None else None,
+        now=report.fetched_at,
+        since=_evidence(users, product) if users is not None else None,
+    )
+    advice = analysis.parallels_advice(teams, start=start, end=end)
+    return overview, advice, list(analysis.parallel_costs(overview.totals, prices.parallels))
 
 
 def _user(
@@ -214,14 +253,13 @@ def _user(
     period: str,
     common: _Common,
     people: People,
-    since: dt.date | None = None,
 ) -> Answer | Message:
     wanted = (question.target or "").strip().lower()
-    by_email = {user.email.lower(): user for user in report.users if user.email}
-    user = by_email.get(wanted)
+    index = index_of(report)
+    user = index.user(wanted)
     if user is None:
         me = question.verb is Verb.ME
-        match = find_by_name([u.email for u in report.users if u.email], wanted)
+        match = index.emails.find(wanted)
         # A single close email is a suggestion, never an answer about someone else.
         close = match.suggestions or ([match.match] if match.match else [])
         return views.not_found_message(
@@ -230,5 +268,7 @@ def _user(
             suggestions=() if me else close,
             example_prefix="/usage user",
         )
-    summary = analysis.user_summary(user, now=now, since=since)
+    product = question.product
+    record = narrow(user, product) if product is not None else user
+    summary = analysis.user_summary(record, now=now, since=_evidence(report, product))
     return views.user_answer(summary, period_label=period, now=now, people=people, **common)

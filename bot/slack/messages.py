@@ -10,9 +10,10 @@ Long lists are split by ``pack`` (thread replies) and ``fit_lines`` (a summary's
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,22 +80,64 @@ class Message:
         return {"text": self.text, "blocks": self.blocks}
 
 
-@dataclass(frozen=True, slots=True)
 class CsvFile:
-    """A file to upload beside an answer whose list is too long for messages."""
+    """A file to upload beside an answer whose list is too long for messages.
 
-    filename: str
-    title: str
-    content: str
+    ``content`` may be given as the function that writes it, called when the content is first
+    read: an answer is composed for its summary, and only someone asking for its details has
+    the CSV uploaded (30,000 idle members take a second to write).
+    """
+
+    def __init__(self, filename: str, title: str, content: str | Callable[[], str]) -> None:
+        self.filename = filename
+        self.title = title
+        self._content = content
+
+    @functools.cached_property
+    def content(self) -> str:
+        return self._content if isinstance(self._content, str) else self._content()
+
+    def __repr__(self) -> str:
+        return f"CsvFile({self.filename!r}, {self.title!r})"
 
 
-@dataclass(frozen=True, slots=True)
+Thread = tuple[tuple[Message, ...], "CsvFile | None"]
+
+
 class Answer:
-    """A summary message, its thread replies in order, and the full list as CSV when long."""
+    """A summary message, its thread replies in order, and the full list as CSV when long.
 
-    summary: Message
-    details: tuple[Message, ...] = ()
-    csv: CsvFile | None = None
+    The thread may be given as the function that makes it (``thread``), called when it is first
+    read: an answer is mostly read for its summary, and a 30,000-member list's thread costs
+    more than the summary it hangs under.
+    """
+
+    def __init__(
+        self,
+        summary: Message,
+        details: tuple[Message, ...] = (),
+        csv: CsvFile | None = None,
+        *,
+        thread: Callable[[], Thread] | None = None,
+    ) -> None:
+        self.summary = summary
+        self._made: Thread = (details, csv)
+        self._make = thread
+
+    @functools.cached_property
+    def _thread(self) -> Thread:
+        return self._make() if self._make is not None else self._made
+
+    @property
+    def details(self) -> tuple[Message, ...]:
+        return self._thread[0]
+
+    @property
+    def csv(self) -> CsvFile | None:
+        return self._thread[1]
+
+    def __repr__(self) -> str:
+        return f"Answer({self.summary!r})"
 
 
 class MessageLimitError(ValueError):

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Protocol
 
 from bot import spreadsheet
@@ -195,14 +196,40 @@ def detail_messages(
     return messages, csv_file() if with_csv and csv_file and packed.pages else None
 
 
+@dataclass(frozen=True)
+class _LazyThread:
+    """An answer's thread replies (``detail_messages``), made only when someone reads them;
+    whether there are any is known from the first line."""
+
+    title: str
+    lines: Callable[[], Iterable[Line]]
+    total: int
+    csv_file: Callable[[], CsvFile] | None = None
+
+    @cached_property
+    def exists(self) -> bool:
+        return next(iter(self.lines()), None) is not None
+
+    @property
+    def csv_rows(self) -> int | None:
+        """The CSV's rows, when one comes along (``detail_messages`` attaches it then)."""
+        return self.total if self.exists and self.csv_file is not None else None
+
+    def make(self) -> tuple[tuple[Message, ...], CsvFile | None]:
+        return detail_messages(self.title, self.lines(), total=self.total, csv_file=self.csv_file)
+
+
 def _csv(
     filename: str, title: str, header: Sequence[str], rows: Iterable[Sequence[object]]
 ) -> CsvFile:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(spreadsheet.row(row) for row in rows)
-    return CsvFile(filename=filename, title=title, content=out.getvalue())
+    def write() -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(spreadsheet.row(row) for row in rows)
+        return out.getvalue()
+
+    return CsvFile(filename=filename, title=title, content=write)
 
 
 # --- simple messages ---------------------------------------------------------------------------
@@ -370,8 +397,8 @@ def team_answer(
             return _members_csv(summary.name, members, period_label)
         return _top_csv(summary.most_active, period_label)
 
-    details, attachment = detail_messages(
-        f"{summary.name}: breakdown", lines(), total=total, csv_file=csv_file if total else None
+    thread = _LazyThread(
+        f"{summary.name}: breakdown", lines, total=total, csv_file=csv_file if total else None
     )
     message = render(
         "team",
@@ -388,11 +415,11 @@ def team_answer(
             request_id=request_id,
             buttons=buttons,
             shared_by=shared_by,
-            has_details=bool(details),
-            csv_rows=total if attachment else None,
+            has_details=thread.exists,
+            csv_rows=thread.csv_rows,
         ),
     )
-    return Answer(summary=message, details=details, csv=attachment)
+    return Answer(summary=message, thread=thread.make)
 
 
 def _unlicensed_lines(found: Sequence[UnlicensedUse], people: People) -> Iterator[str]:
@@ -492,9 +519,9 @@ def teams_answer(
         for rank, team in enumerate(overview.teams, start=1):
             yield Line(team_row(rank, team))
 
-    details, attachment = detail_messages(
+    thread = _LazyThread(
         "All teams",
-        lines(),
+        lines,
         total=overview.team_count,
         csv_file=lambda: _teams_csv(overview, period_label),
     )
@@ -524,11 +551,11 @@ def teams_answer(
             request_id=request_id,
             buttons=buttons,
             shared_by=shared_by,
-            has_details=bool(details),
-            csv_rows=overview.team_count if attachment else None,
+            has_details=thread.exists,
+            csv_rows=thread.csv_rows,
         ),
     )
-    return Answer(summary=message, details=details, csv=attachment)
+    return Answer(summary=message, thread=thread.make)
 
 
 def _saturated(team: TeamSummary, row: TeamProductRow) -> SaturatedRow:
@@ -673,9 +700,9 @@ def idle_answer(
             yield Line("*Usage without access*", heading=True)
             yield from (Line(text, counted=False) for text in _unlicensed_lines(unlicensed, people))
 
-    details, attachment = detail_messages(
+    thread = _LazyThread(
         "Idle members" + (f": {product_label}" if product_label else ""),
-        lines(),
+        lines,
         total=total,
         csv_file=(lambda: _idle_csv(report, period_label)) if total else None,
     )
@@ -720,12 +747,12 @@ def idle_answer(
             request_id=request_id,
             buttons=buttons,
             shared_by=shared_by,
-            has_details=bool(details),
+            has_details=thread.exists,
             link=USERS_PAGE,
-            csv_rows=total if attachment else None,
+            csv_rows=thread.csv_rows,
         ),
     )
-    return Answer(summary=message, details=details, csv=attachment)
+    return Answer(summary=message, thread=thread.make)
 
 
 def _idle_csv(report: IdleSeatsReport, period: str) -> CsvFile:
@@ -790,9 +817,9 @@ def top_answer(
         return line("top_row", user, mention(people, user.email))
 
     top, more = _summary_list(map(row, users), total=len(users), limit=rows_in_summary)
-    details, attachment = detail_messages(
+    thread = _LazyThread(
         "Top users",
-        (Line(row(user)) for user in users),
+        lambda: (Line(row(user)) for user in users),
         total=len(users),
         csv_file=lambda: _top_csv(users, period_label),
     )
@@ -808,11 +835,11 @@ def top_answer(
             request_id=request_id,
             buttons=buttons,
             shared_by=shared_by,
-            has_details=bool(details),
-            csv_rows=len(users) if attachment else None,
+            has_details=thread.exists,
+            csv_rows=thread.csv_rows,
         ),
     )
-    return Answer(summary=message, details=details, csv=attachment)
+    return Answer(summary=message, thread=thread.make)
 
 
 def _product(user: TopUser) -> str:

@@ -143,7 +143,10 @@ def _difflib_everywhere(names: list[str], query: str, limit: int = 3) -> NameMat
         if spelled in exact:
             return NameMatch(query=query, match=spelled)
         return NameMatch(query=query, match=None, suggestions=tuple(sorted(exact)[:limit]))
-    ratio = lambda a, b: difflib.SequenceMatcher(None, a, b).ratio()  # noqa: E731
+
+    def ratio(a: str, b: str) -> float:
+        return difflib.SequenceMatcher(None, a, b).ratio()
+
     containing = [(n, k) for n, k in zip(candidates, folded, strict=True) if wanted in k]
     if len(containing) == 1:
         return NameMatch(query=query, match=containing[0][0])

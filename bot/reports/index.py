@@ -1,0 +1,151 @@
+"""What answers need from one report, worked out once and kept with it.
+
+A cached answer must cost the size of the answer, not of the organisation: at 50,000 members,
+finding one email by scanning the users, grouping them by team, or recomputing idle seats for
+each command costs 0.1 to 3 s of CPU, under the GIL, per command (issue 9). So a report gets an
+index the first time an answer reads it: its members by email and by team, and its emails and
+team names for "did you mean" (``NameIndex``). What an answer computes from the whole report
+(idle seats, the teams overview, top lists) is computed once per report and kept with it
+(``derived``), so that the next question about the same report reuses it.
+
+The index lives in the report's instance dictionary (``Report`` is a ``dict=True`` struct):
+it goes when the report goes, and a report the store replaces is indexed afresh. Figures kept
+this way are as of the report's fetch (``Report.fetched_at``), which is what the report knows;
+a cached report is at most ``REPORT_CACHE_SECONDS`` old.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from functools import cached_property
+from typing import Any, TypeVar
+
+import msgspec
+
+from bot.browserstack.models import (
+    Product,
+    ProductData,
+    Report,
+    ReportFilters,
+    TeamRecord,
+    UserRecord,
+)
+from bot.reports.humanize import NameIndex
+
+__all__ = ["ReportIndex", "index_of", "narrow"]
+
+T = TypeVar("T")
+R = TypeVar("R", UserRecord, TeamRecord)
+
+# Results kept per report: an idle list of 30,000 members is ~15 MB, and teams asked about one
+# by one would otherwise pile up. The defaults (idle, teams, top, the digest) stay in use.
+_DERIVED_KEPT = 24
+_ATTRIBUTE = "_usagebot_index"
+_creating = threading.Lock()
+
+
+def index_of(report: Report) -> ReportIndex:
+    """The report's index, made on first use (one per report, whoever asks first)."""
+    found: ReportIndex | None = report.__dict__.get(_ATTRIBUTE)
+    if found is None:
+        with _creating:
+            found = report.__dict__.get(_ATTRIBUTE)
+            if found is None:
+                found = report.__dict__[_ATTRIBUTE] = ReportIndex(report)
+    return found
+
+
+def narrow(record: R, product: Product) -> R:
+    """The record as BrowserStack's product filter would have sent it: one product's entry."""
+    kept = msgspec.structs.replace(
+        ProductData(), **{product.value: record.usage.product_data.get(product)}
+    )
+    usage = msgspec.structs.replace(record.usage, product_data=kept)
+    return msgspec.structs.replace(record, usage=usage)
+
+
+class ReportIndex:
+    """Lookups into one report, and results derived from it, each built once."""
+
+    def __init__(self, report: Report) -> None:
+        # The rows, not the report: the report holds this index, and a cycle would keep both
+        # alive until the garbage collector runs.
+        self._users: Sequence[UserRecord] = report.users
+        self._teams: Sequence[TeamRecord] = report.teams
+        self.filters: ReportFilters = report.filters
+        self._derived: OrderedDict[Hashable, Any] = OrderedDict()
+        self._computing: dict[Hashable, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    # Members
+
+    @cached_property
+    def _by_email(self) -> dict[str, int]:
+        # The last row wins, as a dict built from the rows would have it.
+        return {user.email.lower(): i for i, user in enumerate(self._users) if user.email}
+
+    @cached_property
+    def emails(self) -> NameIndex:
+        """Every email, for "did you mean"."""
+        return NameIndex(user.email for user in self._users if user.email)
+
+    def user(self, email: str) -> UserRecord | None:
+        """The member with this email (case-insensitive), or None."""
+        position = self._by_email.get(email.strip().lower())
+        return None if position is None else self._users[position]
+
+    @cached_property
+    def _by_team(self) -> dict[str, list[int]]:
+        teams: dict[str, list[int]] = {}
+        for i, user in enumerate(self._users):
+            teams.setdefault((user.team or "").strip().casefold(), []).append(i)
+        return teams
+
+    def members(self, team: str) -> list[UserRecord]:
+        """The members whose team is ``team``, compared case-insensitively, in report order."""
+        positions = self._by_team.get(team.strip().casefold(), [])
+        return [self._users[i] for i in positions]
+
+    # Teams
+
+    @cached_property
+    def _teams_by_name(self) -> dict[str, TeamRecord]:
+        return {team.name: team for team in self._teams}
+
+    @cached_property
+    def team_names(self) -> NameIndex:
+        """Every team's name, for lookups and "did you mean"."""
+        return NameIndex(self._teams_by_name)
+
+    def team(self, name: str) -> TeamRecord | None:
+        """The team of this exact name."""
+        return self._teams_by_name.get(name)
+
+    # Derived results
+
+    def derived(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, once per ``key`` for this report while it stays among the recent.
+
+        Two threads asking for the same key wait for one computation rather than doing it twice.
+        """
+        with self._lock:
+            if key in self._derived:
+                self._derived.move_to_end(key)
+                found: T = self._derived[key]
+                return found
+            computing = self._computing.setdefault(key, threading.Lock())
+        with computing:
+            with self._lock:
+                if key in self._derived:
+                    self._derived.move_to_end(key)
+                    done: T = self._derived[key]
+                    return done
+            value = compute()
+            with self._lock:
+                self._derived[key] = value
+                while len(self._derived) > _DERIVED_KEPT:
+                    self._derived.popitem(last=False)
+                self._computing.pop(key, None)
+        return value
