@@ -31,6 +31,7 @@ from bot.digest.history import RETRY_AFTER, DigestEntry, DigestHistory, DigestSt
 from bot.digest.render import DigestMessages, ReclaimPart, prepare
 from bot.digest.rules import Digest, digest_period, week_key
 from bot.digest.schedule import due_run, grace_end, is_late
+from bot.reports.index import index_of
 from bot.settings import Settings
 from bot.slack.messages import Answer, escape_mrkdwn
 from bot.slack.people import NOBODY, People
@@ -166,9 +167,13 @@ class DigestPoster:
         """One route's digest, compared with the last one posted to its channel."""
         week = week or week_key(now, self.settings.digest_zone)
         previous = self.history.previous_snapshot(route.channel, week) if route.channel else None
+        index = index_of(users)
         return prepare(
             users.users,
             teams.teams if teams else None,
+            member=index.user,
+            derive=index.derived,
+            teams_key=None if teams is None else (teams.filters, teams.fetched_at),
             start=users.filters.start or now.date(),
             end=users.filters.end or now.date(),
             now=now,

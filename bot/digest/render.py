@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 
 from bot import spreadsheet
 from bot.browserstack.models import Product, TeamRecord, UserRecord
@@ -44,19 +45,33 @@ class ImageFile:
     content: bytes
 
 
-@dataclass(frozen=True, slots=True)
 class DigestMessages:
-    """The summary to post, its thread replies in order, and the files to upload in the thread."""
+    """The summary to post, its thread replies in order, and the files to upload in the thread.
 
-    summary: Message
-    details: tuple[Message, ...]
-    csv: CsvFile | None  # None when nobody is idle
-    chart: ImageFile | None  # None when not asked for, or nobody holds a seat
+    The replies are made when first read: ``/usage digest`` shows the summary, and its thread
+    waits behind the Details button.
+    """
+
+    def __init__(
+        self,
+        summary: Message,
+        details: Callable[[], tuple[Message, ...]],
+        csv: CsvFile | None,  # None when nobody is idle
+        chart: ImageFile | None,  # None when not asked for, or nobody holds a seat
+    ) -> None:
+        self.summary = summary
+        self._details = details
+        self.csv = csv
+        self.chart = chart
+
+    @cached_property
+    def details(self) -> tuple[Message, ...]:
+        return self._details()
 
     @property
     def answer(self) -> Answer:
         """The summary, replies and CSV as ``bot.slack.delivery`` posts an answer."""
-        return Answer(summary=self.summary, details=self.details, csv=self.csv)
+        return Answer(summary=self.summary, thread=lambda: (self.details, self.csv))
 
     @property
     def messages(self) -> tuple[Message, ...]:
@@ -100,8 +115,11 @@ class ReclaimLines:
     products: tuple[str, ...] = ()
 
 
-# Given the report's members and the digest's idle seats, the reclaim part (None: none).
-ReclaimPart = Callable[[Sequence[UserRecord], IdleSeatsReport], ReclaimLines | None]
+# Given how to find the report's members by email and the digest's idle seats, the reclaim
+# part (None: none).
+ReclaimPart = Callable[[Callable[[str], UserRecord | None], IdleSeatsReport], ReclaimLines | None]
+# Keeps a digest built from a report with that report (``ReportIndex.derived``).
+Derive = Callable[[Hashable, Callable[[], Digest]], Digest]
 
 
 def _summary_context(
@@ -190,6 +208,11 @@ def _summary_context(
         "reclaim_ask": reclaim.ask if reclaim else 0,
         "reclaim_products": list(reclaim.products) if reclaim else [],
     }
+
+
+def _has_details(digest: Digest) -> bool:
+    """Whether ``_details`` has anything to say."""
+    return bool(digest.rightsizing or digest.idle.teams)
 
 
 def _details(
@@ -284,13 +307,16 @@ def _csv(digest: Digest) -> CsvFile | None:
             cells.append(round(m.monthly_cost, 2))
         return cells
 
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(map(row, members))
+    def write() -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(map(row, members))
+        return out.getvalue()
+
     title = f"Idle seats{': ' + digest.team if digest.team else ''}, {_period(digest)}"
     filename = f"idle-seats{_suffix(digest.team)}-{digest.end}.csv"
-    return CsvFile(filename=filename, title=title, content=out.getvalue())
+    return CsvFile(filename=filename, title=title, content=write)
 
 
 def _suffix(team: str | None) -> str:
@@ -319,7 +345,6 @@ def render_digest(
     ``buttons`` and ``request_id``: the ``/usage digest`` preview's, whose thread content is
     behind its Details button; ``notices``: mrkdwn warnings above it (a failed post).
     """
-    details = _details(digest, now=now, people=people, currency=currency)
     attachment = _csv(digest)
     png = seat_chart(digest) if chart else None
     image = None
@@ -332,14 +357,14 @@ def render_digest(
     has = [
         what
         for what, present in (
-            ("idle members by team", details),
+            ("idle members by team", _has_details(digest)),
             ("a CSV of every idle member", attachment),
             ("a chart of seat use", image),
         )
         if present
     ]
     # A Details button with nothing behind it would promise nothing.
-    shown = tuple(b for b in buttons if b != "details" or details or attachment)
+    shown = tuple(b for b in buttons if b != "details" or _has_details(digest) or attachment)
     context = _summary_context(
         digest,
         now=now,
@@ -352,7 +377,22 @@ def render_digest(
         reclaim=reclaim,
     )
     summary = render("digest", **context)
-    return DigestMessages(summary=summary, details=details, csv=attachment, chart=image)
+    return DigestMessages(
+        summary=summary,
+        details=lambda: _details(digest, now=now, people=people, currency=currency),
+        csv=attachment,
+        chart=image,
+    )
+
+
+def _finder(users: Sequence[UserRecord]) -> Callable[[str], UserRecord | None]:
+    """Finds a member by email (case-insensitive), as ``ReportIndex.user`` does."""
+    by_email = {u.email.lower(): u for u in users if u.email}
+    return lambda email: by_email.get(email.strip().lower())
+
+
+def _prices_key(prices: Mapping[Product, float] | None) -> tuple[tuple[Product, float], ...]:
+    return tuple(sorted((prices or {}).items()))
 
 
 def prepare(
@@ -375,21 +415,46 @@ def prepare(
     buttons: Sequence[str] = (),
     notices: Sequence[str] = (),
     reclaim: ReclaimPart | None = None,
+    member: Callable[[str], UserRecord | None] | None = None,
+    derive: Derive | None = None,
+    teams_key: Hashable = None,
 ) -> tuple[Digest, DigestMessages]:
-    """Build and render one channel's digest: what the scheduler, the CLI and ``/usage`` need."""
-    digest = build_digest(
-        users,
-        teams=teams,
-        now=now,
-        start=start,
-        end=end,
-        exclude=exclude,
-        seat_prices=seat_prices,
-        parallel_prices=parallel_prices,
-        previous=previous,
-        team=team,
-        late=late,
+    """Build and render one channel's digest: what the scheduler, the CLI and ``/usage`` need.
+
+    ``member`` finds a member of ``users`` by email (built here when not given); ``derive``
+    keeps the digest with the report it was built from (``ReportIndex.derived``), so that the
+    ``/usage digest`` preview builds it once per report, ``teams_key`` naming the team report.
+    """
+
+    def build() -> Digest:
+        return build_digest(
+            users,
+            teams=teams,
+            now=now,
+            start=start,
+            end=end,
+            exclude=exclude,
+            seat_prices=seat_prices,
+            parallel_prices=parallel_prices,
+            previous=previous,
+            team=team,
+            late=late,
+        )
+
+    key = (
+        "digest",
+        teams_key,
+        start,
+        end,
+        tuple(exclude),
+        _prices_key(seat_prices),
+        _prices_key(parallel_prices),
+        previous,
+        team,
+        late,
     )
+    digest = derive(key, build) if derive is not None else build()
+
     messages = render_digest(
         digest,
         now=now,
@@ -400,6 +465,10 @@ def prepare(
         buttons=buttons,
         notices=notices,
         # The org-wide digest's: a campaign covers the whole organisation.
-        reclaim=reclaim(users, digest.idle) if reclaim is not None and team is None else None,
+        reclaim=(
+            reclaim(member or _finder(users), digest.idle)
+            if reclaim is not None and team is None
+            else None
+        ),
     )
     return digest, messages

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.browserstack.models import Product, UserRecord
@@ -200,20 +200,22 @@ class Savings:
 
 
 def verify(
-    releases: Sequence[ReleaseRow], users: Iterable[UserRecord], prices: Mapping[Product, float]
+    releases: Sequence[ReleaseRow],
+    member: Callable[[str], UserRecord | None],
+    prices: Mapping[Product, float],
 ) -> Savings:
-    """Which released seats are gone in ``users`` (a user report after the release list).
+    """Which released seats are gone in a user report after the release list; ``member`` finds
+    a member of that report by email (``ReportIndex.user``: no scan of 50,000 members).
 
     A member missing from the report altogether was removed from the account: reclaimed.
     """
-    access = {u.email.casefold(): u.product_access for u in users}
     seats: dict[Product, int] = {}
     monthly = 0.0
     reclaimed: list[ReleaseRow] = []
     held: list[ReleaseRow] = []
     for row in releases:
-        holder = access.get(row.email.casefold())
-        if holder is None or not getattr(holder, row.product.value):
+        holder = member(row.email)
+        if holder is None or not getattr(holder.product_access, row.product.value):
             seats[row.product] = seats.get(row.product, 0) + 1
             monthly += prices.get(row.product, 0.0)
             reclaimed.append(row)

@@ -32,7 +32,7 @@ import datetime as dt
 import io
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -517,10 +517,10 @@ class ReclaimService:
         return rows
 
     def savings(
-        self, users: Collection[UserRecord], *, since: dt.datetime | None = None
+        self, member: Callable[[str], UserRecord | None], *, since: dt.datetime | None = None
     ) -> Savings:
-        """Released seats that ``users`` (a later user report) shows gone."""
-        return verify(self.releases(since), users, self.policy.prices)
+        """Released seats that a later user report (``member`` finds its members) shows gone."""
+        return verify(self.releases(since), member, self.policy.prices)
 
     def record(self, savings: Savings) -> None:
         """Remember what a report verified (``/usage reclaim`` shows it), and take Done back
@@ -535,7 +535,7 @@ class ReclaimService:
             self.store.update_ask(row.campaign_id, row.email, done=False)
 
     def digest_part(
-        self, users: Sequence[UserRecord], idle: IdleSeatsReport
+        self, member: Callable[[str], UserRecord | None], idle: IdleSeatsReport
     ) -> ReclaimLines | None:
         """The org-wide digest's reclaim part: what was saved, and the campaign button.
 
@@ -544,8 +544,8 @@ class ReclaimService:
         """
         now = self.clock.now()
         month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        total = self.savings(users)
-        this_month = self.savings(users, since=month)
+        total = self.savings(member)
+        this_month = self.savings(member, since=month)
         self.record(total)
         parts = [
             savings_line(this_month),
