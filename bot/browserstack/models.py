@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -313,14 +313,16 @@ class Report(msgspec.Struct, frozen=True, dict=True):
     kind: ReportKind
     filters: ReportFilters
     fetched_at: dt.datetime
-    users: list[UserRecord] = msgspec.field(default_factory=list)
-    teams: list[TeamRecord] = msgspec.field(default_factory=list)
+    # A sequence, not a list: a report kept in memory holds its members packed
+    # (``bot.reports.packed``); decoded from JSON, it is a list.
+    users: Sequence[UserRecord] = msgspec.field(default_factory=list)
+    teams: Sequence[TeamRecord] = msgspec.field(default_factory=list)
 
     @property
-    def rows(self) -> list[UserRecord] | list[TeamRecord]:
+    def rows(self) -> Sequence[UserRecord] | Sequence[TeamRecord]:
         return self.users if self.kind is ReportKind.USER else self.teams
 
-    def data(self) -> dict[str, list[Any]]:
+    def data(self) -> dict[str, Sequence[Any]]:
         """The report's ``data`` object as the API names it."""
         return {"users": self.users} if self.kind is ReportKind.USER else {"teams": self.teams}
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, S
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
+from typing import Protocol
 
 from bot import spreadsheet
 from bot.browserstack.models import Product, TeamRecord, UserRecord
@@ -118,8 +119,18 @@ class ReclaimLines:
 # Given how to find the report's members by email and the digest's idle seats, the reclaim
 # part (None: none).
 ReclaimPart = Callable[[Callable[[str], UserRecord | None], IdleSeatsReport], ReclaimLines | None]
-# Keeps a digest built from a report with that report (``ReportIndex.derived``).
-Derive = Callable[[Hashable, Callable[[], Digest]], Digest]
+
+
+class Derive(Protocol):
+    """Keeps a digest built from a report with that report (``ReportIndex.derived``)."""
+
+    def __call__(
+        self,
+        key: Hashable,
+        compute: Callable[[], Digest],
+        *,
+        rows: Callable[[Digest], int] | None = None,
+    ) -> Digest: ...
 
 
 def _summary_context(
@@ -453,7 +464,11 @@ def prepare(
         team,
         late,
     )
-    digest = derive(key, build) if derive is not None else build()
+    digest = (
+        derive(key, build, rows=lambda built: len(built.idle.members))
+        if derive is not None
+        else build()
+    )
 
     messages = render_digest(
         digest,

@@ -17,6 +17,7 @@ a cached report is at most ``REPORT_CACHE_SECONDS`` old.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from functools import cached_property
@@ -39,9 +40,10 @@ __all__ = ["ReportIndex", "index_of", "narrow"]
 T = TypeVar("T")
 R = TypeVar("R", UserRecord, TeamRecord)
 
-# Results kept per report: an idle list of 30,000 members is ~15 MB, and teams asked about one
-# by one would otherwise pile up. The defaults (idle, teams, top, the digest) stay in use.
-_DERIVED_KEPT = 24
+# Derived results kept, all reports together, counted in rows (members, teams): an idle list of
+# 30,000 members is ~15 MB, and teams asked about one by one would otherwise pile up. The least
+# recently used goes first; the results in use (idle, teams, top, the digest) stay.
+_ROWS_KEPT = 150_000
 _ATTRIBUTE = "_usagebot_index"
 _creating = threading.Lock()
 
@@ -125,27 +127,76 @@ class ReportIndex:
 
     # Derived results
 
-    def derived(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """``compute()``, once per ``key`` for this report while it stays among the recent.
+    def derived(
+        self, key: Hashable, compute: Callable[[], T], *, rows: Callable[[T], int] | None = None
+    ) -> T:
+        """``compute()``, once per ``key`` for this report while it stays among the recent;
+        ``rows`` says how many rows (members, teams) the result holds, for the memory budget.
 
         Two threads asking for the same key wait for one computation rather than doing it twice.
         """
         with self._lock:
             if key in self._derived:
-                self._derived.move_to_end(key)
                 found: T = self._derived[key]
+                _kept.touch(self, key)
                 return found
             computing = self._computing.setdefault(key, threading.Lock())
         with computing:
             with self._lock:
                 if key in self._derived:
-                    self._derived.move_to_end(key)
                     done: T = self._derived[key]
                     return done
             value = compute()
             with self._lock:
                 self._derived[key] = value
-                while len(self._derived) > _DERIVED_KEPT:
-                    self._derived.popitem(last=False)
                 self._computing.pop(key, None)
+            _kept.add(self, key, 1 + (rows(value) if rows is not None else 0))
         return value
+
+    def _forget(self, key: Hashable) -> None:
+        with self._lock:
+            self._derived.pop(key, None)
+
+
+class _Kept:
+    """Every index's derived results, least recently used first, within ``_ROWS_KEPT`` rows."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._rows: OrderedDict[tuple[int, Hashable], int] = OrderedDict()
+        self._owners: dict[int, weakref.ref[ReportIndex]] = {}
+        self._total = 0
+        # Re-entrant: an index collected while this is held (a weakref callback) leaves here.
+        self._lock = threading.RLock()
+
+    def add(self, index: ReportIndex, key: Hashable, rows: int) -> None:
+        owner = id(index)
+        evicted: list[tuple[ReportIndex, Hashable]] = []
+        with self._lock:
+            if owner not in self._owners:
+                self._owners[owner] = weakref.ref(index, lambda _: self._gone(owner))
+            self._total += rows - self._rows.pop((owner, key), 0)
+            self._rows[(owner, key)] = rows
+            while self._total > self._budget and len(self._rows) > 1:
+                (old_owner, old_key), old_rows = self._rows.popitem(last=False)
+                self._total -= old_rows
+                found = self._owners[old_owner]()
+                if found is not None:
+                    evicted.append((found, old_key))
+        for found, old_key in evicted:  # outside the lock: each index takes its own
+            found._forget(old_key)
+
+    def touch(self, index: ReportIndex, key: Hashable) -> None:
+        with self._lock:
+            if (id(index), key) in self._rows:
+                self._rows.move_to_end((id(index), key))
+
+    def _gone(self, owner: int) -> None:
+        """An index was collected with its report: its results no longer count."""
+        with self._lock:
+            self._owners.pop(owner, None)
+            for entry in [entry for entry in self._rows if entry[0] == owner]:
+                self._total -= self._rows.pop(entry)
+
+
+_kept = _Kept(_ROWS_KEPT)

@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bot.browserstack.models import Product, Report, ReportFilters, ReportKind
+from bot.reports.packed import PackedUsers
 from bot.reports.question import Question
 from bot.storage import UTCDateTime, metadata, read, serialise, write
 
@@ -320,9 +321,11 @@ def _free(table: sa.Table, lease: Lease) -> sa.ColumnElement[bool]:
 class Store:
     """Datasets, pending requests, instances and handled event ids, in one database."""
 
-    def __init__(self, engine: Engine, *, cached_reports: int = 4) -> None:
+    def __init__(self, engine: Engine, *, cached_reports: int = 8) -> None:
         self.engine = engine
-        # Decoded reports, newest last: decoding 50k users from the database costs ~0.5 s.
+        # Recent reports, newest last, their members packed (``bot.reports.packed``: ~3 MB for
+        # 50,000 members, where decoded they take ~56 MB): decoding them from the database
+        # costs ~0.5 s, and what answers derive from a report stays with it (its index).
         self._reports: OrderedDict[str, Report] = OrderedDict()
         self._cached_reports = cached_reports
         self._lock = threading.Lock()
@@ -541,16 +544,18 @@ class Store:
             blob = tx.execute(sa.select(datasets.c.report).where(datasets.c.key == key)).scalar()
         if blob is None:
             return None
-        report = _report_decoder.decode(blob)
-        self._remember(key, report)
-        return report
+        return self._remember(key, _report_decoder.decode(blob))
 
-    def _remember(self, key: str, report: Report) -> None:
+    def _remember(self, key: str, report: Report) -> Report:
+        """Keep the report (its members packed) among the recent ones; the kept one."""
+        if not isinstance(report.users, PackedUsers) and report.users:
+            report = msgspec.structs.replace(report, users=PackedUsers(report.users))
         with self._lock:
             self._reports[key] = report
             self._reports.move_to_end(key)
             while len(self._reports) > self._cached_reports:
                 self._reports.popitem(last=False)
+        return report
 
     def abandon_dataset(self, key: str, *, waiting_on: Sequence[str] = ()) -> bool:
         """Mark a pending dataset cancelled if, and only if, no open request waits on it (or on

@@ -105,6 +105,7 @@ def compose(
         overview, advice, costs = index_of(report).derived(
             ("teams", product, _identity(users), start, end, _hashable(prices.parallels)),
             lambda: _teams(report, users, product, start=start, end=end, prices=prices),
+            rows=lambda found: len(found[0].teams),
         )
         return views.teams_answer(
             overview,
@@ -130,6 +131,7 @@ def compose(
                 since=since,
                 seat_prices=prices.seats,
             ),
+            rows=lambda found: len(found.members),
         )
         label = product.label if product else None
         start, end = report.filters.period(today=now.date())
@@ -154,6 +156,7 @@ def compose(
         top = index_of(report).derived(
             ("top", product, count),
             lambda: analysis.top_users(report.users, product=product, n=count),
+            rows=len,
         )
         label = product.label if product else None
         return views.top_answer(
@@ -213,7 +216,9 @@ def _team(
         summary = analysis.team_summary(record, members=members, now=as_of, since=evidence)
         return summary, [analysis.user_summary(m, now=as_of, since=evidence) for m in members]
 
-    summary, members = index.derived(("team", name, product, _identity(users)), summarise)
+    summary, members = index.derived(
+        ("team", name, product, _identity(users)), summarise, rows=lambda found: len(found[1])
+    )
     return views.team_answer(
         summary,
         period_label=question.period_label,

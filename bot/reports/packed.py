@@ -1,0 +1,112 @@
+"""A report's members kept compact in memory: compressed blocks, a member decoded when read.
+
+Decoded, 50,000 members take about 56 MB of Python objects; a process that keeps the recent
+reports of five periods at hand would hold a quarter of a gigabyte of them (issue 9 measured
+``serve`` at 730 MB). ``PackedUsers`` keeps each member as MessagePack, 256 members to a
+zlib-compressed block (about 3 MB for 50,000), and decodes a member when an answer reads it: one
+member costs one block's decompression (a fraction of a millisecond). Answers read members
+through a report's index (``bot.reports.index``), which keeps what it derives from a whole pass,
+so whole passes happen once per report.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from typing import overload
+
+import msgspec
+
+from bot.browserstack.models import UserRecord
+
+__all__ = ["PackedUsers"]
+
+# Members per block: small enough that reading one member decompresses little, large enough
+# for zlib to find the repetition between members (field names, domains, team names).
+_BLOCK = 256
+# zlib's fastest level: packing runs when a report lands, and level 6 saves little more here.
+_LEVEL = 1
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(UserRecord)
+
+
+class PackedUsers(Sequence[UserRecord]):
+    """Members in compressed blocks; indexing and iteration decode them as they are read."""
+
+    def __init__(self, users: Iterable[UserRecord]) -> None:
+        self._blocks: list[bytes] = []
+        # Where each member starts in its block's decompressed bytes, block after block; the
+        # end of the last member of a block is the block's length.
+        self._starts = array("I")
+        self._count = 0
+        chunk: list[bytes] = []
+        for user in users:
+            chunk.append(_encoder.encode(user))
+            if len(chunk) == _BLOCK:
+                self._add(chunk)
+                chunk = []
+        if chunk:
+            self._add(chunk)
+        # The last block read, decompressed: members are mostly read in runs.
+        self._recent: tuple[int, bytes] | None = None
+        self._lock = threading.Lock()
+
+    def _add(self, chunk: list[bytes]) -> None:
+        offset = 0
+        for encoded in chunk:
+            self._starts.append(offset)
+            offset += len(encoded)
+        self._blocks.append(zlib.compress(b"".join(chunk), _LEVEL))
+        self._count += len(chunk)
+
+    @property
+    def packed_bytes(self) -> int:
+        """The compressed size of the members, for the benchmarks and the logs."""
+        return sum(map(len, self._blocks)) + self._starts.itemsize * len(self._starts)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _block(self, number: int) -> bytes:
+        with self._lock:
+            recent = self._recent
+        if recent is not None and recent[0] == number:
+            return recent[1]
+        raw = zlib.decompress(self._blocks[number])
+        with self._lock:
+            self._recent = (number, raw)
+        return raw
+
+    def _decode(self, raw: bytes, position: int) -> UserRecord:
+        start = self._starts[position]
+        last_in_block = position % _BLOCK == _BLOCK - 1 or position == self._count - 1
+        end = len(raw) if last_in_block else self._starts[position + 1]
+        return _decoder.decode(memoryview(raw)[start:end])
+
+    @overload
+    def __getitem__(self, index: int) -> UserRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[UserRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> UserRecord | list[UserRecord]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError("member index out of range")
+        return self._decode(self._block(index // _BLOCK), index)
+
+    def __iter__(self) -> Iterator[UserRecord]:
+        for number, block in enumerate(self._blocks):
+            raw = zlib.decompress(block)
+            first = number * _BLOCK
+            for position in range(first, min(first + _BLOCK, self._count)):
+                yield self._decode(raw, position)
+
+    def __repr__(self) -> str:
+        return f"PackedUsers({self._count} members, {self.packed_bytes:,} bytes)"
