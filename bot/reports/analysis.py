@@ -945,6 +945,9 @@ def idle_seats(
     members: list[IdleMember] = []
     unlicensed: list[UnlicensedUse] = []
     excluded = 0
+    # Team names and roles repeat across members: one string each, not one per member (the
+    # list of a 50,000-member organisation is kept with its report).
+    shared: dict[str | None, str | None] = {}
     for user in users:
         if skip and user.email.strip().casefold() in skip:
             excluded += 1
@@ -965,8 +968,8 @@ def idle_seats(
             IdleMember(
                 name=user.name,
                 email=user.email,
-                team=user.team,
-                role=user.role,
+                team=shared.setdefault(user.team, user.team),
+                role=shared.setdefault(user.role, user.role),
                 products=verdict.held,
                 idle_products=verdict.idle,
                 unknown_products=verdict.unknown,

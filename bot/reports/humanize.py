@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,12 +98,16 @@ class NameIndex:
 
     def __init__(self, names: Iterable[str]) -> None:
         self.names = list(dict.fromkeys(name for name in names if name))
-        self.folded = [name.casefold() for name in self.names]
-        self._exact: dict[str, list[str]] = {}
-        for name, key in zip(self.names, self.folded, strict=True):
-            self._exact.setdefault(key, []).append(name)
+        # A name already folded (most emails) is kept once: 50,000 emails are ~4 MB a copy.
+        self.folded = [_folded(name) for name in self.names]
+        self._exact: dict[str, int] = {}
+        self._same: dict[str, list[str]] = {}  # folded names that several names share
+        for position, key in enumerate(self.folded):
+            first = self._exact.setdefault(key, position)
+            if first != position:
+                self._same.setdefault(key, [self.names[first]]).append(self.names[position])
         self._joined = self._SEPARATOR.join(self.folded)
-        self._starts: list[int] = []
+        self._starts = array("L")
         offset = 0
         for key in self.folded:
             self._starts.append(offset)
@@ -113,7 +118,8 @@ class NameIndex:
         wanted = query.strip().casefold()
         if not wanted or not self.names:
             return NameMatch(query=query, match=None)
-        exact = self._exact.get(wanted, [])
+        position = self._exact.get(wanted)
+        exact = self._same.get(wanted, [self.names[position]] if position is not None else [])
         if len(exact) == 1:
             return NameMatch(query=query, match=exact[0])
         if exact:
@@ -187,6 +193,11 @@ class NameIndex:
             if len(ranked) < batch:
                 return best
             batch *= 8  # every name ranked so far could still be beaten: look further down
+
+
+def _folded(name: str) -> str:
+    key = name.casefold()
+    return name if key == name else key
 
 
 def _ratio(a: str, b: str) -> float:
