@@ -139,7 +139,7 @@ class NameIndex:
             if len(best) < limit:
                 best += self._most_similar(wanted, others, limit - len(best), cutoff=0.0)
             return NameMatch(query=query, match=None, suggestions=tuple(n for _, n in best))
-        best = self._most_similar(wanted, range(len(self.names)), limit, cutoff=_CUTOFF)
+        best = self._most_similar(wanted, None, limit, cutoff=_CUTOFF)
         if not best:
             return NameMatch(query=query, match=None)
         # A clear favourite should not come with names that merely share its email domain or
@@ -166,13 +166,14 @@ class NameIndex:
         return found
 
     def _most_similar(
-        self, wanted: str, among: Sequence[int], limit: int, *, cutoff: float
+        self, wanted: str, among: Sequence[int] | None, limit: int, *, cutoff: float
     ) -> list[tuple[float, str]]:
         """The ``limit`` names of ``among`` most similar to ``wanted`` by difflib's ratio, at
-        least ``cutoff``, as ``(-ratio, name)`` in order (ties by name)."""
-        if limit <= 0 or not among:
+        least ``cutoff``, as ``(-ratio, name)`` in order (ties by name); ``among=None``: all."""
+        if limit <= 0 or (among is not None and not among):
             return []
-        choices = [self.folded[i] for i in among]
+        choices = self.folded if among is None else [self.folded[i] for i in among]
+        names = self.names if among is None else [self.names[i] for i in among]
         matcher = difflib.SequenceMatcher()
         matcher.set_seq2(wanted)
         batch = max(4 * limit, 16)
@@ -188,7 +189,7 @@ class NameIndex:
                 matcher.set_seq1(choices[position])
                 ratio = matcher.ratio()
                 if ratio >= cutoff:
-                    bisect.insort(best, (-ratio, self.names[among[position]]))
+                    bisect.insort(best, (-ratio, names[position]))
                     del best[limit:]
             if len(ranked) < batch:
                 return best
