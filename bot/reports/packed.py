@@ -15,13 +15,14 @@ import threading
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import overload
 
 import msgspec
 
-from bot.browserstack.models import UserRecord
+from bot.browserstack.models import Report, ReportFilters, ReportKind, TeamRecord, UserRecord
 
-__all__ = ["PackedUsers"]
+__all__ = ["PackedUsers", "dump_report", "load_report"]
 
 # Members per block: small enough that reading one member decompresses little, large enough
 # for zlib to find the repetition between members (field names, domains, team names).
@@ -108,5 +109,76 @@ class PackedUsers(Sequence[UserRecord]):
             for position in range(first, min(first + _BLOCK, self._count)):
                 yield self._decode(raw, position)
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PackedUsers):
+            return (self._count, self._starts, self._blocks) == (
+                other._count,
+                other._starts,
+                other._blocks,
+            )
+        if isinstance(other, list):  # as the members decoded from JSON would compare
+            return len(other) == self._count and all(
+                a == b for a, b in zip(self, other, strict=True)
+            )
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as the list it stands for
+
     def __repr__(self) -> str:
         return f"PackedUsers({self._count} members, {self.packed_bytes:,} bytes)"
+
+    @classmethod
+    def _from_parts(cls, blocks: list[bytes], starts: bytes, count: int) -> PackedUsers:
+        packed = cls(())
+        packed._blocks = blocks
+        packed._starts.frombytes(starts)
+        packed._count = count
+        return packed
+
+
+# A stored report in this format starts with these bytes; anything else is an older format.
+_MAGIC = b"UBPK1"
+
+
+class _Stored(msgspec.Struct, array_like=True):
+    """A report as the database keeps it: the members as packed in memory."""
+
+    kind: ReportKind
+    filters: ReportFilters
+    fetched_at: datetime
+    teams: list[TeamRecord]
+    count: int
+    starts: bytes
+    blocks: list[bytes]
+
+
+_stored_encoder = msgspec.msgpack.Encoder()
+_stored_decoder = msgspec.msgpack.Decoder(_Stored)
+
+
+def dump_report(report: Report) -> bytes:
+    """The report as stored: its members packed (compressed), so that loading it decodes none.
+
+    A 50,000-member report is ~3 MB, and a process loads it in milliseconds where decoding
+    every member took half a second and ~90 MB at its peak.
+    """
+    users = report.users if isinstance(report.users, PackedUsers) else PackedUsers(report.users)
+    stored = _Stored(
+        kind=report.kind,
+        filters=report.filters,
+        fetched_at=report.fetched_at,
+        teams=list(report.teams),
+        count=len(users),
+        starts=users._starts.tobytes(),
+        blocks=users._blocks,
+    )
+    return _MAGIC + _stored_encoder.encode(stored)
+
+
+def load_report(blob: bytes) -> Report | None:
+    """A report stored by ``dump_report``; None for a blob of another format."""
+    if not blob.startswith(_MAGIC):
+        return None
+    stored = _stored_decoder.decode(memoryview(blob)[len(_MAGIC) :])
+    users = PackedUsers._from_parts(stored.blocks, stored.starts, stored.count)
+    return Report(stored.kind, stored.filters, stored.fetched_at, users=users, teams=stored.teams)

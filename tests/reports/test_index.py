@@ -23,8 +23,8 @@ from bot.browserstack.models import (
 from bot.browserstack.sandbox import SyntheticOrg
 from bot.reports import index as index_module
 from bot.reports.index import index_of
-from bot.reports.packed import PackedUsers
-from tests.records import seed_users, user_record
+from bot.reports.packed import PackedUsers, dump_report, load_report
+from tests.records import seed_teams, seed_users, user_record
 
 NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 
@@ -173,3 +173,21 @@ def test_derived_results_of_every_report_stay_within_the_row_budget(
     # A report that goes takes its results' rows with it.
     del reports[1:]
     assert kept._total == 41
+
+
+def test_a_stored_report_loads_with_its_members_still_packed() -> None:
+    users = org_users(700)
+    filters = ReportFilters(start=NOW.date() - dt.timedelta(days=6), end=NOW.date())
+    report = Report(ReportKind.USER, filters, NOW, users=users)
+    blob = dump_report(report)
+    loaded = load_report(blob)
+    assert loaded is not None
+    assert isinstance(loaded.users, PackedUsers)
+    assert (loaded.kind, loaded.filters, loaded.fetched_at) == (report.kind, filters, NOW)
+    assert list(loaded.users) == users
+    # Already packed (a report the store keeps), it is stored as it is.
+    assert load_report(dump_report(loaded)) == loaded
+    teams = Report(ReportKind.TEAM, filters, NOW, teams=seed_teams())
+    assert load_report(dump_report(teams)) == teams
+    # A blob stored by an earlier version is not this format: the store decodes it as before.
+    assert load_report(msgspec.msgpack.encode(report)) is None
