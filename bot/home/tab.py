@@ -24,7 +24,6 @@ from bot.browserstack.models import (
     ReportFilters,
     ReportKind,
     TeamRecord,
-    UserRecord,
 )
 from bot.clock import Clock
 from bot.digest.history import DigestHistory
@@ -33,6 +32,7 @@ from bot.home.schedule import next_run_at
 from bot.home.store import HomeStore, Subscription
 from bot.reports import analysis
 from bot.reports.humanize import money
+from bot.reports.index import index_of
 from bot.reports.question import day_text, range_text
 from bot.reports.store import PendingRequest, Store
 from bot.settings import Settings
@@ -234,7 +234,7 @@ class HomeTab:
             email = self.access.person(user_id).email
         except SlackApiError:
             email = None
-        user = _find_user(reports.users.users, email)
+        user = index_of(reports.users).user(email) if email else None
         if user is None:
             context["me_missing"] = (
                 "Slack did not share your email address with me."
@@ -260,11 +260,22 @@ class HomeTab:
         team = _find_team(reports.teams.teams, user.team)
         if team is None:
             return
-        members = analysis.members_of(reports.users.users, team.name)
-        team_summary = analysis.team_summary(team, members=members, now=now, since=period.start)
+
+        def summarise() -> tuple[int, analysis.TeamSummary]:
+            members = index_of(reports.users).members(team.name)
+            as_of = reports.teams.fetched_at
+            return len(members), analysis.team_summary(
+                team, members=members, now=as_of, since=period.start
+            )
+
+        # Kept with the report (bot.reports.index): a team of thousands is read once, not at
+        # every opening of the tab.
+        member_count, team_summary = index_of(reports.teams).derived(
+            ("home team", team.name, period.start, _identity(reports.users)), summarise
+        )
         context["team"] = {
             "name": team.name,
-            "members": len(members),
+            "members": member_count,
             "tests": team_summary.tests_run,
             "minutes": team_summary.minutes_used,
             "parallels": team_summary.parallels_used,
@@ -282,10 +293,20 @@ class HomeTab:
 
     def _admin(self, reports: HomeReports, period: Period, now: dt.datetime) -> dict[str, Any]:
         users, teams = reports.users.users, reports.teams.teams
-        seats = analysis.seat_counts(users, products=analysis.SEAT_PRODUCTS, since=period.start)
+
+        def whole() -> tuple[tuple[analysis.SeatCount, ...], analysis.OrgOverview]:
+            seats = analysis.seat_counts(users, products=analysis.SEAT_PRODUCTS, since=period.start)
+            as_of = reports.teams.fetched_at
+            return seats, analysis.org_overview(teams, users=users, now=as_of, since=period.start)
+
+        # The organisation's figures, once per pair of reports rather than at every opening.
+        seats, overview = index_of(reports.teams).derived(
+            ("home admin", period.start, _identity(reports.users)),
+            whole,
+            rows=lambda found: len(found[1].teams),
+        )
         costs, _ = analysis.seat_costs(seats, self.prices.seats)
         cost_of = {c.product: c.monthly for c in costs}
-        overview = analysis.org_overview(teams, users=users, now=now, since=period.start)
         parallel_costs = {
             c.product: c for c in analysis.parallel_costs(overview.totals, self.prices.parallels)
         }
@@ -377,11 +398,9 @@ def team_parallels(teams: Sequence[TeamRecord], *, now: dt.datetime) -> list[dic
     return rows
 
 
-def _find_user(users: Sequence[UserRecord], email: str | None) -> UserRecord | None:
-    if not email:
-        return None
-    wanted = email.strip().casefold()
-    return next((u for u in users if u.email.strip().casefold() == wanted), None)
+def _identity(report: Report) -> tuple[object, ...]:
+    """A key for the other report a result kept with one report reads."""
+    return (report.kind, report.filters, report.fetched_at)
 
 
 def _find_team(teams: Sequence[TeamRecord], name: str | None) -> TeamRecord | None:
