@@ -178,7 +178,7 @@ def main() -> int:
     print(f"  threads                {watch.threads} at the end, {watch.max_threads} at most")
     print(f"  peak RSS (VmHWM)       {peak_mb:.0f} MB   (target: under {TARGET_MB} MB: {met})")
     print(f"  {time.perf_counter() - started:.0f} s in all; {machine_load()} at the end")
-    return 0 if met == "met" else 1
+    return 0  # a missed target is printed, not a failure: ``make bench`` runs every bench
 
 
 if __name__ == "__main__":
