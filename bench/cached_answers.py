@@ -162,7 +162,7 @@ def ask(
     # A quick error is no cached answer, and "did you mean" must be one.
     if any(is_error(call) for call in finals):
         raise SystemExit(f"/usage {text}: answered with an error: {finals[-1].args}")
-    if (label == DID_YOU_MEAN) != ("Did you mean" in str(finals[-1].args)):
+    if (label == DID_YOU_MEAN) != ("did you mean" in str(finals[-1].args).lower()):
         raise SystemExit(f"/usage {text}: unexpected answer: {str(finals[-1].args)[:300]}")
     return Sample(label, ack, max(call.at for call in finals) - wall)
 
