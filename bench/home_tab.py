@@ -1,6 +1,6 @@
 """The Home tab from the cache: how long from ``app_home_opened`` to ``views.publish``.
 
-    .venv/bin/python bench/home_tab.py [--rounds 50]
+    .venv/bin/python bench/home_tab.py [--rounds 50] [--users 2000]
 
 The whole bot on loopback (``bot.stack.LoopbackStack``: the sandbox, the Slack stand-in, usagebot
 behind its HTTP endpoint, SQLite in a temporary folder), on one ``SystemClock``. This month's
@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.browserstack.sandbox import SandboxConfig
 from bot.clock import SystemClock
 from bot.slack.standin import SlackStandIn
 from bot.stack import LoopbackStack, slack_user
@@ -45,12 +46,14 @@ def _published(standin: SlackStandIn, *, user: str, seen: int) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--users", type=int, default=2000, help="members of the sandbox's org")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as folder,
         LoopbackStack(
             clock=SystemClock(),
             database=Path(folder) / "bot.sqlite",
+            sandbox=SandboxConfig(users=args.users),
             users=PEOPLE,
             settings={
                 "reclaim_admins": ADMIN,
@@ -76,6 +79,7 @@ def main() -> None:
                 stack.driver.open_home(user=user)
                 standin.wait_for(partial(_published, user=user, seen=seen))
                 timings[user].append(time.perf_counter() - started)
+        print(f"{args.users:,} members in the sandbox's org; {args.rounds} rounds")
         for user, name in ((MEMBER, "member"), (ADMIN, "admin")):
             values = sorted(timings[user])
             p95 = values[int(0.95 * (len(values) - 1))]

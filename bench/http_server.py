@@ -1,6 +1,6 @@
 """The bot's HTTP server under slow and many clients (the "nothing lost, nothing forged" issue).
 
-    .venv/bin/python bench/http_server.py [--slow 32] [--burst 100] [--senders 50]
+    .venv/bin/python bench/http_server.py [--slow 32] [--burst 100] [--senders 50] [--users 2000]
 
 usagebot runs in this process behind its real HTTP server (``LoopbackStack``: waitress, Bolt,
 the work loop, SQLite), with the sandbox and the Slack stand-in. The clients run in processes of
@@ -192,6 +192,7 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=32, help="slow clients")
     parser.add_argument("--burst", type=int, default=100, help="commands in the burst")
     parser.add_argument("--senders", type=int, default=50, help="people sending them")
+    parser.add_argument("--users", type=int, default=2000, help="members of the sandbox's org")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     clock = SystemClock()
@@ -200,13 +201,18 @@ def main() -> None:
         f"U{i:02d}": slack_user(f"U{i:02d}", name=f"u{i}", email=f"u{i}@bench.test", real_name="")
         for i in range(senders)
     }
-    print(f"Python {sys.version.split()[0]}, {clock.today()}, all on 127.0.0.1")
+    print(
+        f"Python {sys.version.split()[0]}, {clock.today()}, all on 127.0.0.1;"
+        f" the sandbox's org has {args.users:,} members"
+    )
     with (
         tempfile.TemporaryDirectory() as tmp,
         LoopbackStack(
             clock=clock,
             database=Path(tmp) / "bot.sqlite",
-            sandbox=sandbox_config(rate_limit=False, queued_seconds=0.2, processing_seconds=0.3),
+            sandbox=sandbox_config(
+                users=args.users, rate_limit=False, queued_seconds=0.2, processing_seconds=0.3
+            ),
             users=people,
             member_channels={CHANNEL},
             settings={**NO_LIMIT, "report_poll_initial_seconds": 0.2},

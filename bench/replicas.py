@@ -1,6 +1,6 @@
 """Three ``serve`` replicas on one PostgreSQL; the schedule's holder killed with -9 mid-burst.
 
-    .venv/bin/python bench/replicas.py [--commands 100] [--database URL]
+    .venv/bin/python bench/replicas.py [--commands 100] [--users 300] [--database URL]
 
 Everything at its production defaults: BrowserStack's limit (a burst of 5, then 15 a minute) in
 the sandbox and in the bots, the sandbox's job timings (2 s queued, 3 s processing), the poll
@@ -62,13 +62,13 @@ def wait(what: str, until: float, check: object) -> None:
         time.sleep(0.05)
 
 
-def run(database: str, commands: int) -> int:
+def run(database: str, commands: int, members: int) -> int:
     clock = SystemClock()
     sandbox = SandboxServer(
         SandboxConfig(
             username=SANDBOX_USERNAME,
             access_key=SANDBOX_ACCESS_KEY,
-            users=300,
+            users=members,
             seed=7,
             clock=clock,
         )
@@ -135,7 +135,10 @@ def run(database: str, commands: int) -> int:
             and takeover < TAKEOVER_TARGET
             and len(digests) == 1
         )
-        print(f"replicas: 3 on PostgreSQL, {commands} commands, the schedule's holder killed -9")
+        print(
+            f"replicas: 3 on PostgreSQL, {commands} commands, the schedule's holder killed -9;"
+            f" {members:,} members in the sandbox's org"
+        )
         print(f"  acknowledged             {acks.count(200)}/{commands}")
         print(f"  answered exactly once    {once}/{commands}   (more than once: {twice})")
         print(f"  BrowserStack 429s        {sandbox.stats.rate_limited}   (target 0)")
@@ -156,6 +159,7 @@ def run(database: str, commands: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commands", type=int, default=100)
+    parser.add_argument("--users", type=int, default=300, help="members of the sandbox's org")
     parser.add_argument("--database", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_DATABASE))
     args = parser.parse_args()
     schema = f"bench_{uuid.uuid4().hex[:12]}"
@@ -163,7 +167,7 @@ def main() -> int:
     with admin.begin() as connection:
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     try:
-        return run(f"{args.database}?options=-csearch_path%3D{schema}", args.commands)
+        return run(f"{args.database}?options=-csearch_path%3D{schema}", args.commands, args.users)
     finally:
         with admin.begin() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')

@@ -1,6 +1,6 @@
 """The Slack app end to end on loopback: ack latency, BrowserStack requests per command, answer lag.
 
-    .venv/bin/python bench/slack_app.py [--only ack|burst|latency] [--rounds 150] [--seed 1]
+    .venv/bin/python bench/slack_app.py [--only ack|burst|latency] [--rounds 150] [--users 2000]
 
 usagebot is built as the tests and ``make demo`` build it, by ``bot.stack.LoopbackStack`` on one
 ``SystemClock`` made for this run, and nothing is patched: the BrowserStack sandbox, the Slack
@@ -133,11 +133,15 @@ def slack_people(org: SyntheticOrg, count: int) -> dict[str, dict[str, Any]]:
 
 
 def sandbox_config(
-    *, rate_limit: bool = True, queued_seconds: float = 1.0, processing_seconds: float = 2.0
+    *,
+    users: int = 2000,
+    rate_limit: bool = True,
+    queued_seconds: float = 1.0,
+    processing_seconds: float = 2.0,
 ) -> SandboxConfig:
-    """The sandbox's shape; ``LoopbackStack`` sets its clock and credentials."""
+    """The sandbox's shape (``users`` members); ``LoopbackStack`` sets its clock and credentials."""
     return SandboxConfig(
-        users=2000,
+        users=users,
         seed=42,
         rate_limit=rate_limit,
         rate_burst=5,
@@ -402,8 +406,10 @@ def commands(
 # --- ack latency -------------------------------------------------------------------------------
 
 
-def bench_ack(clock: Clock, rounds: int, warmup: int, seed: int, tick: float) -> None:
-    config = sandbox_config(rate_limit=False, queued_seconds=0.05, processing_seconds=0.15)
+def bench_ack(clock: Clock, rounds: int, warmup: int, seed: int, tick: float, members: int) -> None:
+    config = sandbox_config(
+        users=members, rate_limit=False, queued_seconds=0.05, processing_seconds=0.15
+    )
     settings = {
         "report_poll_initial_seconds": 0.1,
         "report_poll_max_seconds": 0.4,
@@ -509,7 +515,13 @@ def morning(
 
 
 def bench_burst(
-    clock: Clock, count: int, people: int, poll: tuple[float, float], seed: int, tick: float
+    clock: Clock,
+    count: int,
+    people: int,
+    poll: tuple[float, float],
+    seed: int,
+    tick: float,
+    members: int,
 ) -> None:
     settings = {
         "report_poll_initial_seconds": poll[0],
@@ -517,7 +529,7 @@ def bench_burst(
         "scheduler_tick_seconds": tick,
         **REAL_LIMIT,
     }
-    config = sandbox_config()
+    config = sandbox_config(users=members)
     with loopback(clock, config, people=people, settings=settings) as stack:
         standin, url = stack.standin, events_url(stack)
         who = sorted(standin.users)
@@ -637,9 +649,11 @@ class Lag:
     answered: float  # completion -> the answer's arrival at the stand-in
 
 
-def one_answer(clock: Clock, text: str, job_seconds: float, settings: Mapping[str, object]) -> Lag:
+def one_answer(
+    clock: Clock, text: str, job_seconds: float, settings: Mapping[str, object], members: int
+) -> Lag:
     """On a fresh stack, ``/usage text`` once, with a job of ``job_seconds``."""
-    config = sandbox_config(queued_seconds=1.0, processing_seconds=job_seconds - 1.0)
+    config = sandbox_config(users=members, queued_seconds=1.0, processing_seconds=job_seconds - 1.0)
     with (
         StatusChecks(clock).listening() as checks,
         loopback(clock, config, people=1, settings=settings) as stack,
@@ -656,7 +670,11 @@ def one_answer(clock: Clock, text: str, job_seconds: float, settings: Mapping[st
 
 
 def bench_latency(
-    clock: Clock, samples: Sequence[tuple[str, float]], poll: tuple[float, float], tick: float
+    clock: Clock,
+    samples: Sequence[tuple[str, float]],
+    poll: tuple[float, float],
+    tick: float,
+    members: int,
 ) -> None:
     schedule = PollSchedule(initial=poll[0], maximum=poll[1])
     settings = {
@@ -676,7 +694,7 @@ def bench_latency(
     )
     lags = []
     for text, job_seconds in samples:
-        lag = one_answer(clock, text, job_seconds, settings)
+        lag = one_answer(clock, text, job_seconds, settings, members)
         lags.append(lag.answered)
         # The schedule alone; the work loop takes a due check at its next tick, and each next
         # check is due a delay after the last one ran, so ticks move checks later.
@@ -700,22 +718,28 @@ def main() -> None:
     parser.add_argument("--poll-max", type=float, default=4.0, help="burst, latency: seconds")
     parser.add_argument("--tick", type=float, default=1.0, help="the work loop's tick, seconds")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--users", type=int, default=2000, help="members of the sandbox's org")
     args = parser.parse_args()
     if args.rounds < 2 or args.warmup < 0 or args.warmup + args.rounds > 300:
         # Each round asks "since" a day further back, and a period may not exceed a year.
         parser.error("--rounds must be at least 2, and --warmup + --rounds at most 300")
     if args.commands < 2 or args.people < 1:
         parser.error("--commands must be at least 2 and --people at least 1")
+    if args.users < 500:
+        parser.error("--users must be at least 500 (the burst asks about the first 500)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     clock = SystemClock()  # this run's one clock: the sandbox, the stand-in and the bot read it
     poll = (args.poll_initial, args.poll_max)
-    print(f"Python {sys.version.split()[0]}, {clock.today()}, all on {LOOPBACK}")
+    print(
+        f"Python {sys.version.split()[0]}, {clock.today()}, all on {LOOPBACK};"
+        f" the sandbox's org has {args.users:,} members"
+    )
     if args.only in (None, "ack"):
-        bench_ack(clock, args.rounds, args.warmup, args.seed, args.tick)
+        bench_ack(clock, args.rounds, args.warmup, args.seed, args.tick, args.users)
     if args.only in (None, "burst"):
-        bench_burst(clock, args.commands, args.people, poll, args.seed, args.tick)
+        bench_burst(clock, args.commands, args.people, poll, args.seed, args.tick, args.users)
     if args.only in (None, "latency"):
-        bench_latency(clock, LATENCY_SAMPLES, poll, args.tick)
+        bench_latency(clock, LATENCY_SAMPLES, poll, args.tick, args.users)
 
 
 if __name__ == "__main__":
