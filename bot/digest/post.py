@@ -31,6 +31,7 @@ from bot.digest.history import RETRY_AFTER, DigestEntry, DigestHistory, DigestSt
 from bot.digest.render import DigestMessages, ReclaimPart, prepare
 from bot.digest.rules import Digest, digest_period, week_key
 from bot.digest.schedule import due_run, grace_end, is_late
+from bot.reports import cached
 from bot.reports.index import index_of
 from bot.settings import Settings
 from bot.slack.messages import Answer, escape_mrkdwn
@@ -174,6 +175,16 @@ class DigestPoster:
             member=index.user,
             derive=index.derived,
             teams_key=None if teams is None else (teams.filters, teams.fetched_at),
+            # The org-wide idle seats, shared with /usage idle of the same report.
+            idle=(
+                cached.idle_seats(
+                    users,
+                    exclude=self.settings.idle_exclusions,
+                    seat_prices=self.settings.seat_price_map,
+                )
+                if route.team is None and users.filters.start is not None
+                else None
+            ),
             start=users.filters.start or now.date(),
             end=users.filters.end or now.date(),
             now=now,

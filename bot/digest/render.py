@@ -429,6 +429,7 @@ def prepare(
     member: Callable[[str], UserRecord | None] | None = None,
     derive: Derive | None = None,
     teams_key: Hashable = None,
+    idle: IdleSeatsReport | None = None,
 ) -> tuple[Digest, DigestMessages]:
     """Build and render one channel's digest: what the scheduler, the CLI and ``/usage`` need.
 
@@ -450,6 +451,7 @@ def prepare(
             previous=previous,
             team=team,
             late=late,
+            idle=idle,
         )
 
     key = (
@@ -465,7 +467,8 @@ def prepare(
         late,
     )
     digest = (
-        derive(key, build, rows=lambda built: len(built.idle.members))
+        # The idle list is counted where it is kept (``bot.reports.cached``) when it is shared.
+        derive(key, build, rows=lambda built: len(built.team_seats))
         if derive is not None
         else build()
     )

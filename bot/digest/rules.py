@@ -292,9 +292,13 @@ def build_digest(
     previous: Snapshot | None = None,
     team: str | None = None,
     late: bool = False,
+    idle: IdleSeatsReport | None = None,
 ) -> Digest:
     """The digest of an All-Products user report covering ``start``..``end``; one team's when
     ``team`` is given.
+
+    ``idle``: the org-wide idle seats of ``users`` already worked out with the same exclusions
+    and prices (``bot.reports.cached``, which ``/usage idle`` shares); not for a team's digest.
 
     ``previous`` is the snapshot of the last digest posted to the same channel (None: the first).
     ``seat_prices`` are monthly prices of a Live / App Live seat; products without one get no
@@ -307,7 +311,9 @@ def build_digest(
         wanted = team.strip().casefold()
         teams = None if teams is None else [t for t in teams if t.name.strip().casefold() == wanted]
     skip = {_email_key(email) for email in exclude}
-    report = idle_seats(users, exclude=skip, now=now, since=start, seat_prices=seat_prices)
+    if idle is not None and team is not None:
+        raise ValueError("a team's digest works out its own idle seats")
+    report = idle or idle_seats(users, exclude=skip, now=now, since=start, seat_prices=seat_prices)
     kept = [u for u in users if _email_key(u.email) not in skip] if skip else users
     keys = _idle_keys(report.members)
     snapshot = frozenset(key for own in keys for key in own)

@@ -44,7 +44,7 @@ R = TypeVar("R", UserRecord, TeamRecord)
 # Derived results kept, all reports together, counted in rows (members, teams): an idle list of
 # 30,000 members is ~15 MB, and teams asked about one by one would otherwise pile up. The least
 # recently used goes first; the results in use (idle, teams, top, the digest) stay.
-_ROWS_KEPT = 60_000
+_ROWS_KEPT = 100_000
 _ATTRIBUTE = "_usagebot_index"
 _creating = threading.Lock()
 

@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple, Protocol, TypedDict, TypeVar
 
 from bot.browserstack.models import Product, Report, TeamRecord, UserRecord
-from bot.reports import analysis
+from bot.reports import analysis, cached
+from bot.reports.cached import evidence_start
 from bot.reports.index import index_of, narrow
 from bot.reports.question import Question, Verb
 from bot.slack import views
@@ -49,12 +50,6 @@ class Prices(NamedTuple):
 
 
 NO_PRICES = Prices()
-
-
-def evidence_start(report: Report) -> dt.date | None:
-    """The period's first day when the report covers All-Products: what the idle rules need to
-    judge a missing entry (``bot.reports.analysis``); None for a one-product report."""
-    return report.filters.start if report.filters.product is None else None
 
 
 def title(question: Question) -> str:
@@ -118,20 +113,9 @@ def compose(
         )
     if verb in (Verb.USER, Verb.ME):
         return _user(question, report, now=now, period=period, common=common, people=people)
-    since = evidence_start(report)
     if verb is Verb.IDLE:
-        exclude = tuple(idle_exclude)
-        idle = index_of(report).derived(
-            ("idle", product, exclude, _hashable(prices.seats)),
-            lambda: analysis.idle_seats(
-                report.users,
-                products=[product] if product else None,
-                exclude=exclude,
-                now=report.fetched_at,
-                since=since,
-                seat_prices=prices.seats,
-            ),
-            rows=lambda found: len(found.members),
+        idle = cached.idle_seats(
+            report, product=product, exclude=idle_exclude, seat_prices=prices.seats
         )
         label = product.label if product else None
         start, end = report.filters.period(today=now.date())
@@ -152,12 +136,7 @@ def compose(
             report, now, teams=teams, request_id=request_id, buttons=buttons, people=people
         )
     if verb is Verb.TOP:
-        count = question.count
-        top = index_of(report).derived(
-            ("top", product, count),
-            lambda: analysis.top_users(report.users, product=product, n=count),
-            rows=len,
-        )
+        top = cached.top_users(report, product=product, n=question.count)
         label = product.label if product else None
         return views.top_answer(
             top, product_label=label, period_label=period, people=people, **common
