@@ -9,7 +9,9 @@ import gc
 from bot.browserstack.client import decode
 from bot.browserstack.models import (
     ReportKind,
+    TeamRecord,
     TeamReportResponse,
+    UserRecord,
     UserReportResponse,
 )
 from bot.browserstack.sandbox import SyntheticOrg
@@ -26,13 +28,19 @@ def test_decoded_rows_are_not_tracked_by_the_collector() -> None:
     teams = decode(
         TeamReportResponse, org.report_body(ReportKind.TEAM, start=start, end=TODAY)
     ).data
-    assert users is not None and teams is not None
-    rows = [*users.users, *teams.teams]
+    assert users is not None
+    assert teams is not None
+    rows: list[UserRecord | TeamRecord] = [*users.users, *teams.teams]
     untracked = [
         part
         for row in rows
-        for part in (row, row.usage, row.usage.product_data, row.product_access)
-        + tuple(usage for _, usage in row.usage.product_data.items())
+        for part in (
+            row,
+            row.usage,
+            row.usage.product_data,
+            row.product_access,
+            *(usage for _, usage in row.usage.product_data.items()),
+        )
     ]
     assert untracked
     assert not any(gc.is_tracked(part) for part in untracked)
