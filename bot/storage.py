@@ -201,16 +201,27 @@ def _bare(engine: Engine, wait: float) -> Iterator[sqlite3.Connection]:
 
 def _make_shrinkable(engine: Engine) -> None:
     """Turn a SQLite file made before ``auto_vacuum=INCREMENTAL`` to it: one VACUUM, which
-    rewrites the file (a big one takes a while, once, at the first start of this release)."""
+    rewrites the file (a big one takes a while, once, at the first start of this release).
+
+    Not a reason to refuse to start: a file that cannot be rewritten now (locked by another
+    process, no disk space for the copy) works as before, and the next start tries again.
+    """
     if engine.dialect.name != "sqlite":
         return
-    with _writer_turn(engine, DEFAULT_LOCK_WAIT), _bare(engine, DEFAULT_LOCK_WAIT) as sqlite:
-        if sqlite.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
-            return
-        log.info("rewriting the SQLite file once, so that it shrinks when rows are deleted")
-        sqlite.execute(f"PRAGMA auto_vacuum={_INCREMENTAL}")
-        sqlite.execute("VACUUM")
-        sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    try:
+        with _writer_turn(engine, DEFAULT_LOCK_WAIT), _bare(engine, DEFAULT_LOCK_WAIT) as sqlite:
+            if sqlite.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
+                return
+            log.info("rewriting the SQLite file once, so that it shrinks when rows are deleted")
+            sqlite.execute(f"PRAGMA auto_vacuum={_INCREMENTAL}")
+            sqlite.execute("VACUUM")
+            sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except (sa.exc.OperationalError, sqlite3.OperationalError) as error:
+        log.warning(
+            "the SQLite file could not be rewritten to shrink when rows are deleted (%s); "
+            "it works as before, and the next start tries again",
+            _cause(error),
+        )
 
 
 @contextmanager
@@ -274,7 +285,7 @@ def open_database(url: str) -> Engine:
             Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
         upgrade(engine)
         _make_shrinkable(engine)
-    except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError, MigrationError) as error:
+    except (sa.exc.SQLAlchemyError, OSError, MigrationError) as error:
         engine.dispose()
         raise unusable(url, error) from None
     return engine
