@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cached_answers.py
 	$(BIN)/python bench/serve_memory.py
 	$(BIN)/python bench/scale_200k.py
+	$(BIN)/python bench/storage.py
 
 # Reinstall whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt

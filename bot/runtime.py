@@ -211,6 +211,7 @@ class Usagebot:
             schedule=self.schedule.run_due,
             tick=settings.scheduler_tick_seconds,
             health_bound=settings.health_stale_seconds,
+            retention_days=settings.dataset_retention_days,
         )
         self.service.kick = self.worker.kick
         self.app: App = create_app(self.frontdesk, client=self.slack, reclaim=self.reclaim_desk)

@@ -9,7 +9,8 @@ what it needs, the digest's schedule is a cron expression read against the clock
    ended, answers whose answerer died) and runs them on a bounded pool of workers;
 3. runs the reclaim campaigns' due work (``bot.reclaim.service``: DMs, reminders, deadlines);
 4. once a minute, on the one instance that holds the *schedule* role, posts the weekly digest
-   if it is due and not yet posted (``bot.digest``).
+   if it is due and not yet posted (``bot.digest``); and once an hour, there too, deletes the
+   datasets older than the retention (``Store.prune_datasets``).
 
 So a restart resumes everything by itself, replicas on one database share the work (each piece
 is claimed by one of them), and a database that is locked or gone for a while only delays the
@@ -24,6 +25,7 @@ never share, is not used.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -61,6 +63,8 @@ DIGEST_CHECK_SECONDS = 60.0
 RECLAIM_WORK = "reclaim"
 DIGEST_RETRY_SECONDS = 900.0
 SCHEDULE_CHECK_SECONDS = 60.0
+PRUNE = "prune"
+PRUNE_CHECK_SECONDS = 3600.0
 
 
 class Worker:
@@ -81,6 +85,7 @@ class Worker:
         tick: float = 1.0,
         workers: int = 4,
         health_bound: float = 30.0,
+        retention_days: float | None = None,
     ) -> None:
         self.store = store
         self.leases = leases
@@ -90,6 +95,9 @@ class Worker:
         # Subscriptions' posts and the alerts' check (bot.home), on the schedule's holder too.
         self._schedule = schedule
         self._next_schedule_check = 0.0
+        # Datasets older than this are deleted (None: kept for ever).
+        self.retention = None if retention_days is None else dt.timedelta(days=retention_days)
+        self._next_prune = 0.0
         self.tick_seconds = tick
         self.workers = workers
         self.health_bound = health_bound
@@ -185,6 +193,7 @@ class Worker:
             self._maybe_reclaim()
             self._maybe_digest()
             self._maybe_schedule()
+            self._maybe_prune()
         except TRANSIENT_ERRORS as error:
             if not self._failing:
                 log.warning("the database is not answering (%s); trying again", _short(error))
@@ -279,6 +288,16 @@ class Worker:
         self._next_schedule_check = now + SCHEDULE_CHECK_SECONDS
         schedule = self._schedule
         self._submit("schedule", lambda _: schedule(), "")
+
+    def _maybe_prune(self) -> None:
+        """About once an hour, on the schedule's holder: delete the datasets past retention."""
+        retention = self.retention
+        if retention is None or not self._leader or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + PRUNE_CHECK_SECONDS
+        self._submit(
+            PRUNE, lambda _: self.store.prune_datasets(now=self.clock.now(), keep=retention), ""
+        )
 
     def _run_digest(self) -> None:
         assert self._digest is not None

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     report_poll_max_seconds: float = Field(30.0, gt=0)
     # How long a finished report answers new questions before BrowserStack is asked again.
     report_cache_seconds: float = Field(3600.0, ge=0)
+    # Ended report datasets older than this are deleted with their reports (``Store.
+    # prune_datasets``), so the database stops growing; the latest of each kind is kept.
+    dataset_retention_days: int = Field(14, ge=1, le=3650)
 
     # Slack
     slack_bot_token: SecretStr | None = None

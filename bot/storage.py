@@ -12,6 +12,11 @@ Within one process, SQLite's writers also queue on a lock of ours first: SQLite'
 with sleeps of up to 100 ms, so under a burst (a hundred commands at once) an unlucky writer
 could lose every round for seconds while others got in, and an ack gave up; a lock hands the
 turn over as soon as it is free. Other processes on the same file still meet ``busy_timeout``.
+
+Deleting rows does not shrink a SQLite file by itself: SQLite keeps the freed pages for later
+writes. Files are made with ``auto_vacuum=INCREMENTAL`` (an older file is rewritten once, by
+``open_database``), and ``release_space`` hands the free pages back after a deletion; PostgreSQL
+reuses the space of deleted rows once they are vacuumed, which ``release_space`` asks for too.
 """
 
 from __future__ import annotations
@@ -97,6 +102,13 @@ def create_engine(url: str) -> Engine:
 
 # One writer at a time per SQLite engine, in this process (see the module's docstring).
 _writers: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+# ``PRAGMA auto_vacuum``'s value for INCREMENTAL.
+_INCREMENTAL = 2
+# Bytes of WAL file kept after a checkpoint: what 1,000 pages (the automatic checkpoint) take.
+_WAL_LIMIT = 4 * 1024 * 1024
+# How long giving space back waits for the write lock (and, on SQLite, for readers to move
+# past the WAL): it runs on the work loop's schedule, and comes again if it gives up.
+SPACE_WAIT = 2.0
 
 
 def _sqlite_engine(url: sa.engine.URL) -> Engine:
@@ -108,10 +120,17 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
         # We begin transactions ourselves (below), so pysqlite must not.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # Only takes effect on a new file, before its first table, and only if set before
+        # journal_mode (which writes the file's header): freed pages can then be handed back
+        # to the file system (``release_space``). No-op on a file that exists.
+        cursor.execute(f"PRAGMA auto_vacuum={_INCREMENTAL}")
         # WAL lets readers go on while a poll writes a report; NORMAL syncs at checkpoints,
         # which survives a killed process (only a power cut can lose the last commits).
         _turn_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # The WAL file keeps the size of its biggest transaction unless told otherwise (a
+        # stored report, a VACUUM): back to this after each checkpoint.
+        cursor.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -142,6 +161,67 @@ def _turn_to_wal(cursor: Any) -> None:
                 raise
             time.sleep(pause)
             pause = min(2 * pause, 0.5)
+
+
+def release_space(engine: Engine, *tables: str) -> None:
+    """Give the space of deleted rows back: to the file system on SQLite (the file shrinks),
+    to new rows of ``tables`` on PostgreSQL (``VACUUM``, which autovacuum would do only after
+    many more deletions). Logged and left to the next call when the database is busy."""
+    try:
+        if engine.dialect.name == "sqlite":
+            with _writer_turn(engine, SPACE_WAIT), _bare(engine, SPACE_WAIT) as sqlite:
+                # executescript steps the pragma to its end: a plain execute frees one page.
+                # The checkpoint then copies the moved pages home and empties the WAL file.
+                sqlite.executescript("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);")
+        elif engine.dialect.name == "postgresql" and tables:
+            with engine.connect() as connection:
+                # VACUUM cannot run inside a transaction.
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                connection.exec_driver_sql(f"SET lock_timeout = {int(SPACE_WAIT * 1000)}")
+                for table in tables:
+                    connection.exec_driver_sql(f'VACUUM "{table}"')
+    except (sa.exc.SQLAlchemyError, sqlite3.Error) as error:
+        # Best effort: the rows are gone already, and the next call frees their space too.
+        log.info("space of deleted rows not given back yet (%s)", _cause(error))
+
+
+@contextmanager
+def _bare(engine: Engine, wait: float) -> Iterator[sqlite3.Connection]:
+    """The sqlite3 connection under a pooled one, outside any transaction (VACUUM and the
+    vacuum pragmas refuse to run in one), waiting ``wait`` seconds for locks."""
+    pooled = engine.raw_connection()
+    try:
+        connection = pooled.driver_connection
+        assert isinstance(connection, sqlite3.Connection)
+        connection.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+        yield connection
+    finally:
+        pooled.close()
+
+
+def _make_shrinkable(engine: Engine) -> None:
+    """Turn a SQLite file made before ``auto_vacuum=INCREMENTAL`` to it: one VACUUM, which
+    rewrites the file (a big one takes a while, once, at the first start of this release).
+
+    Not a reason to refuse to start: a file that cannot be rewritten now (locked by another
+    process, no disk space for the copy) works as before, and the next start tries again.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with _writer_turn(engine, DEFAULT_LOCK_WAIT), _bare(engine, DEFAULT_LOCK_WAIT) as sqlite:
+            if sqlite.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
+                return
+            log.info("rewriting the SQLite file once, so that it shrinks when rows are deleted")
+            sqlite.execute(f"PRAGMA auto_vacuum={_INCREMENTAL}")
+            sqlite.execute("VACUUM")
+            sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except (sa.exc.OperationalError, sqlite3.OperationalError) as error:
+        log.warning(
+            "the SQLite file could not be rewritten to shrink when rows are deleted (%s); "
+            "it works as before, and the next start tries again",
+            _cause(error),
+        )
 
 
 @contextmanager
@@ -204,6 +284,7 @@ def open_database(url: str) -> Engine:
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
         upgrade(engine)
+        _make_shrinkable(engine)
     except (sa.exc.SQLAlchemyError, OSError, MigrationError) as error:
         engine.dispose()
         raise unusable(url, error) from None

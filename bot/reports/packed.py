@@ -146,7 +146,7 @@ class _Stored(msgspec.Struct, array_like=True):
     kind: ReportKind
     filters: ReportFilters
     fetched_at: datetime
-    teams: list[TeamRecord]
+    teams: bytes  # msgpack, compressed (a few thousand teams: decoded in milliseconds)
     count: int
     starts: bytes
     blocks: list[bytes]
@@ -154,6 +154,7 @@ class _Stored(msgspec.Struct, array_like=True):
 
 _stored_encoder = msgspec.msgpack.Encoder()
 _stored_decoder = msgspec.msgpack.Decoder(_Stored)
+_teams_decoder = msgspec.msgpack.Decoder(list[TeamRecord])
 
 
 def dump_report(report: Report) -> bytes:
@@ -167,7 +168,7 @@ def dump_report(report: Report) -> bytes:
         kind=report.kind,
         filters=report.filters,
         fetched_at=report.fetched_at,
-        teams=list(report.teams),
+        teams=zlib.compress(_stored_encoder.encode(list(report.teams)), _LEVEL),
         count=len(users),
         starts=users._starts.tobytes(),
         blocks=users._blocks,
@@ -181,4 +182,5 @@ def load_report(blob: bytes) -> Report | None:
         return None
     stored = _stored_decoder.decode(memoryview(blob)[len(_MAGIC) :])
     users = PackedUsers._from_parts(stored.blocks, stored.starts, stored.count)
-    return Report(stored.kind, stored.filters, stored.fetched_at, users=users, teams=stored.teams)
+    teams = _teams_decoder.decode(zlib.decompress(stored.teams))
+    return Report(stored.kind, stored.filters, stored.fetched_at, users=users, teams=teams)
