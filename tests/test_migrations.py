@@ -340,7 +340,7 @@ def test_the_migrations_know_every_table_of_the_code() -> None:
 def test_an_empty_database_upgrades_to_the_code_schema(engine: Engine) -> None:
     assert current(engine) is None
     upgrade(engine)
-    assert current(engine) == head() == "0007"
+    assert current(engine) == head() == "0008"
     assert differences(engine, code_metadata()) == []
 
 
