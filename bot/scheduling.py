@@ -59,6 +59,10 @@ HEARTBEAT_WAIT = 2.0
 # The role of the instance that runs the schedule (the weekly digest) for all of them.
 SCHEDULE_ROLE = "schedule"
 DIGEST_CHECK_SECONDS = 60.0
+# Threads for due work (dataset steps, deliveries, checks, reclaim DMs). None of them waits for
+# BrowserStack's budget (a step without a token is put off, see ReportService.step): 4 keep up
+# with the account's 15 requests a minute with room for Slack's slower answers.
+WORKERS = 4
 # A step is due at its time on the clock; waking this much later makes sure it is due then.
 WAKE_MARGIN = 0.005
 RECLAIM_WORK = "reclaim"
@@ -82,7 +86,7 @@ class Worker:
         reclaim: Callable[[], Any] | None = None,
         schedule: Callable[[], Any] | None = None,
         tick: float = 1.0,
-        workers: int = 4,
+        workers: int = WORKERS,
         health_bound: float = 30.0,
     ) -> None:
         self.store = store

@@ -73,7 +73,7 @@ class LearnedSchedule:
     every other job), hence ``check_cost``, in seconds of waiting it is worth.
     """
 
-    check_cost: float = 1.0
+    check_cost: float = 0.5
     spread: float = 0.1
     min_gap: float = 0.5  # between two planned checks
     resolution: float = 0.1  # the grid's finest step, seconds

@@ -21,7 +21,7 @@ def steady(seconds: float, count: int = 10) -> list[Observation]:
         # Steady 5 s jobs: one check just after 5 s (within a second), and few after it.
         (steady(5.0), 5.0, 6.5, 3),
         # Steady 30 s jobs: the first check near 30 s, not at 4 s.
-        (steady(30.0), 28.0, 34.0, 4),
+        (steady(30.0), 27.0, 34.0, 5),
         # Two lengths seen (4 s and 9 s): a check for each.
         ([*steady(4.0, 5), *steady(9.0, 5)], 3.5, 5.0, 5),
     ],
