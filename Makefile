@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/replicas.py
 	$(BIN)/python bench/sqlite_writers.py
 	$(BIN)/python bench/home_tab.py
+	$(BIN)/python bench/polling.py
 
 # Reinstall whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
