@@ -1,9 +1,10 @@
 """End to end on the loopback stack: the second job of a kind is checked where the first ended.
 
 The stack runs on the test's clock; the sandbox's jobs take 2 s of it. The first job, with no
-history, is checked on the backoff schedule (at 0.25, 0.63, 1.19, 2.03 s...: four checks, or
-more); the next one, of another period of similar length, is checked where the first was
-seen done. Status checks are counted at the sandbox, off its request log.
+history, is checked on the backoff schedule (at 0.1, 0.25, 0.48, 0.81, 1.32, 2.08 s: six
+checks, fewer on a loaded machine, whose checks come late); the next one, of another period of
+similar length, is checked where the first was seen done. Status checks are counted at the
+sandbox, off its request log.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def test_the_second_job_of_a_kind_is_checked_where_the_first_was_done(
     sandbox = sandbox_factory(queued_seconds=0.5, processing_seconds=1.5)
     stack = make_stack(
         sandbox,
-        report_poll_initial_seconds=0.25,
+        report_poll_initial_seconds=0.1,
         report_poll_max_seconds=5.0,
         scheduler_tick_seconds=0.5,
     )
@@ -66,7 +67,7 @@ def test_the_second_job_of_a_kind_is_checked_where_the_first_was_done(
         wait_answer(stack.standin, ANA, f"{days} days")
     first, second = (job.id for job in sandbox.jobs.all())
     # The backoff needed three checks or more before the first 2 s job was done.
-    assert status_checks.by_job[first] >= 4
+    assert status_checks.by_job[first] >= 3
     learned = JobDurations(stack.bot.engine).observations(ReportKind.USER, 10)
     assert len(learned) == 2
     # The second, planned from the first: a check where it was likely done, and one more at
