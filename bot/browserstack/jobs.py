@@ -87,10 +87,6 @@ class LearnedSchedule:
             return ()
         return _plan(usable, self)
 
-    def density(self, history: Sequence[Observation]) -> tuple[float, list[float]]:
-        """The estimated distribution of durations: (cell width, mass per cell)."""
-        return _density(tuple(history), self)
-
 
 def next_check(
     plan: Sequence[float], elapsed: float, *, maximum: float, min_wait: float = 0.2
@@ -110,6 +106,7 @@ def next_check(
 def _density(
     history: tuple[Observation, ...], schedule: LearnedSchedule
 ) -> tuple[float, list[float]]:
+    """The estimated distribution of durations: the grid's cell width, and each cell's mass."""
     top = max(o.by for o in history) * (1 + schedule.spread) + schedule.resolution
     cells = max(1, min(schedule.cells, math.ceil(top / schedule.resolution)))
     width = top / cells
