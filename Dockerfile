@@ -9,6 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# glibc gives a thread that finds the main malloc arena busy an arena of its own (up to 8 per
+# core), and arenas rarely shrink. The bot bounds its threads (README, "Threads and memory"), so
+# arenas are few already; this caps them also for threads a library starts, for little lock
+# contention in a process whose threads mostly wait on the network.
+ENV MALLOC_ARENA_MAX=2
+
 WORKDIR /app
 
 # Dependencies in a layer of their own: rebuilt only when requirements.txt changes, not on every

@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/serve_memory.py
 	$(BIN)/python bench/scale_200k.py
 	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/polling.py
 
 # Reinstall whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt

@@ -33,13 +33,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import sqlalchemy as sa
 from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.clock import Clock
 from bot.reports.leases import Leases
-from bot.reports.store import RequestState, Store
-from bot.storage import TRANSIENT_ERRORS
+from bot.reports.store import RequestState, Store, datasets
+from bot.storage import TRANSIENT_ERRORS, read
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,12 @@ HEARTBEAT_WAIT = 2.0
 # The role of the instance that runs the schedule (the weekly digest) for all of them.
 SCHEDULE_ROLE = "schedule"
 DIGEST_CHECK_SECONDS = 60.0
+# Threads for due work (dataset steps, deliveries, checks, reclaim DMs). None of them waits for
+# BrowserStack's budget (a step without a token is put off, see ReportService.step): 4 keep up
+# with the account's 15 requests a minute with room for Slack's slower answers.
+WORKERS = 4
+# A step is due at its time on the clock; waking this much later makes sure it is due then.
+WAKE_MARGIN = 0.005
 RECLAIM_WORK = "reclaim"
 DIGEST_RETRY_SECONDS = 900.0
 SCHEDULE_CHECK_SECONDS = 60.0
@@ -83,7 +90,7 @@ class Worker:
         reclaim: Callable[[], Any] | None = None,
         schedule: Callable[[], Any] | None = None,
         tick: float = 1.0,
-        workers: int = 4,
+        workers: int = WORKERS,
         health_bound: float = 30.0,
         retention_days: float | None = None,
     ) -> None:
@@ -116,8 +123,11 @@ class Worker:
         # Kicks: new work is due now. A thread of its own ticks at once, rather than a one-off
         # APScheduler job: adding and removing those while the scheduler shuts down (or runs
         # them) crashes APScheduler 3's thread (JobLookupError in _process_jobs). A kick that
-        # comes during its tick makes it tick again: none is lost.
-        self._kicked = threading.Event()
+        # comes during its tick makes it tick again: none is lost. The same thread ticks when a
+        # dataset's step falls due between two intervals (``_plan_wake``).
+        self._kicked = False
+        self._wake_at: float | None = None  # time.monotonic() of the next step due soon
+        self._wakes = threading.Condition()
         self._stopping = threading.Event()
         self._kicker = threading.Thread(target=self._kicks, name="kick", daemon=True)
         # One job, never two at once (max_instances): one thread is all it can use.
@@ -141,7 +151,8 @@ class Worker:
 
     def stop(self, *, wait: bool = True) -> None:
         self._stopping.set()
-        self._kicked.set()  # wakes the kicker, which then sees it is stopping
+        with self._wakes:
+            self._wakes.notify_all()  # wakes the kicker, which then sees it is stopping
         if self._kicker.is_alive() and wait:
             self._kicker.join()
         if self._scheduler.running:
@@ -167,15 +178,48 @@ class Worker:
 
     def kick(self) -> None:
         """Tick now, not at the next interval: new work is due."""
-        self._kicked.set()
+        with self._wakes:
+            self._kicked = True
+            self._wakes.notify_all()
 
     def _kicks(self) -> None:
         while True:
-            self._kicked.wait()
-            if self._stopping.is_set():
-                return
-            self._kicked.clear()
+            with self._wakes:
+                while not (self._kicked or self._stopping.is_set()):
+                    wake = self._wake_at
+                    left = None if wake is None else wake - time.monotonic()
+                    if left is not None and left <= 0:
+                        self._wake_at = None
+                        break
+                    self._wakes.wait(left)
+                if self._stopping.is_set():
+                    return
+                self._kicked = False
             self.tick()
+
+    def _plan_wake(self) -> None:
+        """Tick when the next dataset step is due rather than at the next interval: a status
+        check planned for when the job is likely done (``LearnedSchedule``) is made then, not
+        up to a tick later. Only within a tick from now: the ticks between plan again."""
+        columns = datasets.c
+        now = self.clock.now()
+        with read(self.store.engine) as tx:
+            due = tx.execute(
+                sa.select(columns.next_step_at)
+                .where(columns.next_step_at > now)
+                .order_by(columns.next_step_at)
+                .limit(1)
+            ).scalar()
+        if due is None:
+            return
+        wait = (due - now).total_seconds()
+        if wait >= self.tick_seconds:
+            return
+        wake = time.monotonic() + wait + WAKE_MARGIN
+        with self._wakes:
+            if self._wake_at is None or wake < self._wake_at:
+                self._wake_at = wake
+                self._wakes.notify_all()
 
     def healthy(self) -> bool:
         """The database took this instance's heartbeat within ``health_bound`` seconds, and the
@@ -190,6 +234,7 @@ class Worker:
         try:
             self._heartbeat()
             self._take_due_work()
+            self._plan_wake()
             self._maybe_reclaim()
             self._maybe_digest()
             self._maybe_schedule()

@@ -33,6 +33,11 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # Slack's own bound on a request body is far below this; anything larger is not Slack.
 MAX_BODY = 1 << 20
 MAX_HEADERS = 64 << 10
+# Threads that run requests (waitress starts them all at once). A request to the bot is an ack:
+# the question is stored and Slack answered in milliseconds, the work is done elsewhere; 8 serve
+# a burst of 20 people at once (bench/http_server.py), and each thread costs memory (its stack,
+# and under glibc a malloc arena of its own), so no more than that.
+THREADS = 8
 
 
 class _Channel(HTTPChannel):  # type: ignore[misc]  # waitress ships no type information
@@ -74,7 +79,7 @@ class HttpServer:
         *,
         host: str,
         port: int,
-        threads: int = 16,
+        threads: int = THREADS,
         request_timeout: float = 10.0,
         idle_timeout: float = 30.0,
         connection_limit: int = 1000,

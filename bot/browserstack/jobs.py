@@ -3,14 +3,20 @@
 ``run_report`` is the blocking, one-call form used by ``python -m bot fetch`` and the digest. The
 Slack app polls from the scheduler instead, one step at a time, with the same pieces:
 ``PollSchedule`` for when to look again and ``BrowserStackClient.job_status`` for the answer.
+
+``LearnedSchedule`` is the work loop's schedule once jobs like this one have run: from what the
+status checks of recent jobs of the same kind and period length saw (``Observation``), it plans
+the checks of a new job so that the answer follows completion closely with few checks. It is
+pure: durations in, times out (``bot.reports.durations`` keeps the durations in the database).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.browserstack import errors
@@ -35,6 +41,139 @@ class PollSchedule:
     def delay(self, polls: int) -> float:
         """Seconds to wait before poll number ``polls`` (0-based)."""
         return min(self.maximum, self.initial * self.factor**polls)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the status checks saw of one finished job, in seconds from its creation.
+
+    The job was still running at ``after`` (0.0 when no check saw it running) and done by
+    ``by``: its true duration lies somewhere between.
+    """
+
+    after: float
+    by: float
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedSchedule:
+    """Status checks planned from the durations of recent jobs of the same kind and period length.
+
+    A job's duration is only known to lie between two checks, and a check that finds the job
+    done at once says nothing of how early it finished. Taking the upper ends as durations would
+    make the plan drift later and later (each plan's first check becomes the next plan's
+    evidence); so the distribution is estimated from the intervals themselves (Turnbull's
+    self-consistency algorithm on a grid: each interval's weight goes where the others say
+    jobs end), then widened by ``spread`` for the run-to-run variation a short history misses.
+
+    The plan then minimises, by dynamic programming over that grid, the expected number of
+    checks times ``check_cost`` plus the expected wait from completion to the check that sees
+    it: one check just after the likely end for jobs of steady length, several around it when
+    lengths vary. A check costs a token of the account's budget (one every 4 s, shared with
+    every other job), hence ``check_cost``, in seconds of waiting it is worth.
+    """
+
+    check_cost: float = 0.5
+    spread: float = 0.1
+    min_gap: float = 0.5  # between two planned checks
+    resolution: float = 0.1  # the grid's finest step, seconds
+    cells: int = 100  # the grid's most steps
+    rounds: int = 30  # of the self-consistency algorithm
+
+    def plan(self, history: Sequence[Observation]) -> tuple[float, ...]:
+        """When to check a new job, in seconds from its creation; () without history."""
+        usable = tuple(o for o in history if o.by > 0 and o.after <= o.by)
+        if not usable:
+            return ()
+        return _plan(usable, self)
+
+
+def next_check(
+    plan: Sequence[float], elapsed: float, *, maximum: float, min_wait: float = 0.2
+) -> float:
+    """Seconds from a job's creation to its next status check, ``elapsed`` after it.
+
+    The plan's next time; past the plan (a job slower than any recent one), checks spaced by a
+    quarter of the time already spent, between 1 s and ``maximum``: a late job is likely a long
+    one, and its checks should not eat the budget the other jobs need.
+    """
+    for at in plan:
+        if at >= elapsed + min_wait:
+            return at
+    return elapsed + min(maximum, max(1.0, 0.25 * elapsed))
+
+
+def _density(
+    history: tuple[Observation, ...], schedule: LearnedSchedule
+) -> tuple[float, list[float]]:
+    """The estimated distribution of durations: the grid's cell width, and each cell's mass."""
+    top = max(o.by for o in history) * (1 + schedule.spread) + schedule.resolution
+    cells = max(1, min(schedule.cells, math.ceil(top / schedule.resolution)))
+    width = top / cells
+    spans = []
+    for o in history:
+        first = min(cells - 1, int(o.after / width))
+        last = min(cells, max(first + 1, math.ceil(o.by / width)))
+        spans.append((first, last))
+    # Start from each interval spread evenly over its cells, then move each interval's weight
+    # to where the current estimate puts it (self-consistency), towards the most likely spread.
+    mass = [0.0] * cells
+    for first, last in spans:
+        for cell in range(first, last):
+            mass[cell] += 1.0 / (last - first)
+    for _ in range(schedule.rounds):
+        moved = [0.0] * cells
+        for first, last in spans:
+            total = sum(mass[first:last])
+            for cell in range(first, last):
+                moved[cell] += mass[cell] / total if total > 0 else 1.0 / (last - first)
+        mass = moved
+    # Widened by ``spread`` either side of each cell's middle.
+    smooth = [0.0] * cells
+    for cell, weight in enumerate(mass):
+        if weight <= 0:
+            continue
+        middle = (cell + 0.5) * width
+        low = max(0, int(middle * (1 - schedule.spread) / width))
+        high = min(cells, max(low + 1, math.ceil(middle * (1 + schedule.spread) / width)))
+        for spread_to in range(low, high):
+            smooth[spread_to] += weight / (high - low)
+    total = sum(smooth)
+    return width, [m / total for m in smooth]
+
+
+def _plan(history: tuple[Observation, ...], schedule: LearnedSchedule) -> tuple[float, ...]:
+    width, mass = _density(history, schedule)
+    cells = len(mass)
+    # left[i]: the chance that the job still runs at the grid's point i (i * width).
+    left = [0.0] * (cells + 1)
+    for i in range(cells - 1, -1, -1):
+        left[i] = left[i + 1] + mass[i]
+    gap = max(1, math.ceil(schedule.min_gap / width - 1e-9))
+    # cost[i]: the expected cost from a check at point i that found the job running, times the
+    # chance of getting there; the last point, beyond every duration seen, ends every plan.
+    cost = [0.0] * (cells + 1)
+    step = [cells] * (cells + 1)
+    for i in range(cells - 1, -1, -1):
+        best, best_k = math.inf, cells
+        waiting, weighted = 0.0, 0.0  # mass ending in (i, k], and that mass times its middle
+        for k in range(i + 1, cells + 1):
+            waiting += mass[k - 1]
+            weighted += mass[k - 1] * (k - 0.5) * width
+            if k - i < gap and k < cells:
+                continue
+            # A check at k: paid by every job still running at i; it finds done the jobs that
+            # ended in (i, k], which waited from their end to k.
+            value = schedule.check_cost * left[i] + (waiting * k * width - weighted) + cost[k]
+            if value < best:
+                best, best_k = value, k
+        cost[i], step[i] = best, best_k
+    plan = []
+    i = 0
+    while i < cells:
+        i = step[i]
+        plan.append(round(i * width, 3))
+    return tuple(plan)
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,6 +205,7 @@ def declared_metadata() -> sa.MetaData:
     import bot.digest.history
     import bot.home.store
     import bot.reclaim.store
+    import bot.reports.durations
     import bot.reports.store
     import bot.slack.people  # noqa: F401
     from bot.storage import metadata

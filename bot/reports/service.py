@@ -19,11 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import sqlalchemy as sa
+
 from bot.browserstack import errors
 from bot.browserstack.client import BrowserStackClient
-from bot.browserstack.jobs import PollSchedule
+from bot.browserstack.jobs import LearnedSchedule, PollSchedule, next_check
 from bot.browserstack.models import JobState, Report, ReportFilters, ReportKind, classify_status
 from bot.clock import Clock
+from bot.reports.durations import JobDurations
 from bot.reports.leases import Leases
 from bot.reports.question import Question
 from bot.reports.store import (
@@ -74,7 +77,10 @@ class Notifier(Protocol):
 class Timing:
     deadline: float = 900.0
     cache_ttl: float = 3600.0
+    # Without history for a job's kind and period length: the backoff schedule.
     schedule: PollSchedule = field(default_factory=PollSchedule)
+    # With it: checks planned from recent jobs' durations (None: the backoff schedule always).
+    learned: LearnedSchedule | None = field(default_factory=LearnedSchedule)
     # Steps and deliveries that fail unexpectedly are tried again after this long.
     retry_after: float = 5.0
 
@@ -107,8 +113,11 @@ class ReportService:
         clock: Clock,
         timing: Timing | None = None,
         kick: Callable[[], None] = lambda: None,
+        durations: JobDurations | None = None,
     ) -> None:
         self.store = store
+        # Shared by every process on the database, as the datasets are.
+        self.durations = durations or JobDurations(store.engine)
         self.client = client
         self.notifier = notifier
         self.leases = leases
@@ -350,10 +359,14 @@ class ReportService:
 
     def _create_job(self, dataset: Dataset, now: dt.datetime) -> None:
         job_id = self.client.create_job(dataset.kind, dataset.filters)
+        # The job's clock starts when BrowserStack has it: after the answer, so that waits
+        # measured from here are never longer than the job's own.
+        created = self.clock.now()
+        self._record(self.durations.created, job_id, dataset.kind, _days(dataset), at=created)
         if not self.store.step_done(
             dataset.key,
             self.leases.owner,
-            next_step_at=now + dt.timedelta(seconds=self.timing.schedule.delay(0)),
+            next_step_at=self._next_check(dataset, job_id, 0, created),
             job_id=job_id,
             job_status="enqueued",
             polls=0,
@@ -376,7 +389,9 @@ class ReportService:
         if classify_status(dataset.job_status) is JobState.COMPLETED:
             self._download(dataset, now)
             return
+        sent = self.clock.now()
         status = self.client.job_status(dataset.kind, dataset.job_id)
+        answered = self.clock.now()
         if status.state is JobState.FAILED:
             self._fail(dataset, errors.JobFailedError(job_id=dataset.job_id, status=status.status))
             return
@@ -385,13 +400,15 @@ class ReportService:
             # is tried again as a download, not after another status request. Asking again
             # would spend the token the download needs, over and over, while others wait.
             self.store.update_dataset(dataset.key, job_status=status.status)
+            self._record(self.durations.done, dataset.job_id, at=answered)
             self._download(dataset, now)
             return
+        self._record(self.durations.running, dataset.job_id, at=sent)
         polls = dataset.polls + 1
         self.store.step_done(
             dataset.key,
             self.leases.owner,
-            next_step_at=self._next_poll(dataset, polls, now),
+            next_step_at=self._next_check(dataset, dataset.job_id, polls, answered),
             polls=polls,
             job_status=status.status,
             error=None,  # BrowserStack answers: any earlier trouble has passed
@@ -407,6 +424,34 @@ class ReportService:
             dataset.key, self.leases.owner, report, now=now, ttl=self.timing.cache_ttl
         ):
             self._answer_waiting(dataset.key)
+
+    def _next_check(
+        self, dataset: Dataset, job_id: str, polls: int, now: dt.datetime
+    ) -> dt.datetime:
+        """When to check the job's status next: where recent jobs of its kind and period
+        length say it is likely done (``LearnedSchedule``), or without them on the backoff
+        schedule; never past the deadline."""
+        learned = self.timing.learned
+        timing = None
+        if learned is not None:
+            try:
+                timing = self.durations.timing(job_id, dataset.kind, _days(dataset))
+            except sa.exc.SQLAlchemyError:
+                # Only the schedule's precision is lost: the backoff schedule still works.
+                log.warning("could not read recent job durations", exc_info=True)
+        plan = learned.plan(timing.history) if learned is not None and timing else ()
+        if timing is None or not plan:
+            return self._next_poll(dataset, polls, now)
+        elapsed = (now - timing.created_at).total_seconds()
+        at = next_check(plan, elapsed, maximum=self.timing.schedule.maximum)
+        return min(timing.created_at + dt.timedelta(seconds=at), dataset.deadline_at)
+
+    def _record(self, what: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """Write a job's timing; a failure costs the schedule some precision, never the job."""
+        try:
+            what(*args, **kwargs)
+        except sa.exc.SQLAlchemyError:
+            log.warning("could not record a job's timing (%s)", what.__name__, exc_info=True)
 
     def _next_poll(self, dataset: Dataset, polls: int, now: dt.datetime) -> dt.datetime:
         """The poll schedule's next time, but never past the deadline (then it times out)."""
@@ -589,3 +634,9 @@ class ReportService:
             log.warning("could not delete job %s: %s", job_id, error)
             return False
         return True
+
+
+def _days(dataset: Dataset) -> int:
+    """The length of a dataset's period in days, both ends counted (its jobs' timing bucket)."""
+    start, end = dataset.filters.start, dataset.filters.end
+    return 0 if start is None or end is None else (end - start).days + 1

@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 RECEIVE_TIMEOUT = 2.5
 # How long a check may take (Slack lookups, a placeholder post) before another process may.
 CHECK_HOLD = 120.0
+# Threads for the work after an ack (checks, placeholders, cached answers): mostly waiting on
+# Slack's Web API, a few at a time is enough; more would queue on the GIL and each costs memory.
+WORKERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,7 @@ class FrontDesk:
         clock: Clock,
         digest_period: Callable[[dt.datetime], ReportFilters] | None = None,
         idle_days: int = DEFAULT_IDLE_DAYS,
-        workers: int = 8,
+        workers: int = WORKERS,
     ) -> None:
         self.service = service
         self.delivery = delivery
