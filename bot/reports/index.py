@@ -20,7 +20,7 @@ import threading
 import weakref
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -35,6 +35,7 @@ from bot.browserstack.models import (
     UserRecord,
 )
 from bot.reports.humanize import NameIndex
+from bot.reports.packed import PackedUsers
 
 __all__ = ["ReportIndex", "index_of", "narrow"]
 
@@ -69,6 +70,13 @@ def narrow(record: R, product: Product) -> R:
     return msgspec.structs.replace(record, usage=usage)
 
 
+class _Keys(msgspec.Struct, gc=False):
+    """What the index reads of each member (``PackedUsers.fields``)."""
+
+    email: str = ""
+    team: str | None = None
+
+
 class ReportIndex:
     """Lookups into one report, and results derived from it, each built once."""
 
@@ -90,7 +98,12 @@ class ReportIndex:
         which the lookups below share, and the rows of each team."""
         emails: list[str] = []
         teams: dict[str, array[int]] = {}
-        for position, user in enumerate(self._users):
+        users = self._users
+        # Packed members are decoded to their email and team only.
+        members: Iterable[_Keys | UserRecord] = (
+            users.fields(_Keys) if isinstance(users, PackedUsers) else users
+        )
+        for position, user in enumerate(members):
             emails.append(user.email)
             key = (user.team or "").strip().casefold()
             rows = teams.get(key)

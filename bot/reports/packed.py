@@ -16,7 +16,7 @@ import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import overload
+from typing import Any, TypeVar, overload
 
 import msgspec
 
@@ -32,6 +32,8 @@ _LEVEL = 1
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(UserRecord)
+S = TypeVar("S", bound=msgspec.Struct)
+_shape_decoders: dict[type[Any], msgspec.msgpack.Decoder[Any]] = {}
 
 
 class PackedUsers(Sequence[UserRecord]):
@@ -123,6 +125,21 @@ class PackedUsers(Sequence[UserRecord]):
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # unhashable, as the list it stands for
+
+    def fields(self, shape: type[S]) -> Iterator[S]:
+        """Every member decoded as ``shape``, a struct naming only the fields wanted (others
+        are skipped unread): a pass that keeps a few fields of each member leaves no decoded
+        members behind to fragment the heap around what it keeps."""
+        decoder = _shape_decoders.get(shape)
+        if decoder is None:
+            decoder = _shape_decoders.setdefault(shape, msgspec.msgpack.Decoder(shape))
+        for number, block in enumerate(self._blocks):
+            raw = memoryview(zlib.decompress(block))
+            first = number * _BLOCK
+            last = min(first + _BLOCK, self._count)
+            for position in range(first, last):
+                end = self._starts[position + 1] if position + 1 < last else len(raw)
+                yield decoder.decode(raw[self._starts[position] : end])
 
     def __repr__(self) -> str:
         return f"PackedUsers({self._count} members, {self.packed_bytes:,} bytes)"
