@@ -1,4 +1,4 @@
-"""serve caps glibc's malloc arenas unless the environment chose (bot.server.limit_malloc_arenas)."""
+"""serve caps glibc's malloc arenas unless the environment chose (``limit_malloc_arenas``)."""
 
 from __future__ import annotations
 
