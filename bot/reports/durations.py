@@ -77,22 +77,20 @@ class JobDurations:
 
     def running(self, job_id: str, *, at: dt.datetime) -> None:
         """A status check sent ``at`` saw the job still running."""
-        with write(self.engine) as tx:
-            tx.execute(
-                sa.update(job_durations)
-                .where(job_durations.c.job_id == job_id)
-                .where(job_durations.c.done_at.is_(None))
-                .values(running_at=at)
-            )
+        self._unfinished(job_id, running_at=at)
 
     def done(self, job_id: str, *, at: dt.datetime) -> None:
         """A status check answered by ``at`` saw the job done (the first one counts)."""
+        self._unfinished(job_id, done_at=at)
+
+    def _unfinished(self, job_id: str, **values: dt.datetime) -> None:
+        """Record a check of a job not yet seen done (later checks change nothing)."""
         with write(self.engine) as tx:
             tx.execute(
                 sa.update(job_durations)
                 .where(job_durations.c.job_id == job_id)
                 .where(job_durations.c.done_at.is_(None))
-                .values(done_at=at)
+                .values(**values)
             )
 
     def timing(self, job_id: str, kind: ReportKind, days: int) -> JobTiming | None:

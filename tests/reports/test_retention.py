@@ -41,6 +41,7 @@ from bot.reports.store import (
 )
 from bot.scheduling import Worker
 from bot.storage import open_database
+from tests.reports.rows import put_dataset
 
 NOW = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
 TTL = 3600.0
@@ -100,21 +101,7 @@ def put_row(
 ) -> None:
     """A dataset row as the work loop leaves it, created ``values["created_at"]``."""
     created: dt.datetime = values.pop("created_at")
-    with store.engine.begin() as tx:
-        tx.execute(
-            sa.insert(datasets).values(
-                key=key,
-                kind=ReportKind.USER.value,
-                start=filters.start,
-                end=filters.end,
-                state=state.value,
-                polls=3,
-                created_at=created,
-                deadline_at=created + dt.timedelta(minutes=15),
-                unanswered_creates=0,
-                **{"delete_job": False, **values},
-            )
-        )
+    put_dataset(store, key, filters, state, created_at=created, **values)
 
 
 # Compression

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 
 import msgspec
 import pytest
-import sqlalchemy as sa
 
 from bot.browserstack.models import Report, ReportFilters, ReportKind
 from bot.clock import ManualClock
 from bot.reports.leases import Leases
 from bot.reports.question import Question, Verb
-from bot.reports.store import DatasetState, Origin, RequestState, Store, dataset_key, datasets
+from bot.reports.store import DatasetState, Origin, RequestState, Store, dataset_key
 from bot.storage import open_database
+from tests.reports.rows import put_dataset
 
 NOW = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
 TTL = 3600.0
@@ -37,22 +37,7 @@ def store(database_url: str) -> Iterator[Store]:
 
 def put_row(store: Store, state: DatasetState, **values: object) -> None:
     """A dataset row as the work loop leaves it (an old report, fetched an hour and more ago)."""
-    old = NOW - dt.timedelta(hours=2)
-    with store.engine.begin() as tx:
-        tx.execute(
-            sa.insert(datasets).values(
-                key=KEY,
-                kind=ReportKind.USER.value,
-                start=FILTERS.start,
-                end=FILTERS.end,
-                state=state.value,
-                polls=3,
-                created_at=old,
-                deadline_at=old + dt.timedelta(minutes=15),
-                unanswered_creates=0,
-                **{"delete_job": False, **values},
-            )
-        )
+    put_dataset(store, KEY, FILTERS, state, created_at=NOW - dt.timedelta(hours=2), **values)
 
 
 def ready(expires_at: dt.datetime) -> dict[str, object]:
