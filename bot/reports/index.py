@@ -44,8 +44,11 @@ R = TypeVar("R", UserRecord, TeamRecord)
 
 # Derived results kept, all reports together, counted in rows (members, teams): an idle list of
 # 30,000 members is ~15 MB, and teams asked about one by one would otherwise pile up. The least
-# recently used goes first; the results in use (idle, teams, top, the digest) stay.
+# recently used goes first; the results in use (idle, teams, top, the digest) stay. The budget
+# grows to twice the members of the largest report indexed: below that, one organisation's idle
+# list could push out the rest, and be pushed out itself by the next small result.
 _ROWS_KEPT = 100_000
+_ROWS_PER_MEMBER = 2
 _ATTRIBUTE = "_usagebot_index"
 _creating = threading.Lock()
 
@@ -86,6 +89,7 @@ class ReportIndex:
         self._users: Sequence[UserRecord] = report.users
         self._teams: Sequence[TeamRecord] = report.teams
         self.filters: ReportFilters = report.filters
+        _kept.fit(len(self._users))
         self._derived: OrderedDict[Hashable, Any] = OrderedDict()
         self._computing: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -217,6 +221,11 @@ class _Kept:
                     evicted.append((found, old_key))
         for found, old_key in evicted:  # outside the lock: each index takes its own
             found._forget(old_key)
+
+    def fit(self, members: int) -> None:
+        """Make room for the results of a report of ``members`` members."""
+        with self._lock:
+            self._budget = max(self._budget, _ROWS_PER_MEMBER * members)
 
     def touch(self, index: ReportIndex, key: Hashable) -> None:
         with self._lock:

@@ -581,9 +581,18 @@ class Store:
         return self._remember(key, decode_report(blob))
 
     def _remember(self, key: str, report: Report) -> Report:
-        """Keep the report (its members packed) among the recent ones; the kept one."""
+        """Keep the report (its members packed) among the recent ones; the kept one.
+
+        A report of the same fetch already kept stays, and is returned: two threads that loaded
+        it at once (one finishing the dataset, one answering from it) must share one object,
+        since what answers derive from a report is kept with that object (its index).
+        """
         report = packed(report)
         with self._lock:
+            kept = self._reports.get(key)
+            if kept is not None and kept.fetched_at == report.fetched_at:
+                self._reports.move_to_end(key)
+                return kept
             self._reports[key] = report
             self._reports.move_to_end(key)
             while len(self._reports) > self._cached_reports:

@@ -200,3 +200,13 @@ class _EmailOnly(msgspec.Struct):
 def test_packed_members_decode_to_the_fields_asked_for() -> None:
     users = org_users(600)
     assert [m.email for m in PackedUsers(users).fields(_EmailOnly)] == [u.email for u in users]
+
+
+def test_the_budget_grows_with_the_organisation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An idle list as large as the organisation stays when a small result comes after it."""
+    kept = index_module._Kept(100)
+    monkeypatch.setattr(index_module, "_kept", kept)
+    big = report_of(org_users(600))
+    index_of(big).derived("idle", functools.partial(int, 1), rows=lambda _: 550)
+    index_of(big).derived("top", functools.partial(int, 2), rows=lambda _: 10)
+    assert index_of(big).derived("idle", functools.partial(int, 3)) == 1

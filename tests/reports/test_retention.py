@@ -345,3 +345,18 @@ def test_the_work_loop_prunes_with_the_retention_setting(database_url: str) -> N
     finally:
         worker.stop()
         engine.dispose()
+
+
+def test_a_report_loaded_twice_at_once_stays_one_object(store: Store) -> None:
+    """A thread that loaded the report while another kept it gets the kept one: what answers
+    derive from a report lives with that object (``bot.reports.index``)."""
+    filters = period(4)
+    assert store.share_report(
+        ReportKind.USER, filters, synthetic(ReportKind.USER, filters, NOW), now=NOW, ttl=TTL
+    )
+    key = dataset_key(ReportKind.USER, filters)
+    kept = store.report(key)
+    loaded_meanwhile = decode_report(stored_blob(store, key))
+    assert loaded_meanwhile is not kept
+    assert store._remember(key, loaded_meanwhile) is kept
+    assert store.report(key) is kept
