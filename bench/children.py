@@ -112,9 +112,12 @@ def run(args: Sequence[str], env: Mapping[str, str], *, timeout: float = 900) ->
 
 
 def describe_malloc() -> str:
-    """Whether this machine's environment tunes glibc's malloc (the children inherit it)."""
+    """Whether this machine's environment tunes glibc's malloc (the children inherit it); without
+    it, ``serve`` caps the arenas at two itself (``bot.server.limit_malloc_arenas``)."""
     tuned = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
-    return ", ".join(f"{k}={v}" for k, v in sorted(tuned.items())) or "glibc malloc defaults"
+    return ", ".join(f"{k}={v}" for k, v in sorted(tuned.items())) or (
+        "no MALLOC_ variables: serve caps glibc's arenas at 2, other commands use the defaults"
+    )
 
 
 def machine_load() -> str:
