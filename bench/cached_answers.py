@@ -42,6 +42,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.children import machine_load
+from bench.children import sandbox as started_sandbox
 from bench.slack_app import (
     CHANNEL,
     NO_LIMIT,
@@ -58,11 +59,11 @@ from bench.slack_app import (
 )
 from bot.browserstack.client import decode
 from bot.browserstack.models import Report, ReportFilters, ReportKind, UserReportResponse
-from bot.browserstack.sandbox import SandboxConfig, SandboxServer, SyntheticOrg
+from bot.browserstack.sandbox import SyntheticOrg
 from bot.clock import SystemClock
 from bot.reports.index import index_of
 from bot.reports.store import packed
-from bot.stack import SANDBOX_ACCESS_KEY, SANDBOX_USERNAME, LoopbackStack, slack_user
+from bot.stack import LoopbackStack, slack_user
 
 ASKER = "U00"  # a full member whose Slack email is a member of the org (for "me")
 P99_TARGET = 0.050  # seconds, at 50,000 members
@@ -176,17 +177,7 @@ def measure(conn: Connection, users: int, rounds: int, max_seconds: float, seed:
     """The usagebot process: one org size; sends back (pid, sender pid, warm-up s, samples)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     clock = SystemClock()
-    config = SandboxConfig(
-        username=SANDBOX_USERNAME,
-        access_key=SANDBOX_ACCESS_KEY,
-        users=users,
-        seed=42,
-        rate_limit=False,
-        queued_seconds=0.05,
-        processing_seconds=0.15,
-        clock=clock,
-    )
-    sandbox = SandboxServer(config, host="127.0.0.1", port=0).start()
+    sandbox = started_sandbox(users, clock)
     org = sandbox.org
     asker = org.users[0]
     people = {
