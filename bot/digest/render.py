@@ -24,6 +24,7 @@ from bot.digest.chart import seat_chart
 from bot.digest.rules import Digest, Snapshot, build_digest, seat_key
 from bot.reports.analysis import IdleMember, IdleSeatsReport
 from bot.reports.humanize import money, relative_time
+from bot.reports.index import prices_key
 from bot.reports.question import last_days_label
 from bot.slack import views
 from bot.slack.messages import Answer, CsvFile, Line, Message, fit_lines, line, render
@@ -402,10 +403,6 @@ def _finder(users: Sequence[UserRecord]) -> Callable[[str], UserRecord | None]:
     return lambda email: by_email.get(email.strip().lower())
 
 
-def _prices_key(prices: Mapping[Product, float] | None) -> tuple[tuple[Product, float], ...]:
-    return tuple(sorted((prices or {}).items()))
-
-
 def prepare(
     users: Sequence[UserRecord],
     teams: Sequence[TeamRecord] | None = None,
@@ -460,8 +457,8 @@ def prepare(
         start,
         end,
         tuple(exclude),
-        _prices_key(seat_prices),
-        _prices_key(parallel_prices),
+        prices_key(seat_prices),
+        prices_key(parallel_prices),
         previous,
         team,
         late,

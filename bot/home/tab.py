@@ -32,7 +32,7 @@ from bot.home.schedule import next_run_at
 from bot.home.store import HomeStore, Subscription
 from bot.reports import analysis
 from bot.reports.humanize import money
-from bot.reports.index import index_of
+from bot.reports.index import identity, index_of
 from bot.reports.question import day_text, range_text
 from bot.reports.store import PendingRequest, Store
 from bot.settings import Settings
@@ -271,7 +271,7 @@ class HomeTab:
         # Kept with the report (bot.reports.index): a team of thousands is read once, not at
         # every opening of the tab.
         member_count, team_summary = index_of(reports.teams).derived(
-            ("home team", team.name, period.start, _identity(reports.users)), summarise
+            ("home team", team.name, period.start, identity(reports.users)), summarise
         )
         context["team"] = {
             "name": team.name,
@@ -301,7 +301,7 @@ class HomeTab:
 
         # The organisation's figures, once per pair of reports rather than at every opening.
         seats, overview = index_of(reports.teams).derived(
-            ("home admin", period.start, _identity(reports.users)),
+            ("home admin", period.start, identity(reports.users)),
             whole,
             rows=lambda found: len(found[1].teams),
         )
@@ -396,11 +396,6 @@ def team_parallels(teams: Sequence[TeamRecord], *, now: dt.datetime) -> list[dic
         )
     )
     return rows
-
-
-def _identity(report: Report) -> tuple[object, ...]:
-    """A key for the other report a result kept with one report reads."""
-    return (report.kind, report.filters, report.fetched_at)
 
 
 def _find_team(teams: Sequence[TeamRecord], name: str | None) -> TeamRecord | None:

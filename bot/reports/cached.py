@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 
 from bot.browserstack.models import Product, Report
 from bot.reports import analysis
-from bot.reports.index import index_of
+from bot.reports.index import index_of, prices_key
 
 __all__ = ["evidence_start", "idle_seats", "top_users"]
 
@@ -33,7 +33,7 @@ def idle_seats(
     skip = tuple(sorted(exclude))
     prices = dict(seat_prices or {})
     return index_of(report).derived(
-        ("idle", product, skip, tuple(sorted(prices.items()))),
+        ("idle", product, skip, prices_key(prices)),
         lambda: analysis.idle_seats(
             report.users,
             products=[product] if product else None,

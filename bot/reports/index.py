@@ -20,7 +20,7 @@ import threading
 import weakref
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -37,7 +37,7 @@ from bot.browserstack.models import (
 from bot.reports.humanize import NameIndex
 from bot.reports.packed import PackedUsers
 
-__all__ = ["ReportIndex", "index_of", "narrow"]
+__all__ = ["ReportIndex", "identity", "index_of", "narrow", "prices_key"]
 
 T = TypeVar("T")
 R = TypeVar("R", UserRecord, TeamRecord)
@@ -62,6 +62,17 @@ def index_of(report: Report) -> ReportIndex:
             if found is None:
                 found = report.__dict__[_ATTRIBUTE] = ReportIndex(report)
     return found
+
+
+def identity(report: Report) -> tuple[object, ...]:
+    """Names another report in a derived result's key (the user report a team answer reads):
+    a report fetched again is another report."""
+    return (report.kind, report.filters, report.fetched_at)
+
+
+def prices_key(prices: Mapping[Product, float] | None) -> tuple[tuple[Product, float], ...]:
+    """Prices (a mapping) as part of a derived result's key."""
+    return tuple(sorted((prices or {}).items()))
 
 
 def narrow(record: R, product: Product) -> R:

@@ -9,7 +9,7 @@ from typing import NamedTuple, Protocol, TypedDict, TypeVar
 from bot.browserstack.models import Product, Report, TeamRecord, UserRecord
 from bot.reports import analysis, cached
 from bot.reports.cached import evidence_start
-from bot.reports.index import index_of, narrow
+from bot.reports.index import identity, index_of, narrow, prices_key
 from bot.reports.question import Question, Verb
 from bot.slack import views
 from bot.slack.messages import Answer, Message
@@ -98,7 +98,7 @@ def compose(
     if verb is Verb.TEAMS:
         start, end = report.filters.period(today=now.date())
         overview, advice, costs = index_of(report).derived(
-            ("teams", product, _identity(users), start, end, _hashable(prices.parallels)),
+            ("teams", product, _users_key(users), start, end, prices_key(prices.parallels)),
             lambda: _teams(report, users, product, start=start, end=end, prices=prices),
             rows=lambda found: len(found[0].teams),
         )
@@ -144,13 +144,8 @@ def compose(
     raise ValueError(f"no report answers {verb}")
 
 
-def _identity(report: Report | None) -> tuple[object, ...] | None:
-    """A key for another report a derived result reads (the user report of a team answer)."""
-    return None if report is None else (report.kind, report.filters, report.fetched_at)
-
-
-def _hashable(prices: Mapping[Product, float]) -> tuple[tuple[Product, float], ...]:
-    return tuple(sorted(prices.items()))
+def _users_key(users: Report | None) -> tuple[object, ...] | None:
+    return None if users is None else identity(users)
 
 
 def _evidence(report: Report, product: Product | None) -> dt.date | None:
@@ -196,7 +191,7 @@ def _team(
         return summary, [analysis.user_summary(m, now=as_of, since=evidence) for m in members]
 
     summary, members = index.derived(
-        ("team", name, product, _identity(users)), summarise, rows=lambda found: len(found[1])
+        ("team", name, product, _users_key(users)), summarise, rows=lambda found: len(found[1])
     )
     return views.team_answer(
         summary,
