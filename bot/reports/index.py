@@ -30,7 +30,6 @@ from bot.browserstack.models import (
     Product,
     ProductData,
     Report,
-    ReportFilters,
     TeamRecord,
     UserRecord,
 )
@@ -99,9 +98,8 @@ class ReportIndex:
         # alive until the garbage collector runs.
         self._users: Sequence[UserRecord] = report.users
         self._teams: Sequence[TeamRecord] = report.teams
-        self.filters: ReportFilters = report.filters
         _kept.fit(len(self._users))
-        self._derived: OrderedDict[Hashable, Any] = OrderedDict()
+        self._derived: dict[Hashable, Any] = {}
         self._computing: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
 

@@ -83,11 +83,11 @@ class PackedUsers(Sequence[UserRecord]):
             self._recent = (number, raw)
         return raw
 
-    def _decode(self, raw: bytes, position: int) -> UserRecord:
+    def _member(self, raw: memoryview, position: int) -> memoryview:
+        """The member at ``position``'s bytes in its block's decompressed ``raw``."""
         start = self._starts[position]
         last_in_block = position % _BLOCK == _BLOCK - 1 or position == self._count - 1
-        end = len(raw) if last_in_block else self._starts[position + 1]
-        return _decoder.decode(memoryview(raw)[start:end])
+        return raw[start:] if last_in_block else raw[start : self._starts[position + 1]]
 
     @overload
     def __getitem__(self, index: int) -> UserRecord: ...
@@ -102,14 +102,10 @@ class PackedUsers(Sequence[UserRecord]):
             index += self._count
         if not 0 <= index < self._count:
             raise IndexError("member index out of range")
-        return self._decode(self._block(index // _BLOCK), index)
+        return _decoder.decode(self._member(memoryview(self._block(index // _BLOCK)), index))
 
     def __iter__(self) -> Iterator[UserRecord]:
-        for number, block in enumerate(self._blocks):
-            raw = zlib.decompress(block)
-            first = number * _BLOCK
-            for position in range(first, min(first + _BLOCK, self._count)):
-                yield self._decode(raw, position)
+        return self._walk(_decoder)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, PackedUsers):
@@ -133,13 +129,15 @@ class PackedUsers(Sequence[UserRecord]):
         decoder = _shape_decoders.get(shape)
         if decoder is None:
             decoder = _shape_decoders.setdefault(shape, msgspec.msgpack.Decoder(shape))
+        return self._walk(decoder)
+
+    def _walk(self, decoder: msgspec.msgpack.Decoder[S]) -> Iterator[S]:
+        """Every member in order, one block decompressed at a time."""
         for number, block in enumerate(self._blocks):
             raw = memoryview(zlib.decompress(block))
             first = number * _BLOCK
-            last = min(first + _BLOCK, self._count)
-            for position in range(first, last):
-                end = self._starts[position + 1] if position + 1 < last else len(raw)
-                yield decoder.decode(raw[self._starts[position] : end])
+            for position in range(first, min(first + _BLOCK, self._count)):
+                yield decoder.decode(self._member(raw, position))
 
     def __repr__(self) -> str:
         return f"PackedUsers({self._count} members, {self.packed_bytes:,} bytes)"
