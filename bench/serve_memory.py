@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.cached_answers import misspelt
 from bench.children import bot_env, describe_malloc, machine_load, sandbox
 from bench.memory import Watch
+from bench.replicas import answered
 from bot.clock import SystemClock
-from bot.reports.store import RequestState, requests
 from bot.slack.standin import AppDriver, SlackStandIn
 from bot.stack import BOT_TOKEN, SIGNING_SECRET, slack_user
 from tests.processes.harness import ServeProcess
@@ -60,16 +60,6 @@ FORMS = (
     "teams",
 )
 TARGET_MB = 300
-
-
-def answered(engine: sa.Engine) -> int:
-    """Requests the bot has answered, read off its database."""
-    with engine.connect() as connection:
-        return connection.execute(
-            sa.select(sa.func.count())
-            .select_from(requests)
-            .where(requests.c.state == RequestState.ANSWERED.value)
-        ).scalar_one()
 
 
 def wait_answers(standin: SlackStandIn, engine: sa.Engine, count: int, timeout: float) -> None:
