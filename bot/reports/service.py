@@ -128,15 +128,18 @@ class ReportService:
 
     # Requests
 
-    def attach(self, request_id: str) -> Attached | None:
-        """Put a checked request on its dataset (this process must hold its lease, or nobody).
+    def attach(self, request_id: str, *, question: Question | None = None) -> Attached | None:
+        """Put a checked request on its dataset (this process must hold its lease, or nobody),
+        with ``question`` as its check completed it, if it did.
 
         The asker is told where the report stands while the request's lease is still held, so
         that no answer can overtake that news and be replaced by it. None when the request was
         cancelled, or taken by someone else, meanwhile.
         """
         lease = self.leases.take()
-        attached = self.store.attach(request_id, lease, deadline=self.timing.deadline, hold=True)
+        attached = self.store.attach(
+            request_id, lease, deadline=self.timing.deadline, hold=True, question=question
+        )
         if attached is None:
             return None
         request, dataset, new = attached

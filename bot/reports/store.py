@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import threading
 import uuid
 import zlib
@@ -331,7 +332,33 @@ def _new_dataset(kind: ReportKind, filters: ReportFilters, *, now: dt.datetime) 
     }
 
 
-def _free(table: sa.Table, lease: Lease) -> sa.ColumnElement[bool]:
+class _BoundLease:
+    """A lease whose values are bound when the statement runs (``_leased(lease)``)."""
+
+    owner: sa.BindParameter[str] = sa.bindparam("lease_owner_")
+    now: sa.BindParameter[dt.datetime] = sa.bindparam("lease_now")
+    until: sa.BindParameter[dt.datetime] = sa.bindparam("lease_until_")
+    live_since: sa.BindParameter[dt.datetime] = sa.bindparam("lease_live_since")
+
+
+# For statements on every answer's path, built once (below, ``functools.cache``): building a
+# statement costs ~0.5 ms of SQLAlchemy here, several times what running it costs SQLite, and
+# a cached answer takes a dozen of them.
+BOUND_LEASE = _BoundLease()
+
+
+def _leased(lease: Lease, **values: Any) -> dict[str, Any]:
+    """The parameters of a statement built with ``BOUND_LEASE``."""
+    return {
+        "lease_owner_": lease.owner,
+        "lease_now": lease.now,
+        "lease_until_": lease.until,
+        "lease_live_since": lease.live_since,
+        **values,
+    }
+
+
+def _free(table: sa.Table, lease: Lease | _BoundLease) -> sa.ColumnElement[bool]:
     """Nobody alive holds this row's lease (a lease with no owner is a retry's "not before").
 
     The claimer's own leases are never free here: its threads hold them, or they expire.
@@ -346,6 +373,71 @@ def _free(table: sa.Table, lease: Lease) -> sa.ColumnElement[bool]:
             table.c.lease_owner.not_in(live),
         ),
     )
+
+
+# Statements built once (see BOUND_LEASE), run with parameters; an UPDATE's SET values come
+# with the parameters too, by column name.
+_REQUEST_ID: sa.BindParameter[str] = sa.bindparam("request_id")
+_REQUEST = sa.select(requests).where(requests.c.id == _REQUEST_ID)
+_UPDATE_REQUEST = sa.update(requests).where(requests.c.id == _REQUEST_ID)
+_INSERT_REQUEST = sa.insert(requests)
+_DATASET = sa.select(*_DATASET_COLUMNS).where(datasets.c.key == sa.bindparam("key"))
+_FETCHED_AT = sa.select(datasets.c.fetched_at).where(datasets.c.key == sa.bindparam("key"))
+_BLOB = sa.select(datasets.c.report).where(datasets.c.key == sa.bindparam("key"))
+_EVENT_SEEN = sa.select(slack_events.c.event_id).where(
+    slack_events.c.event_id == sa.bindparam("event_id")
+)
+_INSERT_EVENT = sa.insert(slack_events)
+_USE_RESPONSE_URL = _UPDATE_REQUEST.values(
+    response_url_uses=requests.c.response_url_uses + 1
+).returning(requests.c.response_url_uses)
+_RELEASE_REQUEST = _UPDATE_REQUEST.where(requests.c.lease_owner == sa.bindparam("owner"))
+
+
+@functools.cache
+def _in_states(states: tuple[RequestState, ...]) -> sa.ColumnElement[bool]:
+    return requests.c.state.in_([state.value for state in states])
+
+
+@functools.cache
+def _attachable() -> sa.Select[Any]:
+    """``Store.attach``'s request: received or waiting, its lease the caller's or free."""
+    lease = BOUND_LEASE
+    return _REQUEST.where(_in_states((RequestState.RECEIVED, RequestState.WAITING))).where(
+        sa.or_(requests.c.lease_owner == lease.owner, _free(requests, lease))
+    )
+
+
+@functools.cache
+def _claim(states: tuple[RequestState, ...], mine: bool) -> sa.Update:
+    """``Store.claim_request``'s one UPDATE, returning the claimed row."""
+    lease = BOUND_LEASE
+    free = _free(requests, lease)
+    again: Any = 1
+    if mine:
+        own = requests.c.lease_owner == lease.owner
+        free = sa.or_(own, free)
+        # A hand-over to oneself is not a new attempt.
+        again = sa.case((own, 0), else_=1)
+    waiting = requests.c.state == RequestState.WAITING.value
+    return (
+        _UPDATE_REQUEST.where(_in_states(states))
+        .where(free)
+        .values(
+            state=sa.case((waiting, RequestState.ANSWERING.value), else_=requests.c.state),
+            lease_owner=lease.owner,
+            lease_until=lease.until,
+            attempts=requests.c.attempts + again,
+        )
+        .returning(*requests.c)
+    )
+
+
+@functools.cache
+def _finish(owned: bool) -> sa.Update:
+    """``Store.finish_request``'s UPDATE: an open request, held by ``owner`` if ``owned``."""
+    query = _UPDATE_REQUEST.where(_in_states(OPEN_STATES))
+    return query.where(requests.c.lease_owner == sa.bindparam("owner")) if owned else query
 
 
 class Store:
@@ -374,7 +466,7 @@ class Store:
 
     def dataset(self, key: str) -> Dataset | None:
         with self._read() as tx:
-            row = tx.execute(sa.select(*_DATASET_COLUMNS).where(datasets.c.key == key)).first()
+            row = tx.execute(_DATASET, {"key": key}).first()
         return _dataset(row) if row else None
 
     def _ensure_dataset(
@@ -389,7 +481,7 @@ class Store:
         """The live dataset for (kind, filters), created pending unless one exists; is it new?"""
         key = dataset_key(kind, filters)
         serialise(tx, f"dataset {key}")
-        row = tx.execute(sa.select(*_DATASET_COLUMNS).where(datasets.c.key == key)).first()
+        row = tx.execute(_DATASET, {"key": key}).first()
         if row is not None:
             existing = _dataset(row)
             if existing.state is DatasetState.PENDING or existing.fresh(now):
@@ -405,7 +497,7 @@ class Store:
         )
         with self._lock:
             self._reports.pop(key, None)
-        row = tx.execute(sa.select(*_DATASET_COLUMNS).where(datasets.c.key == key)).one()
+        row = tx.execute(_DATASET, {"key": key}).one()
         return _dataset(row), True
 
     @staticmethod
@@ -563,9 +655,7 @@ class Store:
         fetched when the database's was.
         """
         with self._read() as tx:
-            fetched_at = tx.execute(
-                sa.select(datasets.c.fetched_at).where(datasets.c.key == key)
-            ).scalar()
+            fetched_at = tx.execute(_FETCHED_AT, {"key": key}).scalar()
             with self._lock:
                 cached = self._reports.get(key)
                 if (
@@ -575,7 +665,7 @@ class Store:
                 ):
                     self._reports.move_to_end(key)
                     return cached
-            blob = tx.execute(sa.select(datasets.c.report).where(datasets.c.key == key)).scalar()
+            blob = tx.execute(_BLOB, {"key": key}).scalar()
         if blob is None:
             return None
         return self._remember(key, decode_report(blob))
@@ -704,24 +794,25 @@ class Store:
             if event_id is not None and not self._first_time_seen(tx, event_id, now=lease.now):
                 return None
             tx.execute(
-                sa.insert(requests).values(
-                    id=request_id,
-                    dataset_key=dataset_key(question.kind, question.filters),
-                    question=question.encode().decode(),
-                    state=RequestState.RECEIVED.value,
-                    user_id=origin.user_id,
-                    channel_id=origin.channel_id,
-                    team_id=origin.team_id,
-                    response_url=origin.response_url,
-                    response_url_uses=0,
-                    thread_ts=origin.thread_ts,
-                    details_posted=0,
-                    details_claimed=False,
-                    created_at=lease.now,
-                    lease_owner=lease.owner,
-                    lease_until=lease.until,
-                    attempts=1,
-                )
+                _INSERT_REQUEST,
+                {
+                    "id": request_id,
+                    "dataset_key": dataset_key(question.kind, question.filters),
+                    "question": question.encode().decode(),
+                    "state": RequestState.RECEIVED.value,
+                    "user_id": origin.user_id,
+                    "channel_id": origin.channel_id,
+                    "team_id": origin.team_id,
+                    "response_url": origin.response_url,
+                    "response_url_uses": 0,
+                    "thread_ts": origin.thread_ts,
+                    "details_posted": 0,
+                    "details_claimed": False,
+                    "created_at": lease.now,
+                    "lease_owner": lease.owner,
+                    "lease_until": lease.until,
+                    "attempts": 1,
+                },
             )
         # As stored, without reading it back: this is on the path of Slack's 3-second ack.
         return PendingRequest(
@@ -745,36 +836,40 @@ class Store:
 
     def request(self, request_id: str) -> PendingRequest | None:
         with self._read() as tx:
-            row = tx.execute(sa.select(requests).where(requests.c.id == request_id)).first()
+            row = tx.execute(_REQUEST, {"request_id": request_id}).first()
         return _request(row) if row else None
 
     def update_request(self, request_id: str, **values: Any) -> None:
         with self._write() as tx:
-            tx.execute(sa.update(requests).where(requests.c.id == request_id).values(**values))
+            tx.execute(_UPDATE_REQUEST, {"request_id": request_id, **values})
 
     def attach(
-        self, request_id: str, lease: Lease, *, deadline: float, hold: bool = False
+        self,
+        request_id: str,
+        lease: Lease,
+        *,
+        deadline: float,
+        hold: bool = False,
+        question: Question | None = None,
     ) -> tuple[PendingRequest, Dataset, bool] | None:
         """Put a checked request on its dataset, started if need be: one transaction.
 
         The request must be received or waiting, and its lease this caller's or free; with
-        ``hold`` the caller keeps the lease (until ``release_request``). Returns the request,
-        its dataset and whether the dataset is new; None when the request is not the caller's
-        to attach (cancelled, or being handled elsewhere). A question that reads several
+        ``hold`` the caller keeps the lease (until ``release_request``); ``question``, as the
+        check completed it (the asker's email for ``me``), replaces the stored one. Returns the
+        request, its dataset and whether the dataset is new; None when the request is not the
+        caller's to attach (cancelled, or being handled elsewhere). A question that reads several
         reports (``Question.kinds``) has them all started here; ``move_request`` takes it from
         one to the next as they end.
         """
         now = lease.now
         with self._write() as tx:
-            row = tx.execute(
-                sa.select(requests)
-                .where(requests.c.id == request_id)
-                .where(requests.c.state.in_([RequestState.RECEIVED, RequestState.WAITING]))
-                .where(sa.or_(requests.c.lease_owner == lease.owner, _free(requests, lease)))
-            ).first()
+            row = tx.execute(_attachable(), _leased(lease, request_id=request_id)).first()
             if row is None:
                 return None
-            question = Question.decode(row.question)
+            stored = question is None
+            if question is None:
+                question = Question.decode(row.question)
             # Every report the answer reads exists (fresh, or being made: all at once); the
             # request waits on the first that is not fresh, or, all fresh, on its own kind's.
             needed = [
@@ -783,17 +878,17 @@ class Store:
             ]
             dataset = next((d for d, _ in needed if not d.fresh(now)), needed[0][0])
             new = any(made for _, made in needed)
-            tx.execute(
-                sa.update(requests)
-                .where(requests.c.id == request_id)
-                .values(
-                    state=RequestState.WAITING.value,
-                    dataset_key=dataset.key,
-                    lease_owner=lease.owner if hold else None,
-                    lease_until=lease.until if hold else None,
-                )
-            )
-            row = tx.execute(sa.select(requests).where(requests.c.id == request_id)).one()
+            values = {
+                "state": RequestState.WAITING.value,
+                "dataset_key": dataset.key,
+                "lease_owner": lease.owner if hold else None,
+                "lease_until": lease.until if hold else None,
+            }
+            if not stored:
+                values["question"] = question.encode().decode()
+            row = tx.execute(
+                _UPDATE_REQUEST.returning(*requests.c), {"request_id": request_id, **values}
+            ).one()
         return _request(row), dataset, new
 
     def move_request(self, request_id: str, lease: Lease, *, from_key: str, to_key: str) -> bool:
@@ -834,38 +929,10 @@ class Store:
         being checked). Each claim counts an attempt, so a request that keeps failing can be
         given up.
         """
-        target = {RequestState.WAITING: RequestState.ANSWERING}
-        free = _free(requests, lease)
-        if mine:
-            free = sa.or_(requests.c.lease_owner == lease.owner, free)
+        claim = _claim(tuple(states), mine)
         with self._write() as tx:
-            row = tx.execute(
-                sa.select(requests.c.state, requests.c.lease_owner)
-                .where(requests.c.id == request_id)
-                .where(requests.c.state.in_([s.value for s in states]))
-                .where(free)
-            ).first()
-            if row is None:
-                return None
-            state = RequestState(row.state)
-            # A hand-over to oneself is not a new attempt.
-            again = 0 if mine and row.lease_owner == lease.owner else 1
-            result = tx.execute(
-                sa.update(requests)
-                .where(requests.c.id == request_id)
-                .where(requests.c.state == state.value)
-                .where(free)
-                .values(
-                    state=target.get(state, state).value,
-                    lease_owner=lease.owner,
-                    lease_until=lease.until,
-                    attempts=requests.c.attempts + again,
-                )
-            )
-            if result.rowcount != 1:
-                return None
-            row = tx.execute(sa.select(requests).where(requests.c.id == request_id)).one()
-        return _request(row)
+            row = tx.execute(claim, _leased(lease, request_id=request_id)).first()
+        return None if row is None else _request(row)
 
     def hold_request(
         self,
@@ -902,23 +969,28 @@ class Store:
         """Give a claimed request back: to be taken at once, or after a failure at ``retry_at``."""
         with self._write() as tx:
             tx.execute(
-                sa.update(requests)
-                .where(requests.c.id == request_id)
-                .where(requests.c.lease_owner == owner)
-                .values(lease_until=retry_at, lease_owner=None)
+                _RELEASE_REQUEST,
+                {
+                    "request_id": request_id,
+                    "owner": owner,
+                    "lease_until": retry_at,
+                    "lease_owner": None,
+                },
             )
 
     def finish_request(
         self, request_id: str, state: RequestState, *, now: dt.datetime, owner: str | None = None
     ) -> bool:
         """Mark a request answered or cancelled; with ``owner``, only while its lease is held."""
+        values = {
+            "state": state.value,
+            "answered_at": now,
+            "lease_owner": None,
+            "lease_until": None,
+        }
         with self._write() as tx:
-            query = sa.update(requests).where(requests.c.id == request_id)
-            query = query.where(requests.c.state.in_([s.value for s in OPEN_STATES]))
-            if owner is not None:
-                query = query.where(requests.c.lease_owner == owner)
             result = tx.execute(
-                query.values(state=state.value, answered_at=now, lease_owner=None, lease_until=None)
+                _finish(owner is not None), {"request_id": request_id, "owner": owner, **values}
             )
         return result.rowcount == 1
 
@@ -1002,14 +1074,7 @@ class Store:
     def use_response_url(self, request_id: str) -> int:
         """Count one use of the request's response_url (Slack allows 5); return the new count."""
         with self._write() as tx:
-            tx.execute(
-                sa.update(requests)
-                .where(requests.c.id == request_id)
-                .values(response_url_uses=requests.c.response_url_uses + 1)
-            )
-            uses: int = tx.execute(
-                sa.select(requests.c.response_url_uses).where(requests.c.id == request_id)
-            ).scalar_one()
+            uses: int = tx.execute(_USE_RESPONSE_URL, {"request_id": request_id}).scalar_one()
             return uses
 
     # Instances
@@ -1082,10 +1147,7 @@ class Store:
 
     @staticmethod
     def _first_time_seen(tx: Connection, event_id: str, *, now: dt.datetime) -> bool:
-        seen = tx.execute(
-            sa.select(slack_events.c.event_id).where(slack_events.c.event_id == event_id)
-        ).first()
-        if seen is not None:
+        if tx.execute(_EVENT_SEEN, {"event_id": event_id}).first() is not None:
             return False
-        tx.execute(sa.insert(slack_events).values(event_id=event_id, received_at=now))
+        tx.execute(_INSERT_EVENT, {"event_id": event_id, "received_at": now})
         return True

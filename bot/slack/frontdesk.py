@@ -187,8 +187,9 @@ class FrontDesk:
             self.delivery.show(request, refusal)
             self.store.finish_request(request.id, RequestState.ANSWERED, now=self.clock.now())
             return
-        if question != request.question:
-            self.store.update_request(request.id, question=question.encode().decode())
+        completed = question != request.question
+        if completed:
+            # Stored as the request is attached (``attach``): one transaction fewer for ``me``.
             request = dataclasses.replace(request, question=question)
             if question.target_user_id and not self._needs_public_placeholder(request):
                 # The ack could only say "the person you mentioned": now it names them, before
@@ -206,7 +207,7 @@ class FrontDesk:
                 )
                 self.store.finish_request(request.id, RequestState.ANSWERED, now=self.clock.now())
                 return
-        self.service.attach(request.id)
+        self.service.attach(request.id, question=question if completed else None)
 
     def _needs_public_placeholder(self, request: PendingRequest) -> bool:
         """Public answers replace a visible placeholder, so that a retry edits, never reposts.
