@@ -434,6 +434,40 @@ def _claim(states: tuple[RequestState, ...], mine: bool) -> sa.Update:
 
 
 @functools.cache
+def _due_datasets() -> sa.Select[tuple[str]]:
+    """``Store.due_datasets``'s query (every tick of the work loop)."""
+    return (
+        sa.select(datasets.c.key)
+        .where(_has_steps)
+        .where(datasets.c.next_step_at <= BOUND_LEASE.now)
+        .where(_free(datasets, BOUND_LEASE))
+        .order_by(datasets.c.next_step_at)
+        .limit(sa.bindparam("limit"))
+    )
+
+
+@functools.cache
+def _due_requests() -> sa.Select[tuple[str]]:
+    """``Store.due_requests``'s query (every tick of the work loop)."""
+    pending = sa.select(datasets.c.key).where(datasets.c.state == DatasetState.PENDING.value)
+    return (
+        sa.select(requests.c.id)
+        .where(
+            sa.or_(
+                requests.c.state.in_([RequestState.RECEIVED, RequestState.ANSWERING]),
+                sa.and_(
+                    requests.c.state == RequestState.WAITING.value,
+                    requests.c.dataset_key.not_in(pending),
+                ),
+            )
+        )
+        .where(_free(requests, BOUND_LEASE))
+        .order_by(requests.c.created_at)
+        .limit(sa.bindparam("limit"))
+    )
+
+
+@functools.cache
 def _finish(owned: bool) -> sa.Update:
     """``Store.finish_request``'s UPDATE: an open request, held by ``owner`` if ``owned``."""
     query = _UPDATE_REQUEST.where(_in_states(OPEN_STATES))
@@ -587,16 +621,8 @@ class Store:
     def due_datasets(self, lease: Lease, *, limit: int) -> list[str]:
         """Up to ``limit`` datasets whose next step (a poll, or deleting an abandoned job) is
         due and whose lease is free."""
-        due = (
-            sa.select(datasets.c.key)
-            .where(_has_steps)
-            .where(datasets.c.next_step_at <= lease.now)
-            .where(_free(datasets, lease))
-            .order_by(datasets.c.next_step_at)
-            .limit(limit)
-        )
         with self._read() as tx:
-            return list(tx.execute(due).scalars())
+            return list(tx.execute(_due_datasets(), _leased(lease, limit=limit)).scalars())
 
     def claim_dataset(self, key: str, lease: Lease) -> bool:
         """Take one dataset's lease; False when someone alive holds it or it has no steps left."""
@@ -1017,24 +1043,8 @@ class Store:
         Received ones not yet checked; waiting ones whose dataset is ready, failed, gone or
         cancelled; answering ones whose answerer died.
         """
-        pending = sa.select(datasets.c.key).where(datasets.c.state == DatasetState.PENDING.value)
-        query = (
-            sa.select(requests.c.id)
-            .where(
-                sa.or_(
-                    requests.c.state.in_([RequestState.RECEIVED, RequestState.ANSWERING]),
-                    sa.and_(
-                        requests.c.state == RequestState.WAITING.value,
-                        requests.c.dataset_key.not_in(pending),
-                    ),
-                )
-            )
-            .where(_free(requests, lease))
-            .order_by(requests.c.created_at)
-            .limit(limit)
-        )
         with self._read() as tx:
-            return list(tx.execute(query).scalars())
+            return list(tx.execute(_due_requests(), _leased(lease, limit=limit)).scalars())
 
     def waiting_requests(self, key: str) -> list[PendingRequest]:
         with self._read() as tx:

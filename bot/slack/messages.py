@@ -201,6 +201,9 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the code: no stat of their files on every render (a private
+        # answer renders a line per member it shows).
+        auto_reload=False,
     )
     env.filters.update(
         mrkdwn=escape_mrkdwn,

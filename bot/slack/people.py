@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections import OrderedDict
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -57,6 +58,11 @@ LOOKUP_BURST = 20
 LOOKUPS_PER_MINUTE = 45.0
 # The shared budget's row (``rate_budgets``): one per workspace the token belongs to.
 LOOKUP_BUDGET = "slack|users.lookupByEmail"
+# Database entries each process keeps in memory too (~150 bytes each).
+KNOWN_IN_MEMORY = 4096
+_CACHED = sa.select(slack_people.c.user_id, slack_people.c.checked_at).where(
+    slack_people.c.email == sa.bindparam("email")
+)
 
 
 class People(Protocol):
@@ -105,6 +111,10 @@ class SlackPeople:
         # asking for every member they show would crowd out the acks' writes.
         self._spent_until = 0.0
         self._spent_lock = threading.Lock()
+        # Entries read from the database, with their expiry: a private answer names up to a
+        # few dozen members, each a read transaction otherwise.
+        self._known: OrderedDict[str, tuple[str | None, dt.datetime]] = OrderedDict()
+        self._known_lock = threading.Lock()
 
     def for_answer(self) -> AnswerPeople:
         """A People for one answer: cached answers, and at most ``fresh_lookups`` new ones."""
@@ -112,17 +122,25 @@ class SlackPeople:
 
     def cached(self, email: str) -> tuple[bool, str | None]:
         """(known, user id) from the database: known while the entry is younger than its TTL."""
+        now = self.clock.now()
+        with self._known_lock:
+            kept = self._known.get(email)
+            if kept is not None and now < kept[1]:
+                self._known.move_to_end(email)
+                return True, kept[0]
         with read(self.engine) as tx:
-            row = tx.execute(
-                sa.select(slack_people.c.user_id, slack_people.c.checked_at).where(
-                    slack_people.c.email == email
-                )
-            ).first()
+            row = tx.execute(_CACHED, {"email": email}).first()
         if row is None:
             return False, None
-        ttl = FOUND_TTL if row.user_id else NOT_FOUND_TTL
-        if self.clock.now() - row.checked_at >= ttl:
+        until = row.checked_at + (FOUND_TTL if row.user_id else NOT_FOUND_TTL)
+        if now >= until:
             return False, None
+        # Kept here until the entry expires: until then no process stores another for it
+        # (``look_up`` only asks for unknown emails), so the database would say the same.
+        with self._known_lock:
+            self._known[email] = (row.user_id, until)
+            while len(self._known) > KNOWN_IN_MEMORY:
+                self._known.popitem(last=False)
         return True, row.user_id
 
     def look_up(self, email: str) -> tuple[bool, str | None]:

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
@@ -25,6 +26,7 @@ from bot.slack.people import (
     NOT_FOUND_TTL,
     AnswerPeople,
     SlackPeople,
+    slack_people,
 )
 from bot.slack.standin import SlackStandIn
 from bot.stack import BOT_TOKEN
@@ -84,6 +86,22 @@ def test_a_member_is_looked_up_once_for_every_process(
     still.advance(FOUND_TTL.total_seconds())
     assert directory(standin, engine, still).for_answer().user_id(STEVE) == ANA
     assert lookups(standin) == [STEVE, STEVE]  # stale: asked again
+
+
+def test_a_process_keeps_what_it_read_until_the_entry_expires(
+    standin: SlackStandIn, engine: Engine, still: ManualClock
+) -> None:
+    people = directory(standin, engine, still)
+    assert people.for_answer().user_id(STEVE) == ANA  # asked Slack, stored
+    assert people.for_answer().user_id(STEVE) == ANA  # read from the database, kept
+    with engine.begin() as tx:
+        tx.execute(sa.delete(slack_people))
+    assert people.for_answer().user_id(STEVE) == ANA  # from memory: no read, no lookup
+    assert lookups(standin) == [STEVE]
+
+    still.advance(FOUND_TTL.total_seconds())  # expired in memory as in the database
+    assert people.for_answer().user_id(STEVE) == ANA
+    assert lookups(standin) == [STEVE, STEVE]
 
 
 def test_an_email_not_in_slack_is_remembered_for_a_day(
