@@ -10,7 +10,7 @@ what it needs, the digest's schedule is a cron expression read against the clock
 3. runs the reclaim campaigns' due work (``bot.reclaim.service``: DMs, reminders, deadlines);
 4. once a minute, on the one instance that holds the *schedule* role, posts the weekly digest
    if it is due and not yet posted (``bot.digest``); and once an hour, there too, deletes the
-   datasets older than the retention (``Store.prune_datasets``).
+   requests and datasets older than the retention (``Store.prune_requests``, ``prune_datasets``).
 
 So a restart resumes everything by itself, replicas on one database share the work (each piece
 is claimed by one of them), and a database that is locked or gone for a while only delays the
@@ -335,14 +335,19 @@ class Worker:
         self._submit("schedule", lambda _: schedule(), "")
 
     def _maybe_prune(self) -> None:
-        """About once an hour, on the schedule's holder: delete the datasets past retention."""
+        """About once an hour, on the schedule's holder: delete the requests and the datasets
+        past retention."""
         retention = self.retention
         if retention is None or not self._leader or time.monotonic() < self._next_prune:
             return
         self._next_prune = time.monotonic() + PRUNE_CHECK_SECONDS
-        self._submit(
-            PRUNE, lambda _: self.store.prune_datasets(now=self.clock.now(), keep=retention), ""
-        )
+
+        def prune(_: str) -> None:
+            now = self.clock.now()
+            self.store.prune_requests(now=now, keep=retention)
+            self.store.prune_datasets(now=now, keep=retention)
+
+        self._submit(PRUNE, prune, "")
 
     def _run_digest(self) -> None:
         assert self._digest is not None

@@ -110,7 +110,8 @@ class Settings(BaseSettings):
     # How long a finished report answers new questions before BrowserStack is asked again.
     report_cache_seconds: float = Field(3600.0, ge=0)
     # Ended report datasets older than this are deleted with their reports (``Store.
-    # prune_datasets``), so the database stops growing; the latest of each kind is kept.
+    # prune_datasets``), so the database stops growing; the latest of each kind is kept. So
+    # are requests answered longer ago, and old Slack event ids (``Store.prune_requests``).
     dataset_retention_days: int = Field(14, ge=1, le=3650)
 
     # Slack

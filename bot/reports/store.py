@@ -801,6 +801,25 @@ class Store:
 
     # Requests
 
+    def prune_requests(self, *, now: dt.datetime, keep: dt.timedelta) -> int:
+        """Delete requests answered or cancelled longer than ``keep`` ago, and the Slack event
+        ids received before then; how many requests went.
+
+        An old answer's buttons then say the request is no longer known, as they say its
+        report expired once its dataset is pruned. Open requests stay, however old.
+        """
+        before = now - keep
+        with self._write() as tx:
+            result = tx.execute(
+                sa.delete(requests)
+                .where(requests.c.state.not_in([s.value for s in OPEN_STATES]))
+                .where(requests.c.answered_at < before)
+            )
+            tx.execute(sa.delete(slack_events).where(slack_events.c.received_at < before))
+        release_space(self.engine, requests.name, slack_events.name)
+        pruned: int = result.rowcount
+        return pruned
+
     def receive(
         self,
         request_id: str,

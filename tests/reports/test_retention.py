@@ -306,6 +306,29 @@ def test_a_sqlite_file_made_before_is_made_shrinkable_once(tmp_path: Path) -> No
         engine.dispose()
 
 
+def test_requests_answered_past_retention_go_with_old_event_ids(store: Store) -> None:
+    leases = Leases(owner="test-instance", clock=ManualClock(NOW - 20 * DAY))
+    store.heartbeat(leases.owner, now=NOW)
+    for request_id in ("answered long ago", "cancelled long ago", "answered lately", "open"):
+        ask(store, leases, request_id, 1)  # all received 20 days ago
+    assert store.finish_request("answered long ago", RequestState.ANSWERED, now=NOW - 15 * DAY)
+    assert store.cancel_request("cancelled long ago", user_id="U0ANA", now=NOW - 15 * DAY)
+    assert store.finish_request("answered lately", RequestState.ANSWERED, now=NOW - 13 * DAY)
+    assert store.first_time_seen("Ev-old", now=NOW - 15 * DAY)
+    assert store.first_time_seen("Ev-recent", now=NOW - DAY)
+
+    assert store.prune_requests(now=NOW, keep=KEEP) == 2
+
+    assert store.request("answered long ago") is None
+    assert store.request("cancelled long ago") is None
+    assert store.request("answered lately") is not None
+    open_request = store.request("open")  # received 20 days ago, never answered: kept
+    assert open_request is not None
+    assert open_request.state is RequestState.RECEIVED
+    assert store.first_time_seen("Ev-old", now=NOW)  # forgotten: new again
+    assert not store.first_time_seen("Ev-recent", now=NOW)  # still a retry
+
+
 class Pruned(Store):
     """A store that says when the work loop pruned it."""
 
@@ -326,6 +349,9 @@ def test_the_work_loop_prunes_with_the_retention_setting(database_url: str) -> N
     old = share(store, ReportKind.USER, 0, NOW - 15 * DAY)
     recent = share(store, ReportKind.USER, 1, NOW - 13 * DAY)
     latest = share(store, ReportKind.USER, 2, NOW - DAY)
+    leases = Leases("asker", ManualClock(NOW - 16 * DAY))
+    ask(store, leases, "answered", 1)
+    assert store.finish_request("answered", RequestState.ANSWERED, now=NOW - 15 * DAY)
     worker = Worker(
         store=store,
         leases=Leases("pruner", clock),
@@ -342,6 +368,7 @@ def test_the_work_loop_prunes_with_the_retention_setting(database_url: str) -> N
         assert store.dataset(old) is None
         assert store.dataset(recent) is not None
         assert store.dataset(latest) is not None
+        assert store.request("answered") is None  # requests first, then datasets
     finally:
         worker.stop()
         engine.dispose()
