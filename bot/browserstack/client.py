@@ -5,10 +5,11 @@ one in the database that every process shares), is retried with exponential back
 on 5xx, timeouts and connection errors (stamina), and ends either in a typed result from
 ``models`` or in an exception from ``errors``. httpx never leaks past this module.
 
-A *blocking* client (the command line, the digest) waits for tokens, and for a 429's
-Retry-After, in its own thread. A non-blocking one (the work loop) never waits: it raises
-``BudgetSpentError`` or ``RateLimitedError`` with the time to come back, and the caller
-schedules its step for then, leaving the thread to other work.
+A *blocking* client (the command line, the digest) waits for tokens, for a 429's Retry-After
+and between retries, in its own thread. A non-blocking one (the work loop) never waits and
+never retries: it raises ``BudgetSpentError`` or ``RateLimitedError`` with the time to come
+back, or the trouble it met, and the caller schedules its step again, leaving the thread to
+other work.
 
 Creating a job is not idempotent: a POST whose answer timed out, or came back unreadable, may have
 queued a job, so it is retried only when it surely did not reach BrowserStack (connection refused,
@@ -295,9 +296,11 @@ class BrowserStackClient:
 
     def _backoff(self, error: Exception, *, idempotent: bool) -> bool | float:
         """Stamina's backoff hook: whether to retry ``error``, or how long to wait first."""
+        if not self.blocking:
+            # The caller comes back later (the work loop's step, on its schedule), without
+            # holding this thread: an outage of minutes would hold every worker otherwise.
+            return False
         if isinstance(error, errors.RateLimitedError):
-            if not self.blocking:
-                return False  # the caller comes back later, without holding this thread
             if error.retry_after is not None:
                 return error.retry_after
             base = self.retry.rate_limited_wait

@@ -301,6 +301,22 @@ def test_server_errors_retried_then_raised() -> None:
     assert len(recorder.requests) == FAST.attempts
 
 
+@pytest.mark.parametrize(
+    "trouble",
+    [httpx.Response(503, text="Service Unavailable"), httpx.ConnectError("refused")],
+    ids=["5xx", "not sent"],
+)
+def test_a_non_blocking_client_never_retries_in_its_thread(
+    trouble: httpx.Response | Exception,
+) -> None:
+    recorder = Recorder(trouble)
+    slow = RetryPolicy(attempts=5, wait_initial=30, wait_max=30, wait_jitter=0, timeout=600)
+    client = make_client(recorder, blocking=False, retry=slow)
+    with pytest.raises((errors.ServerError, errors.ConnectError)):
+        client.job_status(ReportKind.USER, "j")
+    assert len(recorder.requests) == 1  # the work loop's step comes back on its schedule
+
+
 def test_server_error_then_success() -> None:
     recorder = Recorder(
         httpx.Response(502, json={"success": False}), ok({"success": True, "status": "completed"})
