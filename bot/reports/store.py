@@ -806,7 +806,9 @@ class Store:
         ids received before then; how many requests went.
 
         An old answer's buttons then say the request is no longer known, as they say its
-        report expired once its dataset is pruned. Open requests stay, however old.
+        report expired once its dataset is pruned. Open requests stay, however old. Their
+        space is given back with the datasets' (``prune_datasets``, which the work loop runs
+        next; on PostgreSQL autovacuum takes these small rows).
         """
         before = now - keep
         with self._write() as tx:
@@ -816,7 +818,6 @@ class Store:
                 .where(requests.c.answered_at < before)
             )
             tx.execute(sa.delete(slack_events).where(slack_events.c.received_at < before))
-        release_space(self.engine, requests.name, slack_events.name)
         pruned: int = result.rowcount
         return pruned
 
