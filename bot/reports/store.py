@@ -380,6 +380,7 @@ def _free(table: sa.Table, lease: Lease | _BoundLease) -> sa.ColumnElement[bool]
 _REQUEST_ID: sa.BindParameter[str] = sa.bindparam("request_id")
 _REQUEST = sa.select(requests).where(requests.c.id == _REQUEST_ID)
 _UPDATE_REQUEST = sa.update(requests).where(requests.c.id == _REQUEST_ID)
+_UPDATE_REQUEST_RETURNING = _UPDATE_REQUEST.returning(*requests.c)
 _INSERT_REQUEST = sa.insert(requests)
 _DATASET = sa.select(*_DATASET_COLUMNS).where(datasets.c.key == sa.bindparam("key"))
 _FETCHED_AT = sa.select(datasets.c.fetched_at).where(datasets.c.key == sa.bindparam("key"))
@@ -454,7 +455,7 @@ def _due_requests() -> sa.Select[tuple[str]]:
         sa.select(requests.c.id)
         .where(
             sa.or_(
-                requests.c.state.in_([RequestState.RECEIVED, RequestState.ANSWERING]),
+                _in_states((RequestState.RECEIVED, RequestState.ANSWERING)),
                 sa.and_(
                     requests.c.state == RequestState.WAITING.value,
                     requests.c.dataset_key.not_in(pending),
@@ -913,7 +914,7 @@ class Store:
             row = tx.execute(_attachable(), _leased(lease, request_id=request_id)).first()
             if row is None:
                 return None
-            stored = question is None
+            completed = {} if question is None else {"question": question.encode().decode()}
             if question is None:
                 question = Question.decode(row.question)
             # Every report the answer reads exists (fresh, or being made: all at once); the
@@ -925,16 +926,14 @@ class Store:
             dataset = next((d for d, _ in needed if not d.fresh(now)), needed[0][0])
             new = any(made for _, made in needed)
             values = {
+                "request_id": request_id,
                 "state": RequestState.WAITING.value,
                 "dataset_key": dataset.key,
                 "lease_owner": lease.owner if hold else None,
                 "lease_until": lease.until if hold else None,
+                **completed,
             }
-            if not stored:
-                values["question"] = question.encode().decode()
-            row = tx.execute(
-                _UPDATE_REQUEST.returning(*requests.c), {"request_id": request_id, **values}
-            ).one()
+            row = tx.execute(_UPDATE_REQUEST_RETURNING, values).one()
         return _request(row), dataset, new
 
     def move_request(self, request_id: str, lease: Lease, *, from_key: str, to_key: str) -> bool:
