@@ -44,7 +44,7 @@ T = TypeVar("T")
 R = TypeVar("R", UserRecord, TeamRecord)
 
 # Derived results kept, all reports together, counted in rows (members, teams): an idle list of
-# 30,000 members is ~15 MB, and teams asked about one by one would otherwise pile up. The least
+# 30,000 members is ~13 MB, and teams asked about one by one would otherwise pile up. The least
 # recently used goes first; the results in use (idle, teams, top, the digest) stay. The budget
 # grows to twice the members of the largest report indexed: below that, one organisation's idle
 # list could push out the rest, and be pushed out itself by the next small result.
