@@ -27,6 +27,7 @@ from bot.reclaim.service import ReclaimPolicy, ReclaimService
 from bot.reclaim.starter import ReclaimDesk
 from bot.reports.analysis import IdleSeatsReport
 from bot.reports.leases import Leases, new_instance_id
+from bot.reports.packed import PackedUsers
 from bot.reports.question import Source
 from bot.reports.service import ReportService, Timing
 from bot.reports.store import Store
@@ -69,9 +70,15 @@ class Usagebot:
         )
         self.budget = account_budget(settings, self.engine, clock=self.clock)
         # The work loop's client never waits for the budget (its steps come back later); the
-        # digest's, on a thread of its own, may.
+        # digest's, on a thread of its own, may. The work loop's user reports land packed, each
+        # member decoded and packed in turn: a list of 50,000 decoded members is ~56 MB.
         self.browserstack = BrowserStackClient.from_settings(
-            settings, clock=self.clock, budget=self.budget, blocking=False, retry=retry
+            settings,
+            clock=self.clock,
+            budget=self.budget,
+            blocking=False,
+            retry=retry,
+            pack=PackedUsers,
         )
         self.digest_browserstack = BrowserStackClient.from_settings(
             settings, clock=self.clock, budget=self.budget, retry=retry

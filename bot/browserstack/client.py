@@ -28,6 +28,7 @@ import logging
 import random
 import ssl
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -47,7 +48,9 @@ from bot.browserstack.models import (
     ReportFilters,
     ReportKind,
     TeamReportResponse,
+    UserRecord,
     UserReportResponse,
+    _Envelope,
     classify_status,
 )
 from bot.browserstack.ratelimit import Budget
@@ -118,6 +121,7 @@ class BrowserStackClient:
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Clock,
+        pack: Pack | None = None,
     ) -> None:
         key = access_key.get_secret_value() if isinstance(access_key, SecretStr) else access_key
         self.base_url = base_url.rstrip("/")
@@ -128,6 +132,7 @@ class BrowserStackClient:
         self.clock = clock
         self.budget = budget
         self.blocking = blocking
+        self.pack = pack
         self._http = httpx.Client(
             base_url=self.base_url + _REPORT_PATH,
             auth=httpx.BasicAuth(username, key),
@@ -148,6 +153,7 @@ class BrowserStackClient:
         blocking: bool = True,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
+        pack: Pack | None = None,
     ) -> BrowserStackClient:
         """A client for the configured account, drawing on ``budget``."""
         settings.require("browserstack")
@@ -166,6 +172,7 @@ class BrowserStackClient:
             retry=retry or RetryPolicy(attempts=settings.browserstack_retry_attempts),
             transport=transport,
             clock=clock,
+            pack=pack,
         )
 
     def __repr__(self) -> str:
@@ -210,6 +217,11 @@ class BrowserStackClient:
         """Fetch a completed job's report; ``filters`` records what the job was created with."""
         filters = filters or ReportFilters()
         fetched_at = self.clock.now()
+        if kind is ReportKind.USER and self.pack is not None:
+            landed = self._call("GET", f"/user/{job_id}", _LandingResponse, then=self._packed)
+            if landed.data is None:
+                raise errors.InvalidResponseError("the user report has no data")
+            return Report(kind, filters, fetched_at, users=landed.data.packed)
         if kind is ReportKind.USER:
             users = self._call("GET", f"/user/{job_id}", UserReportResponse).data
             if users is None:
@@ -234,8 +246,11 @@ class BrowserStackClient:
         shape: type[T],
         *,
         idempotent: bool = True,
+        then: Callable[[T], T] | None = None,
         **kwargs: Any,
     ) -> T:
+        """The answer to one request, decoded as ``shape`` (and passed through ``then``, whose
+        InvalidResponseError is retried as the decode's is)."""
         policy = self.retry
         retrying = stamina.retry_context(
             on=functools.partial(self._backoff, idempotent=idempotent),
@@ -250,6 +265,8 @@ class BrowserStackClient:
                 response = self._send(method, path, **kwargs)
                 try:
                     answer = decode(shape, response.content)
+                    if then is not None:
+                        answer = then(answer)
                 except errors.InvalidResponseError:
                     if not idempotent:
                         # A 200 to a create that we cannot read: the job was probably queued.
@@ -258,6 +275,14 @@ class BrowserStackClient:
         if not answer.ok:  # type: ignore[attr-defined]
             detail = answer.message or ""  # type: ignore[attr-defined]
             raise errors.RequestRejectedError(status_code=response.status_code, detail=detail)
+        return answer
+
+    def _packed(self, answer: _LandingResponse) -> _LandingResponse:
+        """The members of a user report, decoded one at a time into ``pack``."""
+        if answer.data is not None:
+            assert self.pack is not None
+            raw, answer.data.users = answer.data.users, []
+            answer.data.packed = self.pack(_members(raw))
         return answer
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -314,6 +339,36 @@ class BrowserStackClient:
 
 class _NotSent(errors.ConnectError):
     """The request never reached BrowserStack, so even a POST is safe to retry."""
+
+
+# What a client may keep a user report's members in as they land, instead of a list of them all
+# decoded (``bot.reports.packed.PackedUsers``, for ``serve``): it takes the members one at a time.
+Pack = Callable[[Iterable[UserRecord]], Sequence[UserRecord]]
+
+
+class _LandingUsers(msgspec.Struct):
+    """A user report's ``data`` with each member left undecoded (``msgspec.Raw``, a slice of the
+    answer's bytes); ``packed`` holds them once decoded into the client's ``pack``."""
+
+    users: list[msgspec.Raw] = msgspec.field(default_factory=list)
+    packed: Sequence[UserRecord] = ()
+
+
+class _LandingResponse(_Envelope):
+    data: _LandingUsers | None = None
+
+
+def _members(raw: list[msgspec.Raw]) -> Iterator[UserRecord]:
+    """Each member decoded as ``UserReportResponse`` decodes it (the same decoder settings);
+    an error says where, as the whole answer's decode would have."""
+    for position, member in enumerate(raw):
+        try:
+            yield _decoder(UserRecord).decode(member)
+        except msgspec.ValidationError as error:
+            where = str(error).replace("`$", f"`$.data.users[{position}]")
+            raise errors.InvalidResponseError(f"unexpected shape: {where}") from None
+        except msgspec.DecodeError:  # pragma: no cover - Raw holds a whole JSON value
+            raise errors.InvalidResponseError("not JSON") from None
 
 
 def decode(shape: type[T], body: bytes) -> T:

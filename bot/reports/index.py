@@ -16,13 +16,15 @@ a cached report is at most ``REPORT_CACHE_SECONDS`` old.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 import weakref
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import msgspec
 
@@ -42,7 +44,7 @@ T = TypeVar("T")
 R = TypeVar("R", UserRecord, TeamRecord)
 
 # Derived results kept, all reports together, counted in rows (members, teams): an idle list of
-# 30,000 members is ~15 MB, and teams asked about one by one would otherwise pile up. The least
+# 30,000 members is ~13 MB, and teams asked about one by one would otherwise pile up. The least
 # recently used goes first; the results in use (idle, teams, top, the digest) stay. The budget
 # grows to twice the members of the largest report indexed: below that, one organisation's idle
 # list could push out the rest, and be pushed out itself by the next small result.
@@ -106,7 +108,7 @@ class ReportIndex:
     # Members
 
     @cached_property
-    def _scan(self) -> tuple[list[str], dict[str, array[int]]]:
+    def _scan(self) -> tuple[_Strings, dict[str, array[int]]]:
         """One pass over the members (packed ones are decoded as read): every row's email,
         which the lookups below share, and the rows of each team."""
         emails: list[str] = []
@@ -123,22 +125,24 @@ class ReportIndex:
             if rows is None:
                 rows = teams[key] = array("L")
             rows.append(position)
-        return emails, teams
+        return _Strings(emails), teams
 
     @property
-    def _emails(self) -> list[str]:
+    def _emails(self) -> _Strings:
         return self._scan[0]
 
     @cached_property
-    def _by_email(self) -> dict[str, int]:
-        # The last row wins, as a dict built from the rows would have it. An email already in
-        # lower case (most) is its own key: 50,000 emails are ~4 MB a copy.
-        by_email: dict[str, int] = {}
-        for position, email in enumerate(self._emails):
-            if email:
-                key = email.lower()
-                by_email[email if key == email else key] = position
-        return by_email
+    def _by_email(self) -> tuple[_Strings, array[int]]:
+        """Every row's email in lower case, and the rows that have one in the order of their
+        emails (a stable sort: rows of one email in report order), for lookups by bisection.
+        A dict of 50,000 emails and their rows was ~3 MB; these are ~0.4 MB, or ~2 MB where
+        some email is not in lower case already."""
+        emails = self._emails
+        lowered = [email.lower() for email in emails]
+        same = all(a == b for a, b in zip(lowered, emails, strict=True))
+        keys = emails if same else _Strings(lowered)
+        rows = sorted((i for i, email in enumerate(lowered) if email), key=lowered.__getitem__)
+        return keys, array("L", rows)
 
     @cached_property
     def emails(self) -> NameIndex:
@@ -146,9 +150,14 @@ class ReportIndex:
         return NameIndex(email for email in self._emails if email)
 
     def user(self, email: str) -> UserRecord | None:
-        """The member with this email (case-insensitive), or None."""
-        position = self._by_email.get(email.strip().lower())
-        return None if position is None else self._users[position]
+        """The member with this email (case-insensitive), or None. Of two rows with one email,
+        the last, as a dict built from the rows would have it."""
+        wanted = email.strip().lower()
+        keys, rows = self._by_email
+        at = bisect.bisect_right(rows, wanted, key=keys.__getitem__)
+        if wanted and at and keys[rows[at - 1]] == wanted:
+            return self._users[rows[at - 1]]
+        return None
 
     def members(self, team: str) -> list[UserRecord]:
         """The members whose team is ``team``, compared case-insensitively, in report order."""
@@ -201,6 +210,39 @@ class ReportIndex:
     def _forget(self, key: Hashable) -> None:
         with self._lock:
             self._derived.pop(key, None)
+
+
+class _Strings(Sequence[str]):
+    """Strings kept as one string and where each ends: a list of 50,000 emails is ~4 MB of
+    string objects, this ~1.7 MB. Reading one slices it out."""
+
+    def __init__(self, strings: Iterable[str]) -> None:
+        parts = list(strings)
+        self._text = "".join(parts)
+        self._ends = array("L", itertools.accumulate(map(len, parts)))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self._ends)
+        end = self._ends[index]  # IndexError past the end
+        return self._text[self._ends[index - 1] if index else 0 : end]
+
+    def __iter__(self) -> Iterator[str]:
+        start = 0
+        for end in self._ends:
+            yield self._text[start:end]
+            start = end
 
 
 class _Kept:

@@ -16,7 +16,9 @@ from bot.browserstack import errors
 from bot.browserstack.client import BrowserStackClient, RetryPolicy
 from bot.browserstack.models import JobState, Product, ReportFilters, ReportKind
 from bot.browserstack.ratelimit import TokenBucket
+from bot.browserstack.sandbox import SyntheticOrg
 from bot.clock import ManualClock
+from bot.reports.packed import PackedUsers
 from tests.conftest import FakeTimer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -484,3 +486,54 @@ def test_secret_never_in_repr_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     assert SECRET not in repr(client)
     assert SECRET not in caplog.text
     assert SECRET not in str(caught.value)
+
+
+# --- user reports landing packed (serve's work loop) -------------------------------------------
+
+
+def test_a_user_report_lands_packed_as_the_whole_decode_then_packing_would() -> None:
+    """``pack``: each member decoded alone and packed in turn gives the members, and the very
+    packed bytes, of the whole answer decoded and then packed."""
+    today = CLOCK.now().date()
+    org = SyntheticOrg(seed=5, users=700, today=today)
+    body = org.report_body(
+        ReportKind.USER, start=today - dt.timedelta(days=29), end=today, product=None
+    )
+    plain = make_client(Recorder(httpx.Response(200, content=body))).get_report(
+        ReportKind.USER, "j"
+    )
+    landed = make_client(Recorder(httpx.Response(200, content=body)), pack=PackedUsers)
+    report = landed.get_report(ReportKind.USER, "j")
+    assert isinstance(report.users, PackedUsers)
+    assert report.users == PackedUsers(plain.users)  # same blocks, byte for byte
+    assert report.users == list(plain.users)
+    assert (report.kind, report.filters, report.teams) == (plain.kind, plain.filters, [])
+
+
+@pytest.mark.parametrize(
+    ("response", "what"),
+    [
+        (httpx.Response(200, text="<html>maintenance</html>"), "not JSON"),
+        (
+            httpx.Response(200, content=b'{"success": true, "data": {"users": 5}}'),
+            r"unexpected shape: Expected `array`, got `int` - at `\$.data.users`",
+        ),
+        (
+            httpx.Response(
+                200, content=b'{"success": true, "data": {"users": [{}, {"email": 3}]}}'
+            ),
+            r"unexpected shape: Expected `str`, got `int` - at `\$.data.users\[1\].email`",
+        ),
+        (httpx.Response(200, json={"success": True}), "no data"),
+    ],
+)
+def test_unreadable_reports_landing_packed(response: httpx.Response, what: str) -> None:
+    """As without ``pack``: the same errors, a member's named by its place in the answer, and
+    retried alike."""
+    recorder = Recorder(response)
+    with pytest.raises(errors.InvalidResponseError, match=what):
+        make_client(recorder, pack=PackedUsers).get_report(ReportKind.USER, "j")
+    assert len(recorder.requests) == (1 if what == "no data" else FAST.attempts)
+    plain = Recorder(response)
+    with pytest.raises(errors.InvalidResponseError, match=what):
+        make_client(plain).get_report(ReportKind.USER, "j")

@@ -117,6 +117,26 @@ def test_index_keeps_the_last_of_two_rows_with_one_email() -> None:
     assert index_of(report_of([first, second])).user("ana@x.com") == second
 
 
+def test_index_finds_every_email_as_a_dict_of_them_would() -> None:
+    """The emails are kept in one string and found by bisection: every email, whatever its
+    case, finds the last row that has it; a missing or empty one finds nobody."""
+    users = org_users(300)
+    spellings = ["Zoë@X.com", "zoë@x.com", "", "a@b.c", "A@B.C", "ab@c", "", "İ@x.com", "b@x.com"]
+    users += [msgspec.structs.replace(users[i], email=email) for i, email in enumerate(spellings)]
+    expected: dict[str, UserRecord] = {}
+    for user in users:
+        if user.email:
+            expected[user.email.lower()] = user
+    for report in (report_of(users), report_of(PackedUsers(users))):
+        index = index_of(report)
+        for key, user in expected.items():
+            assert index.user(key) is not None
+            assert index.user(key) == user
+            assert index.user(key.upper()) == expected.get(key.upper().lower())
+        for missing in ("", "  ", "zoe@x.com", "a@b", "zzz@zzz", "0"):
+            assert index.user(missing) is None
+
+
 def test_a_derived_result_is_computed_once_per_report() -> None:
     report = report_of(seed_users())
     calls: list[int] = []

@@ -13,6 +13,7 @@ import pytest
 from bot.browserstack.models import Product, ProductUsage, Report, ReportFilters, ReportKind
 from bot.clock import ShiftedClock
 from bot.reports.index import narrow
+from bot.reports.packed import PackedUsers
 from bot.reports.question import Question, Verb
 from bot.slack.answers import compose, title
 from bot.slack.messages import Answer, Message
@@ -332,3 +333,18 @@ def test_narrow_keeps_one_products_entries(
         assert after.usage.last_activity == before.usage.last_activity
     # The report it was made from is unchanged.
     assert any(len(list(row.usage.product_data.items())) > 1 for row in report.rows)
+
+
+@pytest.mark.parametrize("product", [None, Product.LIVE, Product.AUTOMATE])
+def test_teams_from_packed_members_read_as_from_plain_ones(
+    now: dt.datetime, product: Product | None
+) -> None:
+    """The overview passes over the members one at a time (narrowed as read, never a list of
+    them all): a packed user report gives the answer a plain one gives."""
+    plain = user_report(now)
+    packed = msgspec.structs.replace(plain, users=PackedUsers(plain.users))
+    question = ask(Verb.TEAMS, now, product=product)
+    expected = answer(question, team_report(now), now, users=plain)
+    found = answer(question, team_report(now), now, users=packed)
+    assert found.summary == expected.summary
+    assert found.details == expected.details
