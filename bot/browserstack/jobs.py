@@ -80,9 +80,17 @@ class LearnedSchedule:
     cells: int = 100  # the grid's most steps
     rounds: int = 30  # of the self-consistency algorithm
 
-    def plan(self, history: Sequence[Observation]) -> tuple[float, ...]:
-        """When to check a new job, in seconds from its creation; () without history."""
-        usable = tuple(o for o in history if o.by > 0 and o.after <= o.by)
+    def plan(self, history: Sequence[Observation], *, maximum: float) -> tuple[float, ...]:
+        """When to check a new job, in seconds from its creation; () without history.
+
+        ``maximum`` is the longest the caller leaves between two checks (``next_check``). A job
+        whose checks were further apart than twice that (the process was down, or its clock
+        jumped) is left out: it says little of how long jobs take, and a day's gap would put
+        every plan's first check at the deadline.
+        """
+        usable = tuple(
+            o for o in history if o.by > 0 and o.after <= o.by and o.by - o.after <= 2 * maximum
+        )
         if not usable:
             return ()
         return _plan(usable, self)
@@ -93,13 +101,14 @@ def next_check(
 ) -> float:
     """Seconds from a job's creation to its next status check, ``elapsed`` after it.
 
-    The plan's next time; past the plan (a job slower than any recent one), checks spaced by a
-    quarter of the time already spent, between 1 s and ``maximum``: a late job is likely a long
-    one, and its checks should not eat the budget the other jobs need.
+    The plan's next time, but never more than ``maximum`` away; past the plan (a job slower
+    than any recent one), checks spaced by a quarter of the time already spent, between 1 s and
+    ``maximum``: a late job is likely a long one, and its checks should not eat the budget the
+    other jobs need.
     """
     for at in plan:
         if at >= elapsed + min_wait:
-            return at
+            return min(at, elapsed + maximum)
     return elapsed + min(maximum, max(1.0, 0.25 * elapsed))
 
 

@@ -442,11 +442,12 @@ class ReportService:
             except sa.exc.SQLAlchemyError:
                 # Only the schedule's precision is lost: the backoff schedule still works.
                 log.warning("could not read recent job durations", exc_info=True)
-        plan = learned.plan(timing.history) if learned is not None and timing else ()
+        maximum = self.timing.schedule.maximum
+        plan = learned.plan(timing.history, maximum=maximum) if learned and timing else ()
         if timing is None or not plan:
             return self._next_poll(dataset, polls, now)
         elapsed = (now - timing.created_at).total_seconds()
-        at = next_check(plan, elapsed, maximum=self.timing.schedule.maximum)
+        at = next_check(plan, elapsed, maximum=maximum)
         return min(timing.created_at + dt.timedelta(seconds=at), dataset.deadline_at)
 
     def _record(self, what: Callable[..., None], *args: Any, **kwargs: Any) -> None:

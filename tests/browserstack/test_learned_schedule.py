@@ -8,6 +8,7 @@ from bot.browserstack.jobs import LearnedSchedule, Observation, next_check
 from bot.reports.durations import bucket
 
 SCHEDULE = LearnedSchedule()
+MAXIMUM = 30.0  # REPORT_POLL_MAX_SECONDS: the longest between two checks
 
 
 def steady(seconds: float, count: int = 10) -> list[Observation]:
@@ -29,14 +30,14 @@ def steady(seconds: float, count: int = 10) -> list[Observation]:
 def test_the_first_check_comes_when_recent_jobs_were_done(
     history: list[Observation], first_after: float, first_by: float, checks_at_most: int
 ) -> None:
-    plan = SCHEDULE.plan(history)
+    plan = SCHEDULE.plan(history, maximum=MAXIMUM)
     assert first_after <= plan[0] <= first_by
     assert list(plan) == sorted(plan)
     assert len(plan) <= checks_at_most
 
 
 def test_no_history_no_plan() -> None:
-    assert SCHEDULE.plan([]) == ()
+    assert SCHEDULE.plan([], maximum=MAXIMUM) == ()
 
 
 @pytest.mark.parametrize(
@@ -54,8 +55,17 @@ def test_no_history_no_plan() -> None:
 def test_checks_that_found_jobs_done_at_once_do_not_push_the_plan_later(
     history: list[Observation], at_least: float
 ) -> None:
-    plan = SCHEDULE.plan(history)
+    plan = SCHEDULE.plan(history, maximum=MAXIMUM)
     assert at_least <= plan[0] < 8.0
+
+
+def test_a_job_whose_checks_a_downtime_kept_apart_says_nothing_of_job_lengths() -> None:
+    # Created, then the process was down (or the clock jumped) for five days: the first check
+    # after that found it done. The plan still follows the 5 s jobs, not the deadline.
+    history = [Observation(after=0.0, by=5 * 86400.0), *steady(5.0)]
+    plan = SCHEDULE.plan(history, maximum=MAXIMUM)
+    assert 5.0 <= plan[0] <= 6.5
+    assert SCHEDULE.plan(history[:1], maximum=MAXIMUM) == ()  # nothing else: the backoff
 
 
 @pytest.mark.parametrize(
@@ -67,11 +77,12 @@ def test_checks_that_found_jobs_done_at_once_do_not_push_the_plan_later(
         ((5.0, 6.0, 7.0), 7.0, 8.75),  # past the plan: a quarter of the time spent (1.75 s)
         ((5.0,), 2.0, 5.0),
         ((5.0,), 200.0, 230.0),  # never more than ``maximum`` apart (30 s)
+        ((90.0,), 0.0, 30.0),  # not even where the plan says
         ((), 1.0, 2.0),  # at least a second apart
     ],
 )
 def test_next_check(plan: tuple[float, ...], elapsed: float, expected: float) -> None:
-    assert next_check(plan, elapsed, maximum=30.0) == pytest.approx(expected)
+    assert next_check(plan, elapsed, maximum=MAXIMUM) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
@@ -82,8 +93,8 @@ def test_a_dearer_check_means_fewer_checks_and_a_longer_wait(
     cost: float, wait_longer: bool
 ) -> None:
     varied = [Observation(d - 0.4, d + 0.1) for d in (4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5)]
-    cheap = LearnedSchedule(check_cost=0.5).plan(varied)
-    plan = LearnedSchedule(check_cost=cost).plan(varied)
+    cheap = LearnedSchedule(check_cost=0.5).plan(varied, maximum=MAXIMUM)
+    plan = LearnedSchedule(check_cost=cost).plan(varied, maximum=MAXIMUM)
     assert (len(plan) < len(cheap)) is wait_longer
     assert (plan[0] > cheap[0]) is wait_longer
 

@@ -149,7 +149,7 @@ def test_durations_are_recorded_and_shared_by_every_process(
     assert JobDurations(two.engine).observations(ReportKind.USER, 14) == seen
     # Another period of similar length, on the other process (a replica, or a restart): its
     # checks are planned from the first job's, where a 5 s job is likely done.
-    plan = LearnedSchedule().plan(seen)
+    plan = LearnedSchedule().plan(seen, maximum=30.0)
     assert plan[0] != 4.0
     second, checks = two.run(two.ask(10))
     assert second.state is DatasetState.READY
