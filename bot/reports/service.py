@@ -443,7 +443,9 @@ class ReportService:
                 # Only the schedule's precision is lost: the backoff schedule still works.
                 log.warning("could not read recent job durations", exc_info=True)
         maximum = self.timing.schedule.maximum
-        plan = learned.plan(timing.history, maximum=maximum) if learned and timing else ()
+        plan: tuple[float, ...] = ()
+        if learned is not None and timing is not None:
+            plan = learned.plan(timing.history, maximum=maximum)
         if timing is None or not plan:
             return self._next_poll(dataset, polls, now)
         elapsed = (now - timing.created_at).total_seconds()
