@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 
 from rapidfuzz import fuzz, process
 
+from bot.reports.joined import JoinedStrings
+
 _MINUTE = 60
 _HOUR = 60 * _MINUTE
 _DAY = 24 * _HOUR
@@ -109,15 +111,10 @@ class NameIndex:
         self._count = len(unique)
         # The names that are not their own folded form (most emails are), by position.
         self._spelled = {i: name for i, name in enumerate(unique) if folded[i] is not name}
-        self._joined = self._SEPARATOR.join(folded)
+        self._folded_names = JoinedStrings(folded, separator=self._SEPARATOR)
         # Whether splitting the joined string gives the names back (no name holds the separator).
-        self._plain = self._joined.count(self._SEPARATOR) == max(self._count - 1, 0)
+        self._plain = self._folded_names.text.count(self._SEPARATOR) == max(self._count - 1, 0)
         self._all_keys: list[str] | None = None  # ``_keys``
-        self._starts = array("L")
-        offset = 0
-        for key in folded:
-            self._starts.append(offset)
-            offset += len(key) + 1
         # Positions by folded name; a stable sort, so of names folding alike the first comes first.
         order = sorted(range(self._count), key=folded.__getitem__)
         self._order = array("L", order)
@@ -127,17 +124,10 @@ class NameIndex:
             if key == folded[before]:
                 self._same.setdefault(key, [unique[before]]).append(unique[position])
 
-    def _key(self, position: int) -> str:
-        """The folded name at ``position``."""
-        start = self._starts[position]
-        if position + 1 < self._count:
-            return self._joined[start : self._starts[position + 1] - 1]
-        return self._joined[start:]
-
     def _name(self, position: int) -> str:
         """The name at ``position``, as spelled."""
         spelled = self._spelled.get(position)
-        return self._key(position) if spelled is None else spelled
+        return self._folded_names[position] if spelled is None else spelled
 
     def _keys(self) -> list[str]:
         """Every folded name, in order: made by the first lookup that compares them all, and
@@ -146,16 +136,16 @@ class NameIndex:
         keys = self._all_keys
         if keys is None:
             if self._plain:
-                keys = self._joined.split(self._SEPARATOR) if self._count else []
+                keys = self._folded_names.text.split(self._SEPARATOR) if self._count else []
             else:
-                keys = [self._key(i) for i in range(self._count)]
+                keys = list(self._folded_names)
             self._all_keys = keys
         return keys
 
     def _exact(self, wanted: str) -> int | None:
         """The first position whose folded name is ``wanted``."""
-        at = bisect.bisect_left(self._order, wanted, key=self._key)
-        if at < self._count and self._key(self._order[at]) == wanted:
+        at = bisect.bisect_left(self._order, wanted, key=self._folded_names.__getitem__)
+        if at < self._count and self._folded_names[self._order[at]] == wanted:
             return self._order[at]
         return None
 
@@ -179,8 +169,8 @@ class NameIndex:
             return NameMatch(query=query, match=self._name(containing[0]))
         if containing:
             # Prefixes first, then the most similar, then by name.
-            prefixes = [i for i in containing if self._key(i).startswith(wanted)]
-            others = [i for i in containing if not self._key(i).startswith(wanted)]
+            prefixes = [i for i in containing if self._folded_names[i].startswith(wanted)]
+            others = [i for i in containing if not self._folded_names[i].startswith(wanted)]
             best = self._most_similar(wanted, prefixes, limit, cutoff=0.0)
             if len(best) < limit:
                 best += self._most_similar(wanted, others, limit - len(best), cutoff=0.0)
@@ -198,17 +188,17 @@ class NameIndex:
     def _containing(self, wanted: str) -> list[int]:
         """Positions of the names that contain ``wanted``, in order."""
         if self._SEPARATOR in wanted:
-            return [i for i in range(self._count) if wanted in self._key(i)]
+            return [i for i in range(self._count) if wanted in self._folded_names[i]]
         found: list[int] = []
-        at = self._joined.find(wanted)
+        joined = self._folded_names.text
+        at = joined.find(wanted)
         while at != -1:
-            index = bisect.bisect_right(self._starts, at) - 1
+            index = self._folded_names.at(at)
             found.append(index)
             # On to the next name: one name counts once however often it holds the query.
-            next_start = self._starts[index + 1] if index + 1 < len(self._starts) else None
-            if next_start is None:
+            if index + 1 == self._count:
                 break
-            at = self._joined.find(wanted, next_start)
+            at = joined.find(wanted, self._folded_names.start(index + 1))
         return found
 
     def _most_similar(
@@ -218,7 +208,7 @@ class NameIndex:
         least ``cutoff``, as ``(-ratio, name)`` in order (ties by name); ``among=None``: all."""
         if limit <= 0 or (among is not None and not among):
             return []
-        choices = self._keys() if among is None else [self._key(i) for i in among]
+        choices = self._keys() if among is None else [self._folded_names[i] for i in among]
         matcher = difflib.SequenceMatcher()
         matcher.set_seq2(wanted)
         batch = max(4 * limit, 16)

@@ -17,14 +17,13 @@ a cached report is at most ``REPORT_CACHE_SECONDS`` old.
 from __future__ import annotations
 
 import bisect
-import itertools
 import threading
 import weakref
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -36,6 +35,7 @@ from bot.browserstack.models import (
     UserRecord,
 )
 from bot.reports.humanize import NameIndex
+from bot.reports.joined import JoinedStrings
 from bot.reports.packed import PackedUsers
 
 __all__ = ["ReportIndex", "identity", "index_of", "narrow", "prices_key"]
@@ -108,7 +108,7 @@ class ReportIndex:
     # Members
 
     @cached_property
-    def _scan(self) -> tuple[_Strings, dict[str, array[int]]]:
+    def _scan(self) -> tuple[JoinedStrings, dict[str, array[int]]]:
         """One pass over the members (packed ones are decoded as read): every row's email,
         which the lookups below share, and the rows of each team."""
         emails: list[str] = []
@@ -125,14 +125,14 @@ class ReportIndex:
             if rows is None:
                 rows = teams[key] = array("L")
             rows.append(position)
-        return _Strings(emails), teams
+        return JoinedStrings(emails), teams
 
     @property
-    def _emails(self) -> _Strings:
+    def _emails(self) -> JoinedStrings:
         return self._scan[0]
 
     @cached_property
-    def _by_email(self) -> tuple[_Strings, array[int]]:
+    def _by_email(self) -> tuple[JoinedStrings, array[int]]:
         """Every row's email in lower case, and the rows that have one in the order of their
         emails (a stable sort: rows of one email in report order), for lookups by bisection.
         A dict of 50,000 emails and their rows was ~3 MB; these are ~0.4 MB, or ~2 MB where
@@ -140,7 +140,7 @@ class ReportIndex:
         emails = self._emails
         lowered = [email.lower() for email in emails]
         same = all(a == b for a, b in zip(lowered, emails, strict=True))
-        keys = emails if same else _Strings(lowered)
+        keys = emails if same else JoinedStrings(lowered)
         rows = sorted((i for i, email in enumerate(lowered) if email), key=lowered.__getitem__)
         return keys, array("L", rows)
 
@@ -210,39 +210,6 @@ class ReportIndex:
     def _forget(self, key: Hashable) -> None:
         with self._lock:
             self._derived.pop(key, None)
-
-
-class _Strings(Sequence[str]):
-    """Strings kept as one string and where each ends: a list of 50,000 emails is ~4 MB of
-    string objects, this ~1.7 MB. Reading one slices it out."""
-
-    def __init__(self, strings: Iterable[str]) -> None:
-        parts = list(strings)
-        self._text = "".join(parts)
-        self._ends = array("L", itertools.accumulate(map(len, parts)))
-
-    def __len__(self) -> int:
-        return len(self._ends)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self._ends)
-        end = self._ends[index]  # IndexError past the end
-        return self._text[self._ends[index - 1] if index else 0 : end]
-
-    def __iter__(self) -> Iterator[str]:
-        start = 0
-        for end in self._ends:
-            yield self._text[start:end]
-            start = end
 
 
 class _Kept:
