@@ -781,9 +781,7 @@ class Store:
             .where(newer.c.state == DatasetState.READY.value)
             .where(newer.c.fetched_at > datasets.c.fetched_at)
         )
-        waited_on = sa.select(requests.c.dataset_key).where(
-            requests.c.state.in_([s.value for s in OPEN_STATES])
-        )
+        waited_on = sa.select(requests.c.dataset_key).where(_in_states(OPEN_STATES))
         with self._write() as tx:
             result = tx.execute(
                 sa.delete(datasets)
@@ -815,7 +813,7 @@ class Store:
         with self._write() as tx:
             result = tx.execute(
                 sa.delete(requests)
-                .where(requests.c.state.not_in([s.value for s in OPEN_STATES]))
+                .where(sa.not_(_in_states(OPEN_STATES)))
                 .where(requests.c.answered_at < before)
             )
             tx.execute(sa.delete(slack_events).where(slack_events.c.received_at < before))
@@ -1079,9 +1077,7 @@ class Store:
         """Requests not yet answered: zero when the bot has nothing left to do."""
         with self._read() as tx:
             return tx.execute(
-                sa.select(sa.func.count())
-                .select_from(requests)
-                .where(requests.c.state.in_([s.value for s in OPEN_STATES]))
+                sa.select(sa.func.count()).select_from(requests).where(_in_states(OPEN_STATES))
             ).scalar_one()
 
     def claim_details(self, request_id: str) -> bool:
