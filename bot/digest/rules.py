@@ -33,6 +33,7 @@ from bot.reports.analysis import (
     ParallelCost,
     ParallelsAdvice,
     RightsizingRow,
+    Row,
     SeatCost,
     SeatCount,
     SeatState,
@@ -137,8 +138,7 @@ class WeekChange:
         return not (self.newly_idle_seats or self.back_in_use_seats or self.released_seats)
 
 
-@dataclass(frozen=True, slots=True)
-class TeamSeats:
+class TeamSeats(Row, frozen=True):
     """One team's seats: held (access, reported), used, idle; ``name`` None for no team."""
 
     name: str | None
