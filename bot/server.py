@@ -11,6 +11,7 @@ a request is used (no response_url is called, no listener runs, no error is logg
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import logging
 import os
@@ -179,10 +180,24 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
 
 
+def freeze_startup_objects() -> int:
+    """Leave what start-up made out of every later garbage collection; how many objects that is.
+
+    Modules, classes, functions, the app and its listeners live as long as the process: some
+    110,000 objects the collector tracks, which each full collection walked again (68 ms on the
+    development machine, stalling every thread: an answer that met one waited for it). Garbage
+    is collected first, so that only what is alive is frozen (``gc.freeze``).
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def serve(bot: Usagebot) -> int:
     """Run until SIGTERM or Ctrl-C; return the exit status."""
     limit_malloc_arenas()  # before the threads start allocating
     bot.start()
+    log.debug("%d start-up objects frozen", freeze_startup_objects())
     stopping = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
