@@ -4,9 +4,13 @@
 
 For each organisation size (``--users``: the sandbox's synthetic org, seed 42) a fresh "usagebot
 process" (spawned) builds the bot as the tests and ``make demo`` do (``bot.stack.LoopbackStack``
-on one ``SystemClock``: the sandbox, the Slack stand-in, usagebot behind its HTTP endpoint, SQLite
-in a temporary folder) and a "sender process" of its own POSTs the signed slash commands, so that
-the client side does not share the bot's GIL. Nothing is patched; only public paths are used.
+on one ``SystemClock``: the Slack stand-in, usagebot behind its HTTP endpoint, SQLite in a
+temporary folder) and freezes its start-up objects as ``serve`` does. BrowserStack's sandbox runs
+in a "sandbox process" of its own (BrowserStack is not in the bot's process either: its
+organisation, some 350,000 objects, lengthened every garbage collection there), and a "sender
+process" POSTs the signed slash commands, so that the client side does not share the bot's GIL
+(it freezes its own start-up objects too: a collection of the bench's imports paused a timed
+POST by 55-65 ms). Nothing is patched; only public paths are used.
 
 Warm-up: every command once, waiting for each answer, which makes every dataset the verbs read
 (the user and team reports of the last 14 days and of ``IDLE_DAYS``). Then ``--rounds`` rounds
@@ -63,6 +67,7 @@ from bot.browserstack.sandbox import SyntheticOrg
 from bot.clock import SystemClock
 from bot.reports.index import index_of
 from bot.reports.store import packed
+from bot.server import freeze_startup_objects
 from bot.stack import LoopbackStack, slack_user
 
 ASKER = "U00"  # a full member whose Slack email is a member of the org (for "me")
@@ -109,6 +114,10 @@ class Sample:
 def run_sender(conn: Connection) -> None:
     """POST each request it is sent, one at a time; send back its start (wall clock) and ack."""
     logging.basicConfig(level=logging.WARNING, format="sender %(levelname)s %(name)s: %(message)s")
+    # This process imported the bench and the bot (spawn imports the main module again): some
+    # 96,000 objects whose full collection took 55-65 ms, once in a run, in the middle of a
+    # timed POST. What this process times must be the bot, not its own collector.
+    freeze_startup_objects()
     conn.send(os.getpid())
     with httpx.Client(timeout=60) as client, contextlib.suppress(EOFError):
         while (request := conn.recv()) is not None:
@@ -125,6 +134,39 @@ def run_sender(conn: Connection) -> None:
             except httpx.HTTPError as error:
                 sent = (wall, time.perf_counter() - started, -1, repr(error).encode())
             conn.send(sent)
+
+
+# --- the sandbox process -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Org:
+    """What the usagebot process needs to know of the sandbox's organisation."""
+
+    url: str
+    pid: int
+    asker_email: str
+    asker_name: str
+    commands: dict[str, str]
+
+
+def run_sandbox(conn: Connection, users: int) -> None:
+    """The sandbox, in a process of its own: BrowserStack is not in the bot's process either.
+
+    Its organisation (two cached periods of 50,000 members: some 350,000 objects the garbage
+    collector tracks) would otherwise lengthen every full collection in the bot's process.
+    Answers "jobs" (how many jobs it has made) until it is sent None.
+    """
+    logging.basicConfig(level=logging.WARNING, format="sandbox %(levelname)s %(name)s: %(message)s")
+    box = started_sandbox(users, SystemClock())
+    try:
+        asker = box.org.users[0]
+        conn.send(Org(box.url, os.getpid(), asker.email, asker.name, texts(box.org)))
+        with contextlib.suppress(EOFError):
+            while conn.recv() is not None:
+                conn.send(box.stats.jobs_created)
+    finally:
+        box.stop()
 
 
 # --- the usagebot process ------------------------------------------------------------------------
@@ -174,18 +216,9 @@ def ask(
 
 
 def measure(conn: Connection, users: int, rounds: int, max_seconds: float, seed: int) -> None:
-    """The usagebot process: one org size; sends back (pid, sender pid, warm-up s, samples)."""
+    """The usagebot process: one org size; sends back its figures and the processes' pids."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     clock = SystemClock()
-    sandbox = started_sandbox(users, clock)
-    org = sandbox.org
-    asker = org.users[0]
-    people = {
-        ASKER: slack_user(
-            ASKER, name=asker.email.split("@")[0], email=asker.email, real_name=asker.name
-        )
-    }
-    commands = texts(org)
     settings = {
         **NO_LIMIT,
         # Quick polls for the warm-up's jobs. The work loop ticks as installed (every second):
@@ -194,25 +227,36 @@ def measure(conn: Connection, users: int, rounds: int, max_seconds: float, seed:
         "report_poll_initial_seconds": 0.1,
         "report_poll_max_seconds": 0.4,
     }
-    try:
+    with process(run_sandbox, users) as (sandbox, org):
+        assert isinstance(org, Org)
+        people = {
+            ASKER: slack_user(
+                ASKER,
+                name=org.asker_email.split("@")[0],
+                email=org.asker_email,
+                real_name=org.asker_name,
+            )
+        }
+        commands = org.commands
         with (
             tempfile.TemporaryDirectory() as folder,
             LoopbackStack(
                 clock=clock,
                 database=Path(folder) / "bot.sqlite",
-                sandbox=sandbox,
+                sandbox=org.url,
                 users=people,
                 member_channels={CHANNEL},
                 settings=settings,
             ) as stack,
             process(run_sender) as (sender, sender_pid),
         ):
+            freeze_startup_objects()  # as ``serve`` does once its app is built
             url = f"{stack.http.url}/slack/events"
             started = time.perf_counter()
             for label, text in commands.items():
                 ask(stack, sender, url, label, text, timeout=600)
             warmup = time.perf_counter() - started
-            jobs = sandbox.stats.jobs_created
+            jobs = jobs_made(sandbox)
             rng = random.Random(seed)
             samples = []
             measuring = time.perf_counter()
@@ -223,10 +267,15 @@ def measure(conn: Connection, users: int, rounds: int, max_seconds: float, seed:
                 order = list(commands.items())
                 rng.shuffle(order)
                 samples += [ask(stack, sender, url, *item, timeout=120) for item in order]
-            asked = sandbox.stats.jobs_created - jobs
-            conn.send((os.getpid(), sender_pid, warmup, jobs, asked, commands, samples))
-    finally:
-        sandbox.stop()
+            asked = jobs_made(sandbox) - jobs
+            conn.send((os.getpid(), sender_pid, org.pid, warmup, jobs, asked, commands, samples))
+
+
+def jobs_made(sandbox: Connection) -> int:
+    sandbox.send("jobs")
+    made = sandbox.recv()
+    assert isinstance(made, int)
+    return made
 
 
 def run_size(users: int, rounds: int, max_seconds: float, seed: int) -> tuple[object, ...]:
@@ -330,15 +379,16 @@ def main() -> None:
     results: dict[int, dict[str, Figures]] = {}
     for users in sizes:
         started = time.perf_counter()
-        pid, sender_pid, warmup, jobs, asked, commands, samples = run_size(
+        pid, sender_pid, sandbox_pid, warmup, jobs, asked, commands, samples = run_size(
             users, args.rounds, args.max_seconds, args.seed
         )
         assert isinstance(samples, list)
         assert isinstance(commands, dict)
         results[users] = figures(samples)
         print(
-            f"{users:,} members: usagebot process pid {pid} (with the sandbox and the stand-in),"
-            f" sender pid {sender_pid}; warm-up {warmup:.1f} s ({jobs} BrowserStack jobs),"
+            f"{users:,} members: usagebot process pid {pid} (with the Slack stand-in),"
+            f" sandbox pid {sandbox_pid}, sender pid {sender_pid};"
+            f" warm-up {warmup:.1f} s ({jobs} BrowserStack jobs),"
             f" {len(samples) // len(FORMS)} rounds, {len(samples)} cached commands"
             f" ({asked} jobs during them),"
             f" {time.perf_counter() - started:.0f} s in all"

@@ -50,6 +50,7 @@ from bench.slack_app import (
     show_ack,
 )
 from bot.clock import SystemClock
+from bot.server import freeze_startup_objects
 from bot.stack import LoopbackStack, slack_user
 
 SENDERS_MAX = 50
@@ -59,6 +60,7 @@ def run_prober(conn: Connection) -> None:
     """The prober process: runs each job it is sent, sends back (status, seconds) per request."""
     logging.basicConfig(level=logging.WARNING)
     client = httpx.Client(timeout=30)
+    freeze_startup_objects()  # its own collector's pauses are not the bot's (bench/slack_app.py)
     conn.send("ready")
     try:
         while (job := conn.recv()) is not None:
