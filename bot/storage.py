@@ -13,6 +13,12 @@ with sleeps of up to 100 ms, so under a burst (a hundred commands at once) an un
 could lose every round for seconds while others got in, and an ack gave up; a lock hands the
 turn over as soon as it is free. Other processes on the same file still meet ``busy_timeout``.
 
+SQLite checkpoints its WAL (copies the committed pages home) inside the commit that crosses a
+threshold, and here that commit still held our writers' lock: every writer of the process, the
+acks included, waited 10-25 ms behind it, once every hundred answers or so. The checkpoints run
+on a short-lived thread of their own instead (``_Checkpoints``), after a write has left its turn;
+SQLite's own stays, at a higher threshold, as a safety net.
+
 Deleting rows does not shrink a SQLite file by itself: SQLite keeps the freed pages for later
 writes. Files are made with ``auto_vacuum=INCREMENTAL`` (an older file is rewritten once, by
 ``open_database``), and ``release_space`` hands the free pages back after a deletion; PostgreSQL
@@ -104,16 +110,70 @@ def create_engine(url: str) -> Engine:
 _writers: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 # ``PRAGMA auto_vacuum``'s value for INCREMENTAL.
 _INCREMENTAL = 2
-# Bytes of WAL file kept after a checkpoint: what 1,000 pages (the automatic checkpoint) take.
+# Bytes of WAL file kept after a checkpoint: what 1,000 pages take.
 _WAL_LIMIT = 4 * 1024 * 1024
+# SQLite's own checkpoint in a commit, only should ours fall behind (its default: 1,000 pages).
+_SAFETY_NET_PAGES = 10_000
+# Ours, in the background: after this many writes, or the first write this long after the last.
+CHECKPOINT_WRITES = 100
+CHECKPOINT_SECONDS = 1.0
 # How long giving space back waits for the write lock (and, on SQLite, for readers to move
 # past the WAL): it runs on the work loop's schedule, and comes again if it gives up.
 SPACE_WAIT = 2.0
 
 
+class _Checkpoints:
+    """Checkpoints of one SQLite engine's WAL, each on a thread of its own, after writes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = weakref.ref(engine)  # the engine owns this, not the other way round
+        self._lock = threading.Lock()
+        self._writes = 0
+        self._last = time.monotonic()
+        self._thread: threading.Thread | None = None
+        self.done = 0
+
+    def wrote(self) -> None:
+        """Count a write; start a checkpoint when one is due and none is running."""
+        with self._lock:
+            self._writes += 1
+            now = time.monotonic()
+            if self._writes < CHECKPOINT_WRITES and now - self._last < CHECKPOINT_SECONDS:
+                return
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._writes, self._last = 0, now
+            self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until the checkpoint running now (if any) has ended."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        engine = self._engine()
+        if engine is None:
+            return
+        try:
+            # PASSIVE: copies what no reader still needs, never waits for a reader or a writer,
+            # and writers go on appending to the WAL meanwhile.
+            with _bare(engine, 0) as sqlite:
+                sqlite.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.done += 1
+        except (sa.exc.SQLAlchemyError, sqlite3.Error) as error:
+            # The next one, or SQLite's own, copies these pages too.
+            log.info("WAL checkpoint skipped (%s)", _cause(error))
+
+
+_checkpoints: weakref.WeakKeyDictionary[Engine, _Checkpoints] = weakref.WeakKeyDictionary()
+
+
 def _sqlite_engine(url: sa.engine.URL) -> Engine:
     engine = sa.create_engine(url, connect_args={"check_same_thread": False})
     _writers[engine] = threading.Lock()
+    _checkpoints[engine] = _Checkpoints(engine)
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -131,6 +191,8 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
         # The WAL file keeps the size of its biggest transaction unless told otherwise (a
         # stored report, a VACUUM): back to this after each checkpoint.
         cursor.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
+        # Checkpoints run in the background (``_Checkpoints``); SQLite's own is a safety net.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={_SAFETY_NET_PAGES}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -248,6 +310,10 @@ def write(engine: Engine, *, timeout: float | None = None) -> Iterator[Connectio
             if left is not None and engine.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(left * 1000))}")
             yield connection
+    # Committed, and out of the writers' turn: a checkpoint now holds none of them up.
+    checkpoints = _checkpoints.get(engine)
+    if checkpoints is not None:
+        checkpoints.wrote()
 
 
 def serialise(tx: Connection, name: str) -> None:

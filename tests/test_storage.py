@@ -3,13 +3,16 @@ writers that take turns."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import struct
 import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from bot import storage
 from bot.storage import create_engine, write
 
 
@@ -74,4 +77,44 @@ def test_sqlite_writers_of_one_process_queue_for_their_turn(tmp_path: Path) -> N
     first.join(timeout=30)
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT x FROM t ORDER BY x").scalars().all() == [1, 2]
+    engine.dispose()
+
+
+def wal_frames(database: Path) -> tuple[int, int]:
+    """(frames in the WAL, frames already copied home), as the WAL index in the ``-shm`` file
+    says: ``mxFrame`` at byte 16, ``nBackfill`` at byte 96, in the machine's byte order
+    (https://www.sqlite.org/walformat.html)."""
+    index = database.with_name(database.name + "-shm").read_bytes()
+    return struct.unpack_from("=I", index, 16)[0], struct.unpack_from("=I", index, 96)[0]
+
+
+def test_sqlite_checkpoints_the_wal_in_the_background_not_in_a_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint inside a commit held up every other writer of the process (the acks)."""
+    monkeypatch.setattr(storage, "CHECKPOINT_SECONDS", 3600.0)  # by count only, here
+    database = tmp_path / "wal.sqlite"
+    engine = create_engine(f"sqlite:///{database}")
+    checkpoints = storage._checkpoints[engine]
+    with write(engine) as tx:
+        tx.exec_driver_sql("CREATE TABLE t (x BLOB)")
+
+    def writes(count: int) -> None:
+        for _ in range(count):
+            with write(engine) as tx:  # some 50 pages each
+                tx.exec_driver_sql("INSERT INTO t VALUES (?)", (os.urandom(200_000),))
+
+    writes(storage.CHECKPOINT_WRITES - 2)
+    frames, copied = wal_frames(database)
+    # Far past SQLite's own threshold (1,000 pages), and no commit copied any of it home.
+    assert frames > 4_000
+    assert (copied, checkpoints.done) == (0, 0)
+    writes(1)  # the hundredth write starts one, on its own thread
+    checkpoints.wait(timeout=30)
+    frames, copied = wal_frames(database)
+    assert checkpoints.done == 1
+    assert copied == frames > 4_000
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT count(*) FROM t").scalar()
+    assert rows == storage.CHECKPOINT_WRITES - 1
     engine.dispose()
