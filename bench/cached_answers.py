@@ -2,14 +2,14 @@
 
     .venv/bin/python bench/cached_answers.py [--rounds 30] [--max-seconds 150] [--users 50000,2000]
 
-For each organisation size (``--users``: the sandbox's synthetic org, seed 42) a fresh "usagebot
-process" (spawned) builds the bot as the tests and ``make demo`` do (``bot.stack.LoopbackStack``
-on one ``SystemClock``: the Slack stand-in, usagebot behind its HTTP endpoint, SQLite in a
-temporary folder) and freezes its start-up objects as ``serve`` does. BrowserStack's sandbox runs
-in a "sandbox process" of its own (BrowserStack is not in the bot's process either: its
-organisation, some 350,000 objects, lengthened every garbage collection there), and a "sender
-process" POSTs the signed slash commands, so that the client side does not share the bot's GIL
-(it freezes its own start-up objects too: a collection of the bench's imports paused a timed
+For each organisation size (``--users``: the sandbox's synthetic org, seed 42) four processes,
+so that nothing else shares the bot's GIL or its garbage collector: a real ``python -m bot
+serve`` in HTTP mode (its settings in its environment only, SQLite in a temporary folder: the
+bot as deployed); the "measuring process" (spawned fresh for each size), which holds the Slack
+stand-in (Slack's side: it checks every message as Slack would) and waits on it; BrowserStack's
+sandbox in a process of its own (its organisation, some 350,000 objects, once lengthened every
+garbage collection in the bot's process); and a "sender" that POSTs the signed slash commands
+(it freezes its own start-up objects: a collection of the bench's imports once paused a timed
 POST by 55-65 ms). Nothing is patched; only public paths are used.
 
 Warm-up: every command once, waiting for each answer, which makes every dataset the verbs read
@@ -45,11 +45,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.children import machine_load
+from bench.children import bot_env, machine_load
 from bench.children import sandbox as started_sandbox
 from bench.slack_app import (
     CHANNEL,
-    NO_LIMIT,
     SPAWN,
     answered,
     is_error,
@@ -68,7 +67,9 @@ from bot.clock import SystemClock
 from bot.reports.index import index_of
 from bot.reports.store import packed
 from bot.server import freeze_startup_objects
-from bot.stack import LoopbackStack, slack_user
+from bot.slack.standin import SlackStandIn
+from bot.stack import BOT_TOKEN, slack_user
+from tests.processes.harness import ServeProcess
 
 ASKER = "U00"  # a full member whose Slack email is a member of the org (for "me")
 P99_TARGET = 0.050  # seconds, at 50,000 members
@@ -190,10 +191,9 @@ def texts(org: SyntheticOrg) -> dict[str, str]:
 
 
 def ask(
-    stack: LoopbackStack, conn: Connection, url: str, label: str, text: str, timeout: float
+    standin: SlackStandIn, conn: Connection, url: str, label: str, text: str, timeout: float
 ) -> Sample:
     """``/usage text`` from the sender, shown acked as Slack does; timed to its final answer."""
-    standin = stack.standin
     standin.reset()  # one command at a time: whatever the stand-in holds next is this one's
     response_url, request = prepare(standin, url, text, user=ASKER)
     conn.send(request)
@@ -215,18 +215,21 @@ def ask(
     return Sample(label, ack, max(call.at for call in finals) - wall)
 
 
+# The bot's environment beyond bench.children's: quick polls for the warm-up's jobs, and the
+# work loop ticking as installed (every second): the measured rounds make no job, and a loop
+# ticking 20 times faster than any install's (two queries every 50 ms) took 2-5 ms of the GIL
+# from each answer's p50.
+SERVE_ENV = {
+    "REPORT_POLL_INITIAL_SECONDS": "0.1",
+    "REPORT_POLL_MAX_SECONDS": "0.4",
+    "SCHEDULER_TICK_SECONDS": "1",
+}
+
+
 def measure(conn: Connection, users: int, rounds: int, max_seconds: float, seed: int) -> None:
-    """The usagebot process: one org size; sends back its figures and the processes' pids."""
+    """The measuring process: one org size; sends back its figures and the processes' pids."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     clock = SystemClock()
-    settings = {
-        **NO_LIMIT,
-        # Quick polls for the warm-up's jobs. The work loop ticks as installed (every second):
-        # the measured rounds make no job, and a loop ticking 20 times faster than any
-        # install's (two queries every 50 ms) took 2-5 ms of the GIL from each answer's p50.
-        "report_poll_initial_seconds": 0.1,
-        "report_poll_max_seconds": 0.4,
-    }
     with process(run_sandbox, users) as (sandbox, org):
         assert isinstance(org, Org)
         people = {
@@ -238,37 +241,37 @@ def measure(conn: Connection, users: int, rounds: int, max_seconds: float, seed:
             )
         }
         commands = org.commands
-        with (
-            tempfile.TemporaryDirectory() as folder,
-            LoopbackStack(
-                clock=clock,
-                database=Path(folder) / "bot.sqlite",
-                sandbox=org.url,
-                users=people,
-                member_channels={CHANNEL},
-                settings=settings,
-            ) as stack,
-            process(run_sender) as (sender, sender_pid),
-        ):
-            freeze_startup_objects()  # as ``serve`` does once its app is built
-            url = f"{stack.http.url}/slack/events"
-            started = time.perf_counter()
-            for label, text in commands.items():
-                ask(stack, sender, url, label, text, timeout=600)
-            warmup = time.perf_counter() - started
-            jobs = jobs_made(sandbox)
-            rng = random.Random(seed)
-            samples = []
-            measuring = time.perf_counter()
-            for done in range(rounds):
-                # A bound on the run's length: slow answers make for fewer (at least 2) rounds.
-                if done >= 2 and time.perf_counter() - measuring > max_seconds:
-                    break
-                order = list(commands.items())
-                rng.shuffle(order)
-                samples += [ask(stack, sender, url, *item, timeout=120) for item in order]
-            asked = jobs_made(sandbox) - jobs
-            conn.send((os.getpid(), sender_pid, org.pid, warmup, jobs, asked, commands, samples))
+        standin = SlackStandIn(
+            bot_token=BOT_TOKEN, users=people, member_channels={CHANNEL}, clock=clock
+        ).start()
+        with tempfile.TemporaryDirectory() as folder:
+            env = bot_env(org.url, Path(folder) / "bot.sqlite", standin=standin, extra=SERVE_ENV)
+            serve = ServeProcess(env)
+            try:
+                with process(run_sender) as (sender, sender_pid):
+                    started = time.perf_counter()
+                    for label, text in commands.items():
+                        ask(standin, sender, serve.url, label, text, timeout=600)
+                    warmup = time.perf_counter() - started
+                    jobs = jobs_made(sandbox)
+                    rng = random.Random(seed)
+                    samples = []
+                    measuring = time.perf_counter()
+                    for done in range(rounds):
+                        # A bound on the run's length: slow answers make fewer (at least 2) rounds.
+                        if done >= 2 and time.perf_counter() - measuring > max_seconds:
+                            break
+                        order = list(commands.items())
+                        rng.shuffle(order)
+                        samples += [
+                            ask(standin, sender, serve.url, *item, timeout=120) for item in order
+                        ]
+                    asked = jobs_made(sandbox) - jobs
+            finally:
+                serve.stop()
+                standin.stop()
+        pids = (serve.process.pid, os.getpid(), sender_pid, org.pid)
+        conn.send((pids, warmup, jobs, asked, commands, samples))
 
 
 def jobs_made(sandbox: Connection) -> int:
@@ -379,16 +382,16 @@ def main() -> None:
     results: dict[int, dict[str, Figures]] = {}
     for users in sizes:
         started = time.perf_counter()
-        pid, sender_pid, sandbox_pid, warmup, jobs, asked, commands, samples = run_size(
+        pids, warmup, jobs, asked, commands, samples = run_size(
             users, args.rounds, args.max_seconds, args.seed
         )
         assert isinstance(samples, list)
+        assert isinstance(pids, tuple)
         assert isinstance(commands, dict)
         results[users] = figures(samples)
         print(
-            f"{users:,} members: usagebot process pid {pid} (with the Slack stand-in),"
-            f" sandbox pid {sandbox_pid}, sender pid {sender_pid};"
-            f" warm-up {warmup:.1f} s ({jobs} BrowserStack jobs),"
+            f"{users:,} members: serve pid {pids[0]}, stand-in pid {pids[1]}, sender pid {pids[2]},"
+            f" sandbox pid {pids[3]}; warm-up {warmup:.1f} s ({jobs} BrowserStack jobs),"
             f" {len(samples) // len(FORMS)} rounds, {len(samples)} cached commands"
             f" ({asked} jobs during them),"
             f" {time.perf_counter() - started:.0f} s in all"

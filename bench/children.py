@@ -54,17 +54,18 @@ def sandbox(users: int, clock: Clock) -> SandboxServer:
 
 
 def bot_env(
-    box: SandboxServer,
+    box: SandboxServer | str,
     database: Path,
     *,
     standin: SlackStandIn | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment of a ``python -m bot`` child: the stand-ins, an SQLite file, ``FAST``."""
+    """The environment of a ``python -m bot`` child: the stand-ins (``box``: the sandbox, or the
+    URL of one in another process), an SQLite file, ``FAST``; ``extra`` overrides."""
     env = {
         "BROWSERSTACK_USERNAME": SANDBOX_USERNAME,
         "BROWSERSTACK_ACCESS_KEY": SANDBOX_ACCESS_KEY,
-        "BROWSERSTACK_API_URL": box.url,
+        "BROWSERSTACK_API_URL": box if isinstance(box, str) else box.url,
         "DATABASE_URL": f"sqlite:///{database.resolve()}",
         "PORT": "0",
         **FAST,

@@ -52,7 +52,7 @@ class LoopbackStack:
         *,
         clock: Clock,
         database: Path | str,
-        sandbox: SandboxConfig | SandboxServer | str | None = None,
+        sandbox: SandboxConfig | SandboxServer | None = None,
         users: Mapping[str, Mapping[str, Any]] | None = None,
         member_channels: Iterable[str] = (),
         standin: SlackStandIn | None = None,
@@ -64,22 +64,15 @@ class LoopbackStack:
             database if isinstance(database, str) else f"sqlite:///{Path(database).resolve()}"
         )
         self._owns: list[SandboxServer | SlackStandIn] = []
-        self._sandbox: SandboxServer | None = None
-        if isinstance(sandbox, str):
-            # A sandbox in a process of its own (a bench that keeps the bot's process to the bot):
-            # only its URL is known here.
-            self.sandbox_url = sandbox
+        if isinstance(sandbox, SandboxServer):
+            self.sandbox = sandbox
         else:
-            if isinstance(sandbox, SandboxServer):
-                self._sandbox = sandbox
-            else:
-                config = sandbox or SandboxConfig(username=SANDBOX_USERNAME)
-                config = replace(
-                    config, clock=clock, username=SANDBOX_USERNAME, access_key=SANDBOX_ACCESS_KEY
-                )
-                self._sandbox = SandboxServer(config, host="127.0.0.1", port=0).start()
-                self._owns.append(self._sandbox)
-            self.sandbox_url = self._sandbox.url
+            config = sandbox or SandboxConfig(username=SANDBOX_USERNAME)
+            config = replace(
+                config, clock=clock, username=SANDBOX_USERNAME, access_key=SANDBOX_ACCESS_KEY
+            )
+            self.sandbox = SandboxServer(config, host="127.0.0.1", port=0).start()
+            self._owns.append(self.sandbox)
         if standin is None:
             standin = SlackStandIn(
                 bot_token=BOT_TOKEN, users=users, member_channels=member_channels, clock=clock
@@ -91,12 +84,6 @@ class LoopbackStack:
         self._bot: Usagebot | None = None
         self._http: HttpServer | None = None
         self._driver: AppDriver | None = None
-
-    @property
-    def sandbox(self) -> SandboxServer:
-        if self._sandbox is None:
-            raise RuntimeError("this stack's sandbox runs elsewhere: only its URL is known here")
-        return self._sandbox
 
     @property
     def running(self) -> bool:
@@ -126,7 +113,7 @@ class LoopbackStack:
         values: dict[str, object] = {
             "browserstack_username": SANDBOX_USERNAME,
             "browserstack_access_key": SANDBOX_ACCESS_KEY,
-            "browserstack_api_url": self.sandbox_url,
+            "browserstack_api_url": self.sandbox.url,
             "slack_bot_token": self.standin.bot_token,
             "slack_signing_secret": SIGNING_SECRET,
             "slack_api_url": self.standin.api_url,

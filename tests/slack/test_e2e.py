@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from bot.browserstack.sandbox import FaultConfig
-from bot.clock import ShiftedClock
 from bot.reports.store import datasets
 from bot.slack.standin import SlackStandIn, form_body, sign, slash_command
 from bot.stack import SIGNING_SECRET, LoopbackStack
@@ -25,7 +23,6 @@ from tests.slack.harness import (
     ANA,
     BEN,
     CHANNEL,
-    FAST,
     GUEST,
     OTHER_CHANNEL,
     StackFactory,
@@ -649,22 +646,3 @@ def test_private_answers_name_members_as_mentions(stack: LoopbackStack) -> None:
     assert f"<@{ANA}>" in private
     looked_up = [call.args.get("email") for call in stack.standin.calls_to("users.lookupByEmail")]
     assert looked_up.count("steve@example.com") == 1  # cached for every later answer
-
-
-def test_a_stack_can_use_a_sandbox_it_knows_only_by_its_url(
-    sandbox_factory: SandboxFactory, standin: SlackStandIn, clock: ShiftedClock, tmp_path: Path
-) -> None:
-    """As ``bench/cached_answers.py`` runs it: the sandbox in a process of its own."""
-    elsewhere = sandbox_factory()
-    with LoopbackStack(
-        clock=clock,
-        database=tmp_path / "bot.sqlite",
-        sandbox=elsewhere.url,
-        standin=standin,
-        settings=FAST,
-    ) as stack:
-        stack.driver.command("teams", user=ANA, channel=CHANNEL)
-        assert "team" in str(wait_answer(stack.standin, ANA, "team").blocks)
-        with pytest.raises(RuntimeError, match="only its URL is known"):
-            stack.sandbox  # noqa: B018  # the property raises
-    assert elsewhere.stats.jobs_created == 2
