@@ -115,7 +115,7 @@ _WAL_LIMIT = 4 * 1024 * 1024
 # SQLite's own checkpoint in a commit, only should ours fall behind (its default: 1,000 pages).
 _SAFETY_NET_PAGES = 10_000
 # Ours, in the background: after this many writes, or the first write this long after the last.
-CHECKPOINT_WRITES = 100
+CHECKPOINT_WRITES = 300
 CHECKPOINT_SECONDS = 1.0
 # How long giving space back waits for the write lock (and, on SQLite, for readers to move
 # past the WAL): it runs on the work loop's schedule, and comes again if it gives up.
