@@ -104,6 +104,10 @@ class NameIndex:
 
     # Joins the folded names for the substring search; a query holding it is matched name by name.
     _SEPARATOR = "\n"
+    # Names past which one pass over the list of every name (``_keys``) beats finding them one by
+    # one in the joined string: a query such as "example.com", held by every email, took 105 ms
+    # at 50,000 emails that way, a Python step per name.
+    _MANY = 256
 
     def __init__(self, names: Iterable[str]) -> None:
         unique = list(dict.fromkeys(name for name in names if name))
@@ -142,6 +146,13 @@ class NameIndex:
             self._all_keys = keys
         return keys
 
+    def _folded_of(self, positions: Sequence[int]) -> list[str]:
+        """The folded names at ``positions``: from the list of every name when they are many."""
+        if len(positions) > self._MANY:
+            keys = self._keys()
+            return [keys[i] for i in positions]
+        return [self._folded_names[i] for i in positions]
+
     def _exact(self, wanted: str) -> int | None:
         """The first position whose folded name is ``wanted``."""
         at = bisect.bisect_left(self._order, wanted, key=self._folded_names.__getitem__)
@@ -169,8 +180,9 @@ class NameIndex:
             return NameMatch(query=query, match=self._name(containing[0]))
         if containing:
             # Prefixes first, then the most similar, then by name.
-            prefixes = [i for i in containing if self._folded_names[i].startswith(wanted)]
-            others = [i for i in containing if not self._folded_names[i].startswith(wanted)]
+            starts = [name.startswith(wanted) for name in self._folded_of(containing)]
+            prefixes = [i for i, start in zip(containing, starts, strict=True) if start]
+            others = [i for i, start in zip(containing, starts, strict=True) if not start]
             best = self._most_similar(wanted, prefixes, limit, cutoff=0.0)
             if len(best) < limit:
                 best += self._most_similar(wanted, others, limit - len(best), cutoff=0.0)
@@ -189,8 +201,10 @@ class NameIndex:
         """Positions of the names that contain ``wanted``, in order."""
         if self._SEPARATOR in wanted:
             return [i for i in range(self._count) if wanted in self._folded_names[i]]
-        found: list[int] = []
         joined = self._folded_names.text
+        if joined.count(wanted) > self._MANY:
+            return [i for i, name in enumerate(self._keys()) if wanted in name]
+        found: list[int] = []
         at = joined.find(wanted)
         while at != -1:
             index = self._folded_names.at(at)
@@ -208,7 +222,7 @@ class NameIndex:
         least ``cutoff``, as ``(-ratio, name)`` in order (ties by name); ``among=None``: all."""
         if limit <= 0 or (among is not None and not among):
             return []
-        choices = self._keys() if among is None else [self._folded_names[i] for i in among]
+        choices = self._keys() if among is None else self._folded_of(among)
         matcher = difflib.SequenceMatcher()
         matcher.set_seq2(wanted)
         batch = max(4 * limit, 16)

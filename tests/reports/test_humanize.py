@@ -178,7 +178,7 @@ def test_name_index_answers_as_difflib_over_every_name_does() -> None:
     ] + ["Acme team", "ACME TEAM", "Straße"]
     index = NameIndex(names)
     queries = ["steve.ana", "stve.ana7@example.com", "acme.io", "mobile", "zzzz", "ACME TEAM"]
-    queries += ["strasse", "o'neil.qa", "benn.web1@acme.io", "qa"]
+    queries += ["strasse", "o'neil.qa", "benn.web1@acme.io", "qa", "@example.com", "e"]
     queries += [rng.choice(names)[: rng.randrange(3, 12)] for _ in range(20)]
     for query in queries:
         for limit in (1, 3, 5):
