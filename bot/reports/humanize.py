@@ -202,10 +202,10 @@ class NameIndex:
         if self._SEPARATOR in wanted:
             return [i for i in range(self._count) if wanted in self._folded_names[i]]
         joined = self._folded_names.text
-        if joined.count(wanted) > self._MANY:
+        at = joined.find(wanted)
+        if at != -1 and joined.count(wanted, at) > self._MANY:
             return [i for i, name in enumerate(self._keys()) if wanted in name]
         found: list[int] = []
-        at = joined.find(wanted)
         while at != -1:
             index = self._folded_names.at(at)
             found.append(index)
