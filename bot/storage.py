@@ -237,6 +237,9 @@ def release_space(engine: Engine, *tables: str) -> None:
     try:
         if engine.dialect.name == "sqlite":
             with _writer_turn(engine, SPACE_WAIT), _bare(engine, SPACE_WAIT) as sqlite:
+                # A checkpoint of ours still running (no new one starts: writers wait for this
+                # turn) would leave the WAL file as long as it was: TRUNCATE gives up beside it.
+                _checkpoints[engine].wait(SPACE_WAIT)
                 # executescript steps the pragma to its end: a plain execute frees one page.
                 # The checkpoint then copies the moved pages home and empties the WAL file.
                 sqlite.executescript("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);")
