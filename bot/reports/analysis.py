@@ -654,9 +654,13 @@ class ProductTotal:
     max_parallels_used: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OrgOverview:
-    """All teams, busiest first; ``seats`` and ``user_count`` need a user report."""
+    """All teams, busiest first; ``seats`` and ``user_count`` need a user report.
+
+    No slots, for ``cached_property``: an overview is kept with its report and read by every
+    ``teams`` answer, and at 50,000 members it holds some 2,000 teams.
+    """
 
     teams: tuple[TeamSummary, ...]
     totals: tuple[ProductTotal, ...]
@@ -667,9 +671,10 @@ class OrgOverview:
     user_count: int | None = None
     seats: tuple[SeatCount, ...] = ()
 
-    @property
+    @cached_property
     def saturated(self) -> tuple[tuple[TeamSummary, TeamProductRow], ...]:
-        """Every team's products whose parallels ran full, in ranking order."""
+        """Every team's products whose parallels ran full, in ranking order (worked out once:
+        a pass over every team's products)."""
         return tuple((team, row) for team in self.teams for row in team.saturated)
 
 

@@ -950,6 +950,12 @@ def test_saturated_parallels(allocated: int | None, peak: int, saturated: bool) 
     record = team("T", data={AUTOMATE: parallels(allocated, peak)})
     assert bool(saturated_parallels([record])) is saturated
     assert bool(team_summary(record, now=NOW).saturated) is saturated
+    overview = org_overview([record], now=NOW)
+    assert [(team.name, row.product) for team, row in overview.saturated] == (
+        [("T", AUTOMATE)] if saturated else []
+    )
+    # Kept with the report, an overview is read by every teams answer: worked out once.
+    assert overview.saturated is overview.saturated
 
 
 @pytest.mark.parametrize(("days", "offered"), [(14, False), (27, False), (28, True), (31, True)])
