@@ -140,7 +140,7 @@ class HomeSchedule:
             run.key,
             request_id,
         )
-        self.desk.check_soon(pending.id)
+        self.desk.check_soon(pending)
 
     # Alerts
 
@@ -160,7 +160,7 @@ class HomeSchedule:
             request_id=request_id,
         )
         assert pending is not None
-        self.desk.check_soon(pending.id)
+        self.desk.check_soon(pending)
         return key
 
     # The delivery's handover (Source.ALERT)

@@ -55,6 +55,12 @@ log = logging.getLogger(__name__)
 RECEIVE_TIMEOUT = 2.5
 # How long a check may take (Slack lookups, a placeholder post) before another process may.
 CHECK_HOLD = 120.0
+# A check this soon after its request was received here runs on the receiving lease, which
+# nobody else may take for CHECK_HOLD: claiming the request again would change nothing but cost a
+# transaction on every command. A check that starts later (the desk's pool was that busy) claims
+# it anew, as the work loop's does. (A Cancel clicked meanwhile is found by ``attach``, as one
+# clicked during the check always was.)
+FRESH_CHECK_SECONDS = CHECK_HOLD / 2
 # Threads for the work after an ack (checks, placeholders, cached answers): mostly waiting on
 # Slack's Web API, a few at a time is enough; more would queue on the GIL and each costs memory.
 WORKERS = 4
@@ -153,8 +159,12 @@ class FrontDesk:
             request_id=request.id,
         )
 
-    def check_soon(self, request_id: str) -> None:
-        self._later(self.check, request_id)
+    def check_soon(self, request: PendingRequest) -> None:
+        """Check ``request``, as ``receive`` just stored it, after the ack."""
+        self._later(self._check_received, request)
+
+    def _check_received(self, request: PendingRequest) -> None:
+        self.check(request.id, received=request)
 
     def say_soon(self, say: Callable[..., Any], thread_ts: str, message: Message) -> None:
         """Reply in a thread after the event is acknowledged (a reply needs no stored request)."""
@@ -162,11 +172,22 @@ class FrontDesk:
 
     # After the ack
 
-    def check(self, request_id: str) -> None:
-        """Who asks and about whom; refuse, or put the request on its report."""
+    def check(self, request_id: str, *, received: PendingRequest | None = None) -> None:
+        """Who asks and about whom; refuse, or put the request on its report.
+
+        ``received``: the request as this process's ``receive`` returned it, still on its lease.
+        """
         lease = self.leases.take(CHECK_HOLD)
-        request = self.store.claim_request(
-            request_id, lease, states=(RequestState.RECEIVED,), mine=True
+        fresh = (
+            received is not None
+            and (lease.now - received.created_at).total_seconds() < FRESH_CHECK_SECONDS
+        )
+        request = (
+            received
+            if fresh
+            else self.store.claim_request(
+                request_id, lease, states=(RequestState.RECEIVED,), mine=True
+            )
         )
         if request is None:
             return  # cancelled, done, or being checked elsewhere
@@ -287,7 +308,7 @@ class FrontDesk:
         origin = Origin(user_id=user_id, channel_id=user_id)
         pending = self.receive(request, origin, source=Source.HOME)
         assert pending is not None
-        self.check(pending.id)
+        self.check(pending.id, received=pending)
 
     def ask_in_dm(self, user_id: str, text: str) -> None:
         """Run ``/usage <text>`` for ``user_id`` and answer in their DM with the bot (the Home
@@ -298,7 +319,7 @@ class FrontDesk:
         origin = Origin(user_id=user_id, channel_id=self.delivery.dm_channel(user_id))
         pending = self.receive(request, origin, source=Source.COMMAND)
         assert pending is not None
-        self.check(pending.id)
+        self.check(pending.id, received=pending)
 
     # Buttons: each checks the policy first, then acts on the stored request only.
 

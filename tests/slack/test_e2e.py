@@ -7,6 +7,7 @@ Waiting is on the stand-in's condition variable (``wait_for``), never a sleep.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,7 +16,12 @@ import pytest
 import sqlalchemy as sa
 
 from bot.browserstack.sandbox import FaultConfig
-from bot.reports.store import datasets
+from bot.clock import ShiftedClock
+from bot.reports.leases import Leases
+from bot.reports.question import Source
+from bot.reports.store import Origin, RequestState, datasets
+from bot.slack.commands import parse_command
+from bot.slack.frontdesk import CHECK_HOLD, FRESH_CHECK_SECONDS
 from bot.slack.standin import SlackStandIn, form_body, sign, slash_command
 from bot.stack import SIGNING_SECRET, LoopbackStack
 from tests.conftest import SandboxFactory
@@ -26,6 +32,7 @@ from tests.slack.harness import (
     GUEST,
     OTHER_CHANNEL,
     StackFactory,
+    answers,
     wait_answer,
 )
 
@@ -646,3 +653,58 @@ def test_private_answers_name_members_as_mentions(stack: LoopbackStack) -> None:
     assert f"<@{ANA}>" in private
     looked_up = [call.args.get("email") for call in stack.standin.calls_to("users.lookupByEmail")]
     assert looked_up.count("steve@example.com") == 1  # cached for every later answer
+
+
+def test_a_cached_answer_takes_five_write_transactions(stack: LoopbackStack) -> None:
+    """The trip's length, pinned: stored before the ack, put on its report (the check runs on
+    the receiving lease), claimed for answering, its response_url's use counted, finished.
+    Each one is a round trip to PostgreSQL and a turn at SQLite's single writer."""
+    stack.driver.command("teams", user=ANA, channel=CHANNEL)
+    wait_answer(stack.standin, ANA, "team")  # the reports are made and kept from here on
+    writes: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        # The work loop's own writes (its heartbeat, say) run on threads of their own.
+        thread = threading.current_thread().name
+        if statement == "BEGIN IMMEDIATE" and thread.startswith(("waitress", "frontdesk")):
+            writes.append(thread)
+
+    engine = stack.bot.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        stack.driver.command("teams", user=ANA, channel=CHANNEL)
+        stack.standin.wait_for(lambda _: open_requests(engine) == 0, recheck=0.05)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(writes) == 5, writes
+    assert len(answers(stack.standin, ANA, "team")) == 2
+
+
+def open_requests(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        count = connection.exec_driver_sql(
+            "SELECT count(*) FROM requests WHERE state NOT IN ('answered', 'cancelled')"
+        ).scalar_one()
+    return int(count)
+
+
+def test_a_check_that_starts_late_claims_its_request_anew(
+    stack: LoopbackStack, clock: ShiftedClock
+) -> None:
+    """Past its receiving lease, a request may be someone else's: only a check that starts
+    soon after the ack runs on that lease without claiming the request. (``attach`` would
+    refuse it either way; a check that did not claim it first would post its public
+    placeholder before finding out.)"""
+    desk, store = stack.bot.frontdesk, stack.bot.store
+    request = parse_command("teams public", today=clock.today(), idle_days=30)
+    pending = desk.receive(request, Origin(user_id=ANA, channel_id=CHANNEL), source=Source.COMMAND)
+    assert pending is not None
+    clock.advance(FRESH_CHECK_SECONDS + CHECK_HOLD)
+    store.heartbeat("elsewhere", now=clock.now())  # another process, alive, takes it over
+    elsewhere = Leases(owner="elsewhere", clock=clock).take(CHECK_HOLD)
+    assert store.claim_request(pending.id, elsewhere, states=(RequestState.RECEIVED,))
+    desk.check(pending.id, received=pending)
+    assert stack.standin.channel_messages(CHANNEL) == []
+    checked = store.request(pending.id)
+    assert checked is not None
+    assert checked.state is RequestState.RECEIVED

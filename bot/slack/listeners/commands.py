@@ -81,7 +81,7 @@ def handle_usage(ack: Ack, command: dict[str, Any], context: BoltContext) -> Non
         origin.channel_id,
     )
     ack(**desk.placeholder(pending).payload())
-    desk.check_soon(pending.id)
+    desk.check_soon(pending)
 
 
 def _reclaim(ack: Ack, command: dict[str, Any], context: BoltContext, what: str) -> None:

@@ -80,4 +80,4 @@ def handle_mention(
             origin.user_id,
             origin.channel_id,
         )
-        desk.check_soon(pending.id)
+        desk.check_soon(pending)
