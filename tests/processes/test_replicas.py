@@ -65,7 +65,11 @@ def test_replicas_share_the_work_and_survive_the_schedulers_death(
         return store.role_holder(SCHEDULE_ROLE)[0]
 
     env = {
-        "BROWSERSTACK_RATE_BURST": str(BURST),
+        # One token short of the sandbox's burst. A replica that took a token and was then kept
+        # off the CPU (seven processes on this suite's two cores) sends late, beside the tokens
+        # of the next burst: once in some ten runs here, the sandbox saw six at once (one 429).
+        # Three budgets of their own could still send twelve at once, the sandbox taking five.
+        "BROWSERSTACK_RATE_BURST": str(BURST - 1),
         "BROWSERSTACK_RATE_PER_MINUTE": str(PER_MINUTE),
         "DIGEST_CHANNEL": CHANNEL,
         "DIGEST_CRON": "* * * * *",  # due now, whatever the day: posted once this week
