@@ -143,7 +143,7 @@ def run_sender(conn: Connection) -> None:
 
 @dataclass(frozen=True)
 class Org:
-    """What the usagebot process needs to know of the sandbox's organisation."""
+    """What the measuring process needs to know of the sandbox's organisation."""
 
     url: str
     pid: int
