@@ -6,6 +6,7 @@ Pure functions: the current time is passed in, nothing is escaped (that is the r
 from __future__ import annotations
 
 import bisect
+import contextlib
 import difflib
 import itertools
 from array import array
@@ -13,8 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
+from bot.reports.grams import Q, Trigrams, shared_at_least
 from bot.reports.joined import JoinedStrings
 
 _MINUTE = 60
@@ -26,6 +29,10 @@ _CUTOFF = 0.4
 _SPREAD = 0.2
 # Rounding between rapidfuzz's score (a percentage) and difflib's ratio.
 _EPSILON = 1e-9
+# rapidfuzz's ``process.extract`` leaves out a name whose score is the ``score_cutoff`` to within
+# ~1e-6 (a name scored 93.33... fell under a cutoff of 93.33... - 1e-6): the cutoff it is given is
+# this much lower, and difflib's ratio decides.
+_SCORE_SLACK = 1e-3
 
 
 def _aware(moment: datetime) -> datetime:
@@ -89,17 +96,21 @@ class NameIndex:
     """Names prepared once for many ``find_by_name`` lookups.
 
     At 50,000 emails, difflib over every name takes seconds. Here exact names are found by
-    bisection, the substring search runs over one joined string (``str.find``, in C), and
-    difflib's ratio is computed only for the names rapidfuzz ranks first: its Indel ratio counts
-    the longest common subsequence, never fewer matching characters than difflib's blocks, so it
-    bounds difflib's ratio from above, and the search stops once that bound falls below the
-    suggestions found. The answers are the same as difflib over every name.
+    bisection; names holding the query are found among the names holding its rarest three-letter
+    gram (none, for most typos), or by ``str.find`` over one joined string; and difflib's ratio is
+    computed only for the names rapidfuzz ranks first: its Indel ratio counts the longest common
+    subsequence, never fewer matching characters than difflib's blocks, so it bounds difflib's
+    ratio from above, and the search stops once that bound falls below the suggestions found.
+    Nor does rapidfuzz rank every name: only those sharing enough grams with the query to reach
+    the suggestions found so far (``bot.reports.grams``), a few hundred of 50,000 emails for a
+    typo. The answers are the same as difflib over every name.
 
     An index is kept with each report, so it holds no string per name: the folded names live in
     the one joined string (a name is sliced out when read), names whose spelling differs from
     their folded form are kept apart, and the exact lookup is the positions sorted by folded
     name. At 50,000 emails that is ~2 MB, where lists of the names and a dict of them took ~6 MB;
-    the first lookup that ranks every name adds their list (``_keys``).
+    the first lookup past an exact match adds the names by gram (``_trigrams``, ~2.5 MB, ~0.1 s
+    to make), and the first that ranks many names their list (``_keys``, ~4 MB).
     """
 
     # Joins the folded names for the substring search; a query holding it is matched name by name.
@@ -108,6 +119,8 @@ class NameIndex:
     # one in the joined string: a query such as "example.com", held by every email, took 105 ms
     # at 50,000 emails that way, a Python step per name.
     _MANY = 256
+    # Names read from the rarest grams of a query before the first ranking (``_similar_anywhere``).
+    _FIRST_READ = 500
 
     def __init__(self, names: Iterable[str]) -> None:
         unique = list(dict.fromkeys(name for name in names if name))
@@ -119,6 +132,8 @@ class NameIndex:
         # Whether splitting the joined string gives the names back (no name holds the separator).
         self._plain = self._folded_names.text.count(self._SEPARATOR) == max(self._count - 1, 0)
         self._all_keys: list[str] | None = None  # ``_keys``
+        self._all_grams: Trigrams | None = None  # ``_trigrams``
+        self._grams_tried = False
         # Positions by folded name; a stable sort, so of names folding alike the first comes first.
         order = sorted(range(self._count), key=folded.__getitem__)
         self._order = array("L", order)
@@ -145,6 +160,19 @@ class NameIndex:
                 keys = list(self._folded_names)
             self._all_keys = keys
         return keys
+
+    def _trigrams(self) -> Trigrams | None:
+        """The names by the grams they hold: made by the first lookup that needs them, and
+        kept. None where there are none (a name holds the separator, or the names hold more
+        different characters than a gram's number can tell apart)."""
+        if not self._grams_tried:
+            self._grams_tried = True
+            if self._plain:
+                with contextlib.suppress(ValueError):
+                    self._all_grams = Trigrams(
+                        self._folded_names.text, self._count, separator=self._SEPARATOR
+                    )
+        return self._all_grams
 
     def _folded_of(self, positions: Sequence[int]) -> list[str]:
         """The folded names at ``positions``: from the list of every name when they are many."""
@@ -187,7 +215,7 @@ class NameIndex:
             if len(best) < limit:
                 best += self._most_similar(wanted, others, limit - len(best), cutoff=0.0)
             return NameMatch(query=query, match=None, suggestions=tuple(n for _, n in best))
-        best = self._most_similar(wanted, None, limit, cutoff=_CUTOFF)
+        best = self._similar_anywhere(wanted, limit, cutoff=_CUTOFF)
         if not best:
             return NameMatch(query=query, match=None)
         # A clear favourite should not come with names that merely share its email domain or
@@ -201,6 +229,15 @@ class NameIndex:
         """Positions of the names that contain ``wanted``, in order."""
         if self._SEPARATOR in wanted:
             return [i for i in range(self._count) if wanted in self._folded_names[i]]
+        trigrams = self._trigrams() if len(wanted) >= Q else None
+        if trigrams is not None:
+            # A name holding the query holds each of its grams: the names holding its rarest
+            # gram are all there is to look at, none when a typo made a gram no name holds.
+            held, places = trigrams.held(wanted)
+            rarest = int(np.argmin(held))
+            names = trigrams.holding([places[rarest]]) if held[rarest] <= self._MANY else None
+            if names is not None:
+                return [i for i in names.tolist() if wanted in self._folded_names[i]]
         joined = self._folded_names.text
         at = joined.find(wanted)
         if at != -1 and joined.count(wanted, at) > self._MANY:
@@ -215,6 +252,47 @@ class NameIndex:
             at = joined.find(wanted, self._folded_names.start(index + 1))
         return found
 
+    def _similar_anywhere(
+        self, wanted: str, limit: int, *, cutoff: float
+    ) -> list[tuple[float, str]]:
+        """What ``_most_similar(wanted, None, limit, cutoff=cutoff)`` answers, from the names that
+        share enough grams with ``wanted`` (``bot.reports.grams``): the rarest grams' names first;
+        once ``limit`` names are found, the least similar of them says how many of the query's
+        grams a name must share to beat it, and so how many more grams' names to read. Where that
+        would take a gram most names hold, every name is ranked, as ``_most_similar`` does."""
+        trigrams = self._trigrams()
+        if trigrams is None:
+            return self._most_similar(wanted, None, limit, cutoff=cutoff)
+        held, places = trigrams.held(wanted)
+        rarest = np.argsort(held, kind="stable")
+        # The first names read: from the rarest grams, until there are enough to rank (one gram
+        # at least; with none, the query is shorter than a gram and every name is ranked).
+        enough = int(np.searchsorted(np.cumsum(held[rarest]), self._FIRST_READ, side="right"))
+        read = min(enough + 1, max(len(held), 1))
+        done = 0
+        seen = np.zeros(self._count, dtype=bool)
+        best: list[tuple[float, str]] = []
+        floor = cutoff
+        while True:
+            fewest = shared_at_least(len(wanted), floor, trigrams.lengths)
+            if fewest is None:
+                return best
+            needed = len(held) - fewest + 1
+            if done >= needed:
+                return best
+            read = needed if done else min(read, needed)
+            found = trigrams.holding(places[rarest[done:read]]) if read <= len(held) else None
+            if found is None:
+                # The names found so far still prune the ranking of all of them.
+                return self._most_similar(wanted, None, limit, cutoff=floor)
+            done = read
+            fresh = found[~seen[found]]
+            seen[found] = True
+            more = self._most_similar(wanted, fresh.tolist(), limit, cutoff=floor)
+            best = sorted(best + more)[:limit]
+            if len(best) == limit:
+                floor = max(floor, -best[-1][0] - _EPSILON)
+
     def _most_similar(
         self, wanted: str, among: Sequence[int] | None, limit: int, *, cutoff: float
     ) -> list[tuple[float, str]]:
@@ -228,17 +306,27 @@ class NameIndex:
         batch = max(4 * limit, 16)
         while True:
             ranked = process.extract(
-                wanted, choices, scorer=fuzz.ratio, limit=batch, score_cutoff=cutoff * 100
+                wanted,
+                choices,
+                scorer=fuzz.ratio,
+                limit=batch,
+                score_cutoff=max(cutoff * 100 - _SCORE_SLACK, 0),
             )
             best: list[tuple[float, str]] = []
             for _, bound, position in ranked:
-                # Everything from here on is at most ``bound`` similar: none can beat the last kept.
-                if len(best) == limit and bound / 100 < -best[-1][0] - _EPSILON:
-                    return best
+                name = self._name(position if among is None else among[position])
+                if len(best) == limit:
+                    last, last_name = -best[-1][0], best[-1][1]
+                    # Everything from here on is at most ``bound`` similar: none can beat the last
+                    # kept.
+                    if bound / 100 < last - _EPSILON:
+                        return best
+                    # At most as similar as the last kept: only an earlier name takes its place.
+                    if bound / 100 <= last + _EPSILON and name >= last_name:
+                        continue
                 matcher.set_seq1(choices[position])
                 ratio = matcher.ratio()
                 if ratio >= cutoff:
-                    name = self._name(position if among is None else among[position])
                     bisect.insort(best, (-ratio, name))
                     del best[limit:]
             if len(ranked) < batch:

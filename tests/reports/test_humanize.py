@@ -1,9 +1,11 @@
 import difflib
 import random
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from bot.browserstack.sandbox.org import SyntheticOrg
 from bot.reports.humanize import (
     NameIndex,
     NameMatch,
@@ -144,8 +146,9 @@ def _difflib_everywhere(names: list[str], query: str, limit: int = 3) -> NameMat
             return NameMatch(query=query, match=spelled)
         return NameMatch(query=query, match=None, suggestions=tuple(sorted(exact)[:limit]))
 
-    def ratio(a: str, b: str) -> float:
-        return difflib.SequenceMatcher(None, a, b).ratio()
+    def ratio(wanted: str, name: str) -> float:
+        # The name first, as ``difflib.get_close_matches`` does: the ratio is not symmetric.
+        return difflib.SequenceMatcher(None, name, wanted).ratio()
 
     containing = [(n, k) for n, k in zip(candidates, folded, strict=True) if wanted in k]
     if len(containing) == 1:
@@ -183,3 +186,68 @@ def test_name_index_answers_as_difflib_over_every_name_does() -> None:
     for query in queries:
         for limit in (1, 3, 5):
             assert index.find(query, limit=limit) == _difflib_everywhere(names, query, limit)
+
+
+def _typo(rng: random.Random, email: str) -> str:
+    """``email`` with one slip of the keyboard in its name: two letters swapped, one left out,
+    one doubled or one changed."""
+    name, domain = email.split("@", 1)
+    at = rng.randrange(len(name) - 1)
+    slips = [
+        name[:at] + name[at + 1] + name[at] + name[at + 2 :],
+        name[:at] + name[at + 1 :],
+        name[:at] + name[at] + name[at:],
+        name[:at] + rng.choice("aeiouxz") + name[at + 1 :],
+    ]
+    return f"{rng.choice(slips)}@{domain}"
+
+
+def _emails(users: int) -> list[str]:
+    org = SyntheticOrg(seed=9, users=users, today=date(2026, 1, 5))
+    return [user.email for user in org.users]
+
+
+def test_suggestions_for_typos_in_an_organisation_are_difflibs() -> None:
+    """The names a typo's grams lead to are the names difflib over every email would suggest,
+    ties included: "ana.weber6" and "dan.weber2" are as similar to "dan.weberd6", and the
+    first by name is suggested."""
+    rng = random.Random(5)
+    weber = ["dan.weber6", "dan.weber", "ana.weber6", "dan.weber2"]
+    names = _emails(2_000) + [f"{name}@example.com" for name in weber]
+    index = NameIndex(names)
+    assert index.find("dan.weberd6@example.com").suggestions == tuple(
+        f"{name}@example.com" for name in weber[:3]
+    )
+    queries = [_typo(rng, rng.choice(names)) for _ in range(40)]
+    queries += [_typo(rng, _typo(rng, rng.choice(names))) for _ in range(10)]
+    for query in queries:
+        assert index.find(query) == _difflib_everywhere(names, query), query
+
+
+class _Counting(NameIndex):
+    """Counts the names a lookup ranks (by rapidfuzz, then difflib)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(names)
+        self.names = len(set(names))
+        self.ranked = 0
+
+    def _most_similar(
+        self, wanted: str, among: Sequence[int] | None, limit: int, *, cutoff: float
+    ) -> list[tuple[float, str]]:
+        self.ranked += self.names if among is None else len(among)
+        return super()._most_similar(wanted, among, limit, cutoff=cutoff)
+
+
+def test_a_typo_ranks_the_names_sharing_its_rare_grams_not_every_name() -> None:
+    """At 20,000 emails a typo's suggestions come from a few hundred names: the ones holding
+    its rarest grams, then as many more as the suggestions found say could beat them."""
+    rng = random.Random(8)
+    emails = _emails(20_000)
+    index = _Counting(emails)
+    ranked = []
+    for member in rng.sample(emails, 30):
+        index.ranked = 0
+        assert member in index.find(_typo(rng, member)).suggestions
+        ranked.append(index.ranked)
+    assert sorted(ranked)[len(ranked) // 2] < len(emails) / 20
