@@ -429,12 +429,15 @@ def lookup(users: int, repeat: int = 50) -> None:
     started = time.perf_counter()
     emails = index_of(report_).emails
     built = time.perf_counter() - started
+    # The first lookup past an exact match also makes the names by gram, once per report (in
+    # `serve`, the bench's warm-up made them).
+    first = timed(lambda: emails.find(query), 1)[0]
     p50, p99 = timed(lambda: emails.find(query), repeat)
     print(
         f"did you mean, the lookup alone ({users:,} emails, in this process): "
         f"p50 {ms(p50)} / p99 {ms(p99)} ms over {repeat}, index built once "
-        f"in {ms(built)} ms   (< {DID_YOU_MEAN_TARGET * 1000:.0f} ms: "
-        f"{verdict(p99 < DID_YOU_MEAN_TARGET)})"
+        f"in {ms(built)} ms, the first lookup {ms(first)} ms   "
+        f"(< {DID_YOU_MEAN_TARGET * 1000:.0f} ms: {verdict(p99 < DID_YOU_MEAN_TARGET)})"
     )
     # The hardest query for it: one that every email holds (suggestions among all of them).
     domain = query.split("@", 1)[1]

@@ -9,16 +9,19 @@ import bisect
 import contextlib
 import difflib
 import itertools
+import threading
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
 from rapidfuzz import fuzz, process
 
-from bot.reports.grams import Q, Trigrams, shared_at_least
 from bot.reports.joined import JoinedStrings
+
+if TYPE_CHECKING:
+    from bot.reports.grams import Trigrams
 
 _MINUTE = 60
 _HOUR = 60 * _MINUTE
@@ -33,6 +36,7 @@ _EPSILON = 1e-9
 # ~1e-6 (a name scored 93.33... fell under a cutoff of 93.33... - 1e-6): the cutoff it is given is
 # this much lower, and difflib's ratio decides.
 _SCORE_SLACK = 1e-3
+_making_grams = threading.Lock()
 
 
 def _aware(moment: datetime) -> datetime:
@@ -109,8 +113,8 @@ class NameIndex:
     the one joined string (a name is sliced out when read), names whose spelling differs from
     their folded form are kept apart, and the exact lookup is the positions sorted by folded
     name. At 50,000 emails that is ~2 MB, where lists of the names and a dict of them took ~6 MB;
-    the first lookup past an exact match adds the names by gram (``_trigrams``, ~2.5 MB, ~0.1 s
-    to make), and the first that ranks many names their list (``_keys``, ~4 MB).
+    the first lookup that ranks names adds the names by gram (``_trigrams``, ~2.5 MB, ~0.1 s to
+    make), and the first that ranks most of them their list (``_keys``, ~4 MB).
     """
 
     # Joins the folded names for the substring search; a query holding it is matched name by name.
@@ -150,8 +154,8 @@ class NameIndex:
 
     def _keys(self) -> list[str]:
         """Every folded name, in order: made by the first lookup that compares them all, and
-        kept. Making the list costs ~5 ms at 50,000 emails, a third of such a lookup ("did you
-        mean"), and ~4 MB, spent only on the reports someone misspelt a name in."""
+        kept. Making the list costs ~5 ms at 50,000 emails and ~4 MB, spent only on the reports
+        where a query was held by most names or far from every name."""
         keys = self._all_keys
         if keys is None:
             if self._plain:
@@ -162,24 +166,34 @@ class NameIndex:
         return keys
 
     def _trigrams(self) -> Trigrams | None:
-        """The names by the grams they hold: made by the first lookup that needs them, and
+        """The names by the grams they hold: made by the first lookup that ranks names, and
         kept. None where there are none (a name holds the separator, or the names hold more
         different characters than a gram's number can tell apart)."""
         if not self._grams_tried:
-            self._grams_tried = True
-            if self._plain:
-                with contextlib.suppress(ValueError):
-                    self._all_grams = Trigrams(
-                        self._folded_names.text, self._count, separator=self._SEPARATOR
-                    )
+            # Imported here: numpy costs every process ~10 MB and its import time, and only
+            # "did you mean" needs it.
+            from bot.reports.grams import Trigrams
+
+            # One index made at a time in the process: each takes ~20 MB on the way at 50,000
+            # emails, and five reports' first lookups may come at once.
+            with _making_grams:
+                if not self._grams_tried:
+                    if self._plain:
+                        with contextlib.suppress(ValueError):
+                            self._all_grams = Trigrams(
+                                self._folded_names.text, self._count, separator=self._SEPARATOR
+                            )
+                    self._grams_tried = True
         return self._all_grams
 
     def _folded_of(self, positions: Sequence[int]) -> list[str]:
-        """The folded names at ``positions``: from the list of every name when they are many."""
-        if len(positions) > self._MANY:
+        """The folded names at ``positions``: from the list of every name when it is made, or
+        when they are a fair share of the names (a query that most names hold). A typo's few
+        hundred candidates are sliced out one by one: their list is ~4 MB a report kept."""
+        if self._all_keys is not None or len(positions) > max(self._count // 8, self._MANY):
             keys = self._keys()
             return [keys[i] for i in positions]
-        return [self._folded_names[i] for i in positions]
+        return self._folded_names.take(positions)
 
     def _exact(self, wanted: str) -> int | None:
         """The first position whose folded name is ``wanted``."""
@@ -229,15 +243,13 @@ class NameIndex:
         """Positions of the names that contain ``wanted``, in order."""
         if self._SEPARATOR in wanted:
             return [i for i in range(self._count) if wanted in self._folded_names[i]]
-        trigrams = self._trigrams() if len(wanted) >= Q else None
-        if trigrams is not None:
-            # A name holding the query holds each of its grams: the names holding its rarest
-            # gram are all there is to look at, none when a typo made a gram no name holds.
-            held, places = trigrams.held(wanted)
-            rarest = int(np.argmin(held))
-            names = trigrams.holding([places[rarest]]) if held[rarest] <= self._MANY else None
-            if names is not None:
-                return [i for i in names.tolist() if wanted in self._folded_names[i]]
+        # A name holding the query holds each of its grams: the names holding its rarest gram
+        # are all there is to look at, none when a typo made a gram no name holds. (Made by the
+        # first lookup that ranked names; until then, and for short queries, ``str.find``.)
+        grams = self._all_grams
+        names = grams.may_hold(wanted, most=self._MANY) if grams is not None else None
+        if names is not None:
+            return [i for i in names if wanted in self._folded_names[i]]
         joined = self._folded_names.text
         at = joined.find(wanted)
         if at != -1 and joined.count(wanted, at) > self._MANY:
@@ -263,33 +275,19 @@ class NameIndex:
         trigrams = self._trigrams()
         if trigrams is None:
             return self._most_similar(wanted, None, limit, cutoff=cutoff)
-        held, places = trigrams.held(wanted)
-        rarest = np.argsort(held, kind="stable")
-        # The first names read: from the rarest grams, until there are enough to rank (one gram
-        # at least; with none, the query is shorter than a gram and every name is ranked).
-        enough = int(np.searchsorted(np.cumsum(held[rarest]), self._FIRST_READ, side="right"))
-        read = min(enough + 1, max(len(held), 1))
-        done = 0
-        seen = np.zeros(self._count, dtype=bool)
+        reader = trigrams.reader(wanted)
+        first = reader.enough(self._FIRST_READ)
         best: list[tuple[float, str]] = []
         floor = cutoff
         while True:
-            fewest = shared_at_least(len(wanted), floor, trigrams.lengths)
-            if fewest is None:
+            needed = reader.needed(floor)
+            if needed is None or reader.read >= needed:
                 return best
-            needed = len(held) - fewest + 1
-            if done >= needed:
-                return best
-            read = needed if done else min(read, needed)
-            found = trigrams.holding(places[rarest[done:read]]) if read <= len(held) else None
-            if found is None:
+            fresh = reader.more(needed if reader.read else min(first, needed))
+            if fresh is None:
                 # The names found so far still prune the ranking of all of them.
                 return self._most_similar(wanted, None, limit, cutoff=floor)
-            done = read
-            fresh = found[~seen[found]]
-            seen[found] = True
-            more = self._most_similar(wanted, fresh.tolist(), limit, cutoff=floor)
-            best = sorted(best + more)[:limit]
+            best = sorted(best + self._most_similar(wanted, fresh, limit, cutoff=floor))[:limit]
             if len(best) == limit:
                 floor = max(floor, -best[-1][0] - _EPSILON)
 

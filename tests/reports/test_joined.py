@@ -20,6 +20,8 @@ def test_it_reads_as_the_list_does(strings: list[str], separator: str) -> None:
     assert list(joined) == strings
     assert [joined[i] for i in range(len(strings))] == strings
     assert joined[1:3] == strings[1:3]
+    backwards = list(reversed(range(len(strings))))
+    assert joined.take(backwards) == [strings[i] for i in backwards]
     if strings:
         assert joined[-1] == strings[-1]
     with pytest.raises(IndexError):
