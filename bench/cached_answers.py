@@ -429,7 +429,7 @@ def lookup(users: int, repeat: int = 50) -> None:
     started = time.perf_counter()
     emails = index_of(report_).emails
     built = time.perf_counter() - started
-    # The first lookup past an exact match also makes the names by gram, once per report (in
+    # The first lookup that ranks names also makes the names by gram, once per report (in
     # `serve`, the bench's warm-up made them).
     first = timed(lambda: emails.find(query), 1)[0]
     p50, p99 = timed(lambda: emails.find(query), repeat)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -191,20 +191,15 @@ class Reader:
 def _pieces(text: str, separator: str) -> Iterator[str]:
     """``text`` in slices of about ``_PIECE`` characters, each ending between two names."""
     start = 0
-    while start < len(text) or not start:
+    while start < len(text) or not start:  # no text: one piece, empty
         end = text.find(separator, start + _PIECE)
         end = len(text) if end == -1 else end
         yield text[start:end]
         start = end + len(separator)
 
 
-def _firsts(ordered: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
-    """Where each run of equal values in ``ordered`` starts."""
-    first = np.ones(len(ordered), dtype=bool)
-    first[1:] = ordered[1:] != ordered[:-1]
-    return first
-
-
 def _distinct(ordered: npt.NDArray[T]) -> npt.NDArray[T]:
     """``ordered`` without repeats: by hand, since ``np.unique`` hashes, several times slower."""
-    return ordered[_firsts(ordered)]
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    return ordered[first]

@@ -170,7 +170,7 @@ class NameIndex:
         kept. None where there are none (a name holds the separator, or the names hold more
         different characters than a gram's number can tell apart)."""
         if not self._grams_tried:
-            # Imported here: numpy costs every process ~10 MB and its import time, and only
+            # Imported here: numpy costs every process ~17 MB and its import time, and only
             # "did you mean" needs it.
             from bot.reports.grams import Trigrams
 
